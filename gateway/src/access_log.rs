@@ -1,0 +1,31 @@
+//! The access log: one line per request through `tracing` (target `access`), as text or JSON.
+
+use crate::proxy::RequestCtx;
+use pingora_error::Error;
+use pingora_proxy::Session;
+
+/// The tracing target of access-log events.
+pub const TARGET: &str = "access";
+
+/// Emits the line for a finished request.
+pub fn record(session: &Session, error: Option<&Error>, ctx: &RequestCtx) {
+    let req = session.req_header();
+    let status = session.response_written().map_or(0, |r| r.status.as_u16());
+    let v = ctx.log_view();
+    let ms = |d: Option<std::time::Duration>| d.map_or(-1, |d| d.as_millis() as i64);
+    tracing::info!(
+        target: TARGET,
+        method = %req.method,
+        path = %req.uri.path(),
+        status,
+        route = v.route.unwrap_or("-"),
+        service = v.service.unwrap_or("-"),
+        upstream = %v.upstream.map_or_else(|| "-".to_string(), |a| a.to_string()),
+        tries = v.tries,
+        client = %v.client,
+        latency_ms = v.total.as_millis() as u64,
+        proxy_ms = ms(v.proxy),
+        upstream_ms = ms(v.upstream_latency),
+        error = error.map(|e| e.etype().as_str()).unwrap_or("-"),
+    );
+}

@@ -1,0 +1,268 @@
+//! The TOML shape of `gateway.toml`. Field names and defaults follow Kong's entities and `kong.conf`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The whole `gateway.toml`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Node settings (listeners, threads, logging). Not reloadable: changes need a restart.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Upstream APIs the gateway forwards to.
+    #[serde(default)]
+    pub services: Vec<ServiceConfig>,
+    /// Rules that match requests to services.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// Named, load-balanced groups of targets. A service whose `host` is an upstream's name is balanced.
+    #[serde(default)]
+    pub upstreams: Vec<UpstreamConfig>,
+    /// API clients, with their credentials and ACL groups.
+    #[serde(default)]
+    pub consumers: Vec<ConsumerConfig>,
+}
+
+/// `[server]`: settings of this node, named as in `kong.conf`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Proxy listeners, `host:port`; one string or a list.
+    #[serde(deserialize_with = "one_or_many")]
+    pub proxy_listen: Vec<String>,
+    /// Admin API listener.
+    pub admin_listen: String,
+    /// Proxy worker threads; 0 means one per CPU.
+    pub worker_threads: usize,
+    /// Addresses (IPs or CIDRs) whose `X-Forwarded-*` headers are believed.
+    pub trusted_ips: Vec<String>,
+    /// Header that carries the client address when the peer is trusted.
+    pub real_ip_header: String,
+    /// With `real_ip_header = "X-Forwarded-For"`: skip trusted addresses from the right.
+    pub real_ip_recursive: bool,
+    /// Headers the gateway adds: `server_tokens` (Via), `latency_tokens` (X-Gateway-*-Latency), or `off`.
+    pub headers: Vec<String>,
+    /// Access log: `text`, `json` or `off`.
+    pub access_log: String,
+    /// Log filter for everything else, e.g. `info` or `wasmgate=debug,info`.
+    pub log_level: String,
+    /// Seconds that in-flight requests get to finish after SIGTERM.
+    pub graceful_shutdown_timeout: u64,
+    /// Idle keepalive connections kept per upstream pool.
+    pub upstream_keepalive_pool_size: usize,
+    /// The plugins file, relative to this file. `--plugins` on the command line wins.
+    pub plugins_file: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            proxy_listen: vec!["0.0.0.0:8000".into()],
+            admin_listen: "127.0.0.1:8001".into(),
+            worker_threads: 0,
+            trusted_ips: Vec::new(),
+            real_ip_header: "X-Forwarded-For".into(),
+            real_ip_recursive: true,
+            headers: vec!["server_tokens".into(), "latency_tokens".into()],
+            access_log: "text".into(),
+            log_level: "info".into(),
+            graceful_shutdown_timeout: 30,
+            upstream_keepalive_pool_size: 128,
+            plugins_file: None,
+        }
+    }
+}
+
+/// `[[services]]`: an upstream API.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// UUID; derived from the name when absent.
+    pub id: Option<String>,
+    /// Unique name.
+    pub name: Option<String>,
+    /// Shorthand for protocol, host, port and path: `http://host:port/path`.
+    pub url: Option<String>,
+    /// `http`.
+    pub protocol: Option<String>,
+    /// Host to connect to, or the name of an upstream to balance over.
+    pub host: Option<String>,
+    /// Port; 80 by default.
+    pub port: Option<u16>,
+    /// Path prefix added in front of the proxied path.
+    pub path: Option<String>,
+    /// Connection attempts after the first one fails.
+    #[serde(default = "defaults::retries")]
+    pub retries: u32,
+    /// Milliseconds to establish the connection.
+    #[serde(default = "defaults::timeout")]
+    pub connect_timeout: u64,
+    /// Milliseconds between two successive reads from the upstream.
+    #[serde(default = "defaults::timeout")]
+    pub read_timeout: u64,
+    /// Milliseconds between two successive writes to the upstream.
+    #[serde(default = "defaults::timeout")]
+    pub write_timeout: u64,
+    /// Free-form labels.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Routes of this service, as Kong's declarative format nests them.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// `[[routes]]`: which requests go to which service.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// UUID; derived from the name (or position) when absent.
+    pub id: Option<String>,
+    /// Unique name.
+    pub name: Option<String>,
+    /// Name or id of the service (implied when nested under a service).
+    pub service: Option<String>,
+    /// Host names; `*` as the leftmost or rightmost label; optional `:port`.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Path prefixes (`/api`) or regexes (`~/v[0-9]+/`).
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// HTTP methods.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Header name -> accepted values; a value starting with `~*` is a case-insensitive regex.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Vec<String>>,
+    /// Remove the matched path prefix before proxying.
+    #[serde(default = "defaults::yes")]
+    pub strip_path: bool,
+    /// Send the client's Host header upstream instead of the service's host.
+    #[serde(default)]
+    pub preserve_host: bool,
+    /// Order among regex paths: higher is tried first.
+    #[serde(default)]
+    pub regex_priority: i64,
+    /// Accepted protocols (`http`, `https`).
+    #[serde(default = "defaults::protocols")]
+    pub protocols: Vec<String>,
+    /// Free-form labels.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// `[[upstreams]]`: a virtual host name balanced over targets.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// UUID; derived from the name when absent.
+    pub id: Option<String>,
+    /// The name services use as their `host`.
+    pub name: String,
+    /// `round-robin` (smooth weighted).
+    #[serde(default = "defaults::algorithm")]
+    pub algorithm: String,
+    /// The servers behind this upstream.
+    #[serde(default)]
+    pub targets: Vec<TargetConfig>,
+    /// Free-form labels.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// `[[upstreams.targets]]`: one server.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// `host:port` (IP or DNS name; port 8000 when omitted, as in Kong).
+    pub target: String,
+    /// Share of traffic, 0..=65535; 0 takes the target out.
+    #[serde(default = "defaults::weight")]
+    pub weight: u32,
+    /// Free-form labels.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// `[[consumers]]`: an API client.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerConfig {
+    /// UUID; derived from the username (or custom_id) when absent.
+    pub id: Option<String>,
+    /// Unique user name.
+    pub username: Option<String>,
+    /// Unique id from another system.
+    pub custom_id: Option<String>,
+    /// Free-form labels.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// API keys for key-auth.
+    #[serde(default)]
+    pub keyauth_credentials: Vec<KeyAuthCredential>,
+    /// ACL group memberships.
+    #[serde(default)]
+    pub acls: Vec<AclGroup>,
+}
+
+/// `[[consumers.keyauth_credentials]]`: one API key.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KeyAuthCredential {
+    /// UUID; derived from the key when absent.
+    pub id: Option<String>,
+    /// The secret key.
+    pub key: String,
+    /// Free-form labels.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// `[[consumers.acls]]`: membership of one group.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AclGroup {
+    /// UUID; derived from consumer and group when absent.
+    pub id: Option<String>,
+    /// Group name.
+    pub group: String,
+    /// Free-form labels.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+mod defaults {
+    pub fn retries() -> u32 {
+        5
+    }
+    pub fn timeout() -> u64 {
+        60_000
+    }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn protocols() -> Vec<String> {
+        vec!["http".into(), "https".into()]
+    }
+    pub fn algorithm() -> String {
+        "round-robin".into()
+    }
+    pub fn weight() -> u32 {
+        100
+    }
+}
+
+/// Accepts `"a"` as well as `["a", "b"]`.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}

@@ -1,0 +1,138 @@
+//! Consumers, their credentials and ACL groups, indexed for O(1) look-up by id, username, custom_id
+//! and credential key.
+
+use crate::config::{ConfigErrors, ConsumerConfig};
+use crate::ids::entity_id;
+use std::collections::HashMap;
+
+/// Credential kind of key-auth keys.
+pub const KEY_AUTH: &str = "key-auth";
+
+/// An API client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Consumer {
+    /// UUID.
+    pub id: String,
+    /// Unique user name.
+    pub username: Option<String>,
+    /// Unique id from another system.
+    pub custom_id: Option<String>,
+    /// Labels.
+    pub tags: Vec<String>,
+    /// ACL groups.
+    pub groups: Vec<String>,
+}
+
+/// A credential: which consumer it belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Credential {
+    /// UUID of the credential.
+    pub id: String,
+    /// Index of its consumer.
+    pub consumer: usize,
+}
+
+/// The consumer index of one configuration version.
+#[derive(Debug, Default)]
+pub struct Consumers {
+    list: Vec<Consumer>,
+    by_id: HashMap<String, usize>,
+    by_username: HashMap<String, usize>,
+    by_custom_id: HashMap<String, usize>,
+    credentials: HashMap<&'static str, HashMap<String, Credential>>,
+}
+
+impl Consumers {
+    /// Indexes the configured consumers; duplicates are errors.
+    pub fn build(configs: &[ConsumerConfig], errors: &mut ConfigErrors) -> Consumers {
+        let mut c = Consumers::default();
+        for (i, cfg) in configs.iter().enumerate() {
+            let label = match (&cfg.username, &cfg.custom_id) {
+                (Some(u), _) => format!("consumer {u:?}"),
+                (None, Some(id)) => format!("consumer with custom_id {id:?}"),
+                (None, None) => {
+                    errors.push(format!("consumers[{i}]: set `username` or `custom_id` (at least one is required)"));
+                    continue;
+                }
+            };
+            let key = cfg.username.as_deref().or(cfg.custom_id.as_deref()).unwrap_or_default();
+            let id = match entity_id("consumer", cfg.id.as_deref(), key) {
+                Ok(id) => id,
+                Err(e) => {
+                    errors.push(format!("{label}: id: {e}"));
+                    continue;
+                }
+            };
+            let index = c.list.len();
+            for (map, value, field) in [
+                (&mut c.by_id, Some(&id), "id"),
+                (&mut c.by_username, cfg.username.as_ref(), "username"),
+                (&mut c.by_custom_id, cfg.custom_id.as_ref(), "custom_id"),
+            ] {
+                if let Some(v) = value {
+                    if map.insert(v.clone(), index).is_some() {
+                        errors.push(format!("{label}: {field}: {v:?} is used by another consumer; it must be unique"));
+                    }
+                }
+            }
+            for (k, cred) in cfg.keyauth_credentials.iter().enumerate() {
+                if cred.key.is_empty() {
+                    errors.push(format!("{label}: keyauth_credentials[{k}].key: must not be empty"));
+                    continue;
+                }
+                let cred_id = match entity_id("keyauth_credential", cred.id.as_deref(), &cred.key) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        errors.push(format!("{label}: keyauth_credentials[{k}].id: {e}"));
+                        continue;
+                    }
+                };
+                let entry = Credential { id: cred_id, consumer: index };
+                if c.credentials.entry(KEY_AUTH).or_default().insert(cred.key.clone(), entry).is_some() {
+                    errors.push(format!("{label}: keyauth_credentials[{k}].key: this key is already in use; keys must be unique"));
+                }
+            }
+            let mut groups: Vec<String> = Vec::new();
+            for (g, acl) in cfg.acls.iter().enumerate() {
+                if acl.group.trim().is_empty() {
+                    errors.push(format!("{label}: acls[{g}].group: must not be empty"));
+                } else if !groups.contains(&acl.group) {
+                    groups.push(acl.group.clone());
+                }
+            }
+            c.list.push(Consumer {
+                id,
+                username: cfg.username.clone(),
+                custom_id: cfg.custom_id.clone(),
+                tags: cfg.tags.clone(),
+                groups,
+            });
+        }
+        c
+    }
+
+    /// A consumer by index.
+    pub fn get(&self, index: usize) -> &Consumer {
+        &self.list[index]
+    }
+
+    /// Finds a consumer by id, then by username (as Kong's `anonymous` setting does).
+    pub fn find(&self, id_or_username: &str) -> Option<usize> {
+        self.by_id.get(id_or_username).or_else(|| self.by_username.get(id_or_username)).copied()
+    }
+
+    /// Finds a credential of `kind` by its key.
+    pub fn credential(&self, kind: &str, key: &str) -> Option<&Credential> {
+        self.credentials.get(kind)?.get(key)
+    }
+
+    /// Number of consumers.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}

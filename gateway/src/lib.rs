@@ -1,0 +1,17 @@
+//! wasmgate: an API gateway on Pingora whose plugins are sandboxed WebAssembly components.
+//!
+//! The request flow is in [`proxy`]; configuration is parsed in [`config`] and compiled into an
+//! immutable [`snapshot::Snapshot`] that [`reload`] swaps atomically.
+
+pub mod access_log;
+pub mod balancer;
+pub mod config;
+pub mod consumers;
+pub mod dns;
+pub mod ids;
+pub mod logging;
+pub mod proxy;
+pub mod reload;
+pub mod router;
+pub mod server;
+pub mod snapshot;

@@ -1,0 +1,33 @@
+//! Logging: diagnostics to stderr (filtered by `log_level` or `RUST_LOG`), the access log to stdout
+//! as text or JSON. Pingora's `log` records are bridged into `tracing`.
+
+use crate::access_log;
+use crate::config::ServerConfig;
+use tracing_subscriber::filter::{EnvFilter, LevelFilter, filter_fn};
+use std::io::IsTerminal;
+use tracing_subscriber::prelude::*;
+
+/// Installs the global subscriber. Call once, before the server starts.
+pub fn init(server: &ServerConfig) {
+    let diagnostics_filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&server.log_level));
+    let diagnostics = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_filter(filter_fn(|m| m.target() != access_log::TARGET))
+        .with_filter(diagnostics_filter);
+    let access = |json: bool| {
+        let layer = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stdout)
+            .with_ansi(std::io::stdout().is_terminal())
+            .with_target(false)
+            .with_level(false);
+        let layer = if json { layer.json().flatten_event(true).with_current_span(false).boxed() } else { layer.boxed() };
+        layer.with_filter(filter_fn(|m| m.target() == access_log::TARGET)).with_filter(LevelFilter::INFO)
+    };
+    let access = match server.access_log.as_str() {
+        "off" => None,
+        format => Some(access(format == "json")),
+    };
+    let _ = tracing_subscriber::registry().with(diagnostics).with(access).try_init();
+}

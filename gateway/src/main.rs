@@ -1,0 +1,48 @@
+//! `wasmgate`: run the gateway, or check a configuration.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "wasmgate", version, about = "API gateway on Pingora with WebAssembly plugins")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve traffic with a configuration.
+    Run {
+        /// The gateway configuration (TOML).
+        #[arg(short, long, default_value = "gateway.toml")]
+        config: PathBuf,
+        /// Reload when the configuration files change (SIGHUP always reloads).
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Validate a configuration: exit 0, or print every error and exit 1.
+    Check {
+        /// The gateway configuration (TOML).
+        #[arg(short, long, default_value = "gateway.toml")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config, watch } => wasmgate::server::run(wasmgate::server::RunOptions { config, watch }),
+        Command::Check { config } => wasmgate::reload::Loader::new(config.clone()).load().map(|_| {
+            println!("{}: configuration is valid", config.display());
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::FAILURE
+        }
+    }
+}

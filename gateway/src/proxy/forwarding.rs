@@ -1,0 +1,124 @@
+//! The client address behind trusted proxies, and the `X-Forwarded-*` / `X-Real-IP` headers sent
+//! upstream, set as Kong sets them.
+
+use crate::snapshot::ProxySettings;
+use http::HeaderMap;
+use pingora_http::RequestHeader;
+use std::net::IpAddr;
+
+/// The client's address: the TCP peer, unless the peer is a trusted proxy, in which case the
+/// address comes from `real_ip_header` (walking past trusted proxies from the right when recursive).
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, settings: &ProxySettings) -> IpAddr {
+    if !settings.is_trusted(peer) {
+        return peer;
+    }
+    let mut chain: Vec<IpAddr> = headers
+        .get_all(&settings.real_ip_header)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| parse_ip(s.trim()))
+        .collect();
+    if !settings.real_ip_recursive {
+        return chain.pop().unwrap_or(peer);
+    }
+    let first = chain.first().copied();
+    while let Some(ip) = chain.pop() {
+        if !settings.is_trusted(ip) {
+            return ip;
+        }
+    }
+    first.unwrap_or(peer)
+}
+
+/// Parses `1.2.3.4`, `1.2.3.4:5678`, `::1` or `[::1]:5678`.
+fn parse_ip(s: &str) -> Option<IpAddr> {
+    s.parse().ok().or_else(|| s.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+}
+
+/// What the forwarding headers are made of.
+pub struct Forwarded<'a> {
+    /// The TCP peer.
+    pub peer: IpAddr,
+    /// The client, as found by [`client_ip`].
+    pub client: IpAddr,
+    /// Whether the peer is a trusted proxy (its own X-Forwarded-* are then kept).
+    pub trusted: bool,
+    /// Host header of the request, without port.
+    pub host: &'a str,
+    /// Port the request came in on.
+    pub port: u16,
+    /// The request path as received.
+    pub path: &'a str,
+    /// The prefix strip_path removed, if any.
+    pub prefix: Option<&'a str>,
+}
+
+/// Sets X-Real-IP, X-Forwarded-For (appending the peer) and X-Forwarded-Proto/-Host/-Port/-Path/
+/// -Prefix (kept from a trusted peer, otherwise set from this request).
+pub fn apply(req: &mut RequestHeader, f: &Forwarded<'_>) -> pingora_error::Result<()> {
+    let xff = match req.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {}", f.peer),
+        _ => f.peer.to_string(),
+    };
+    req.insert_header("x-real-ip", f.client.to_string())?;
+    req.insert_header("x-forwarded-for", xff)?;
+    let port = f.port.to_string();
+    let own: [(&str, Option<&str>); 5] = [
+        ("x-forwarded-proto", Some("http")),
+        ("x-forwarded-host", Some(f.host)),
+        ("x-forwarded-port", Some(&port)),
+        ("x-forwarded-path", Some(f.path)),
+        ("x-forwarded-prefix", f.prefix),
+    ];
+    for (name, value) in own {
+        if f.trusted && req.headers.contains_key(name) {
+            continue;
+        }
+        match value {
+            Some(v) => req.insert_header(name, v)?,
+            None => {
+                req.remove_header(name);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(trusted: &[&str], recursive: bool) -> ProxySettings {
+        ProxySettings {
+            trusted_ips: trusted.iter().map(|t| crate::snapshot::parse_net(t).unwrap()).collect(),
+            real_ip_header: http::HeaderName::from_static("x-forwarded-for"),
+            real_ip_recursive: recursive,
+            server_tokens: true,
+            latency_tokens: true,
+        }
+    }
+
+    fn headers(xff: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", xff.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn untrusted_peer_is_the_client() {
+        let ip = client_ip("9.9.9.9".parse().unwrap(), &headers("1.2.3.4"), &settings(&["10.0.0.0/8"], true));
+        assert_eq!(ip, "9.9.9.9".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn trusted_chain_is_walked_from_the_right() {
+        let s = settings(&["10.0.0.0/8", "127.0.0.1"], true);
+        let h = headers("1.2.3.4, 5.6.7.8, 10.1.1.1");
+        assert_eq!(client_ip("127.0.0.1".parse().unwrap(), &h, &s), "5.6.7.8".parse::<IpAddr>().unwrap());
+        let s = settings(&["127.0.0.1"], false);
+        assert_eq!(client_ip("127.0.0.1".parse().unwrap(), &h, &s), "10.1.1.1".parse::<IpAddr>().unwrap());
+        let h = headers("2001:db8::1");
+        assert_eq!(client_ip("127.0.0.1".parse().unwrap(), &h, &s), "2001:db8::1".parse::<IpAddr>().unwrap());
+    }
+}

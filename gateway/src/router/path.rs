@@ -1,0 +1,236 @@
+//! Request-path normalisation and the upstream path (strip_path, service.path joining).
+
+use std::borrow::Cow;
+
+/// Normalises a request path as Kong does before matching and proxying: percent-escapes of
+/// unreserved characters are decoded (others keep their escape, with upper-case hex), runs of `/`
+/// are merged, and `.` / `..` segments are resolved. Most paths need none of it and are borrowed.
+pub fn normalize(path: &str) -> Cow<'_, str> {
+    if !needs_work(path.as_bytes()) {
+        return Cow::Borrowed(path);
+    }
+    let decoded = decode_unreserved(path);
+    let merged = merge_slashes(&decoded);
+    Cow::Owned(remove_dot_segments(&merged))
+}
+
+fn needs_work(p: &[u8]) -> bool {
+    p.iter().enumerate().any(|(i, &b)| {
+        b == b'%' || (b == b'/' && matches!(p.get(i + 1), Some(b'/' | b'.')))
+    })
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+fn decode_unreserved(path: &str) -> String {
+    let b = path.as_bytes();
+    let mut out = String::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                let c = h * 16 + l;
+                if is_unreserved(c) {
+                    out.push(c as char);
+                } else {
+                    out.push('%');
+                    out.push(b[i + 1].to_ascii_uppercase() as char);
+                    out.push(b[i + 2].to_ascii_uppercase() as char);
+                }
+                i += 3;
+                continue;
+            }
+        }
+        // Copy one UTF-8 character (the path came from a &str, so boundaries are valid).
+        let ch_len = utf8_len(b[i]);
+        out.push_str(&path[i..i + ch_len]);
+        i += ch_len;
+    }
+    out
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        _ => 4,
+    }
+}
+
+fn merge_slashes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut prev_slash = false;
+    for c in path.chars() {
+        if c == '/' && prev_slash {
+            continue;
+        }
+        prev_slash = c == '/';
+        out.push(c);
+    }
+    out
+}
+
+/// RFC 3986 section 5.2.4, on a path whose slashes are already merged.
+fn remove_dot_segments(path: &str) -> String {
+    let mut segments: Vec<&str> = Vec::new();
+    let ends_with_dir = path.ends_with("/.") || path.ends_with("/..") || path.ends_with('/');
+    for seg in path.split('/').skip(usize::from(path.starts_with('/'))) {
+        match seg {
+            "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(path.len());
+    for s in &segments {
+        out.push('/');
+        out.push_str(s);
+    }
+    if ends_with_dir && !out.ends_with('/') {
+        out.push('/');
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// The path sent upstream, following Kong's rules: `strip_path` removes `stripped` (the matched
+/// prefix, or the whole regex match) from the front of the normalised request path, and the rest is
+/// joined to the service's path without doubling or losing slashes.
+pub fn upstream_path(req_path: &str, stripped: Option<&str>, strip_path: bool, base: &str) -> String {
+    let base = if base.is_empty() { "/" } else { base };
+    let rest = match stripped.filter(|_| strip_path) {
+        Some(prefix) => req_path.get(prefix.len()..).unwrap_or(""),
+        None => req_path.get(1..).unwrap_or(""),
+    };
+    let rest = sanitize_rest(rest);
+    let req_has_trailing_slash = req_path.ends_with('/');
+
+    if base.ends_with('/') {
+        if !strip_path {
+            return format!("{base}{}", &req_path[1.min(req_path.len())..]);
+        }
+        if rest.is_empty() {
+            return if base == "/" || req_has_trailing_slash {
+                base.to_string()
+            } else {
+                base[..base.len() - 1].to_string()
+            };
+        }
+        if let Some(r) = rest.strip_prefix('/') {
+            return format!("{base}{r}");
+        }
+        return format!("{base}{rest}");
+    }
+
+    if !strip_path {
+        return if req_path == "/" { base.to_string() } else { format!("{base}{req_path}") };
+    }
+    if rest.is_empty() {
+        return if req_path.len() > 1 && req_has_trailing_slash {
+            format!("{base}/")
+        } else {
+            base.to_string()
+        };
+    }
+    if rest.starts_with('/') {
+        format!("{base}{rest}")
+    } else {
+        format!("{base}/{rest}")
+    }
+}
+
+/// Drops a leading `./` or `../` (or a lone `.`/`..`) left over after stripping.
+fn sanitize_rest(rest: &str) -> &str {
+    match rest {
+        "." | ".." => "",
+        r => r.strip_prefix("./").or_else(|| r.strip_prefix("../")).unwrap_or(r),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation() {
+        let cases = [
+            ("/plain/path", "/plain/path"),
+            ("/foo/a/../bar", "/foo/bar"),
+            ("/foo//bar", "/foo/bar"),
+            ("/foo/./bar", "/foo/bar"),
+            ("/h%65llo/anything/a/../b", "/hello/anything/b"),
+            ("/route%2E/req", "/route./req"),
+            ("/route%2e%2E/req", "/route../req"),
+            ("/endel%2fst", "/endel%2Fst"),
+            ("/anything/./a/../wor%6cd/a/../b", "/anything/world/b"),
+            ("/anything/world/cat%20and%20dog", "/anything/world/cat%20and%20dog"),
+            ("/a/b/..", "/a/"),
+            ("/..", "/"),
+            ("/a/%2E%2E/b", "/b"),
+            ("/caf\u{e9}/%7Euser", "/caf\u{e9}/~user"),
+            ("/bad%zzescape%", "/bad%zzescape%"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize(input), want, "normalize({input:?})");
+        }
+        assert!(matches!(normalize("/a/b.c/d"), Cow::Borrowed(_)));
+    }
+
+    /// Rows 27-42 of router.md: (service.path, matched prefix, strip, request, upstream).
+    #[test]
+    fn upstream_paths_from_reference_cases() {
+        let cases: &[(&str, &str, bool, &str, &str)] = &[
+            ("/", "/route", true, "/route", "/"),
+            ("/", "/route", true, "/route/", "/"),
+            ("/", "/route", true, "/routereq", "/req"),
+            ("/", "/route", false, "/routereq", "/routereq"),
+            ("/service", "/", true, "/", "/service"),
+            ("/service", "/", true, "/route", "/service/route"),
+            ("/service", "/", true, "/route/", "/service/route/"),
+            ("/service", "/", false, "/", "/service"),
+            ("/service", "/", false, "/route", "/service/route"),
+            ("/service", "/", false, "/route/", "/service/route/"),
+            ("/service", "/route", false, "/route", "/service/route"),
+            ("/service", "/route", false, "/route/", "/service/route/"),
+            ("/service", "/route/", true, "/route/", "/service/"),
+            ("/service", "/route/", true, "/route/req", "/service/req"),
+            ("/service/", "/", true, "/", "/service/"),
+            ("/service/", "/", true, "/route/req", "/service/route/req"),
+            ("/service/", "/", false, "/", "/service/"),
+            ("/service/", "/", false, "/route/req", "/service/route/req"),
+            ("/srv/", "/rou", true, "/rou", "/srv"),
+            ("/srv/", "/rou", false, "/rou", "/srv/rou"),
+            ("/service", "/route", false, "/route./req", "/service/route./req"),
+            ("/", "/", true, "/my-route/hello/world", "/my-route/hello/world"),
+            ("/", "/endel%2Fst", false, "/endel%2Fst", "/endel%2Fst"),
+            ("/", "/endel%2Fst", true, "/endel%2Fst", "/"),
+            ("/", "/hello", true, "/hello/anything/b", "/anything/b"),
+            ("/", "/foo", true, "/foo./bar", "/bar"),
+        ];
+        for &(base, prefix, strip, req, want) in cases {
+            assert_eq!(
+                upstream_path(req, Some(prefix), strip, base),
+                want,
+                "service.path={base} prefix={prefix} strip={strip} request={req}"
+            );
+        }
+    }
+
+    #[test]
+    fn route_without_paths_keeps_request_path() {
+        assert_eq!(upstream_path("/a/b", None, true, "/"), "/a/b");
+        assert_eq!(upstream_path("/a/b", None, true, "/svc"), "/svc/a/b");
+        assert_eq!(upstream_path("/", None, true, "/svc"), "/svc");
+    }
+}

@@ -1,0 +1,104 @@
+//! Assembles and runs the Pingora server: proxy listeners, the reload service and graceful shutdown.
+
+use crate::config::{ConfigErrors, ServerConfig};
+use crate::proxy::Gateway;
+use crate::reload::{Loader, ReloadService, Reloader};
+use async_trait::async_trait;
+use pingora_core::server::configuration::ServerConf;
+use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora_core::services::background::background_service;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// What `wasmgate run` was asked to do.
+pub struct RunOptions {
+    /// `gateway.toml`.
+    pub config: PathBuf,
+    /// Reload when the configuration files change.
+    pub watch: bool,
+}
+
+/// Loads the configuration and serves until SIGTERM (graceful) or SIGINT (immediate).
+pub fn run(opts: RunOptions) -> Result<(), ConfigErrors> {
+    let (reloader, server_cfg) = Reloader::start(Loader::new(opts.config))?;
+    crate::logging::init(&server_cfg);
+
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let conf = server_conf(&server_cfg);
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let gateway = Gateway::new(reloader.live(), in_flight.clone());
+    let mut proxy = pingora_proxy::http_proxy_service_with_name(&server.configuration, gateway, "proxy");
+    for addr in &server_cfg.proxy_listen {
+        proxy.add_tcp(addr);
+    }
+    server.add_service(proxy);
+    server.add_service(background_service("reload", ReloadService { reloader, watch: opts.watch }));
+
+    tracing::info!(listen = ?server_cfg.proxy_listen, "wasmgate {} starting", env!("CARGO_PKG_VERSION"));
+    let grace = Duration::from_secs(server_cfg.graceful_shutdown_timeout);
+    server.run(RunArgs { shutdown_signal: Box::new(Signals { in_flight, grace }) });
+    Ok(())
+}
+
+fn server_conf(s: &ServerConfig) -> ServerConf {
+    let threads = match s.worker_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    ServerConf {
+        threads,
+        grace_period_seconds: Some(s.graceful_shutdown_timeout),
+        graceful_shutdown_timeout_seconds: Some(1),
+        upstream_keepalive_pool_size: s.upstream_keepalive_pool_size,
+        // Retries are decided per service in `fail_to_connect`; this is only Pingora's ceiling.
+        max_retries: 100,
+        ..ServerConf::default()
+    }
+}
+
+/// SIGTERM: stop accepting, let requests in flight finish (up to `grace`), then exit as soon as
+/// none is left. SIGINT: exit now. SIGQUIT: Pingora's graceful upgrade.
+struct Signals {
+    in_flight: Arc<AtomicUsize>,
+    grace: Duration,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for Signals {
+    async fn recv(&self) -> ShutdownSignal {
+        let (Ok(mut term), Ok(mut int), Ok(mut quit)) =
+            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::quit()))
+        else {
+            tracing::error!("cannot install signal handlers");
+            return ShutdownSignal::FastShutdown;
+        };
+        tokio::select! {
+            _ = term.recv() => {
+                tracing::info!(grace = ?self.grace, "SIGTERM: finishing requests in flight");
+                let in_flight = self.in_flight.clone();
+                std::thread::spawn(move || exit_when_idle(&in_flight));
+                ShutdownSignal::GracefulTerminate
+            }
+            _ = int.recv() => ShutdownSignal::FastShutdown,
+            _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
+        }
+    }
+}
+
+/// Pingora waits out the whole grace period; end the process as soon as no request is left.
+fn exit_when_idle(in_flight: &AtomicUsize) {
+    // Give the listeners a moment to stop accepting before counting.
+    std::thread::sleep(Duration::from_millis(100));
+    loop {
+        if in_flight.load(Ordering::Acquire) == 0 {
+            tracing::info!("no requests in flight; exiting");
+            std::process::exit(0);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

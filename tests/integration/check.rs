@@ -1,0 +1,89 @@
+//! `wasmgate check`: exit 0 for a good config; otherwise every error, naming entity and field.
+
+use crate::support::gateway::run_cli;
+
+fn check(config: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gateway.toml"), config).unwrap();
+    let (code, out, err) = run_cli(&["check", "-c", "gateway.toml"], dir.path());
+    (code, format!("{out}{err}"))
+}
+
+#[test]
+fn a_good_config_passes() {
+    let (code, out) = check(
+        "[[services]]\nname = \"s\"\nurl = \"http://127.0.0.1:9\"\n[[services.routes]]\nname = \"r\"\npaths = [\"/\"]\n",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("configuration is valid"));
+}
+
+#[test]
+fn unknown_fields_are_rejected_with_their_line() {
+    let (code, out) = check("[[services]]\nname = \"s\"\nurl = \"http://127.0.0.1:9\"\nretrys = 3\n");
+    assert_eq!(code, 1);
+    assert!(out.contains("line 4") && out.contains("unknown field `retrys`"), "{out}");
+}
+
+#[test]
+fn every_error_is_reported() {
+    let config = r#"
+[server]
+trusted_ips = ["not-an-ip"]
+
+[[services]]
+name = "dup"
+url = "http://127.0.0.1:9"
+
+[[services]]
+name = "dup"
+host = "pool"
+
+[[upstreams]]
+name = "pool"
+[[upstreams.targets]]
+target = "10.0.0.1:99999"
+
+[[routes]]
+name = "orphan"
+service = "missing"
+paths = ["/x"]
+
+[[routes]]
+name = "regex"
+service = "dup"
+paths = ["~/(unclosed"]
+
+[[routes]]
+name = "hosts"
+service = "dup"
+hosts = ["*.*.example.com"]
+
+[[routes]]
+name = "nothing"
+service = "dup"
+
+[[routes]]
+name = "hosts"
+service = "dup"
+paths = ["relative"]
+headers = { host = ["x"] }
+"#;
+    let (code, out) = check(config);
+    assert_eq!(code, 1);
+    for expected in [
+        r#"server: trusted_ips[0]: "not-an-ip" is not an IP address or CIDR"#,
+        r#"service "dup": "dup" is used by another service"#,
+        r#"upstream "pool": targets[0].target: invalid address "10.0.0.1:99999""#,
+        r#"route "orphan": service: no service is named "missing""#,
+        r#"route "regex": paths[0]: invalid regex"#,
+        r#"route "hosts": hosts[0]: invalid host "*.*.example.com""#,
+        r#"route "nothing": must have at least one of `hosts`, `paths`, `methods` or `headers`"#,
+        r#"route "hosts": name "hosts" is used by another route"#,
+        r#"paths[0]: "relative" must start with '/'"#,
+        "headers.host: `host` cannot be matched as a header",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(out.lines().all(|l| l.starts_with("error: ")), "{out}");
+}

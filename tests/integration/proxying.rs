@@ -1,0 +1,155 @@
+//! Forwarding headers, gateway headers, upstream errors, timeouts, retries and keepalive.
+
+use crate::support::{Echo, Gateway, Upstream, free_port, request};
+
+fn service(up: &Upstream, extra: &str) -> String {
+    format!("[[services]]\nname = \"s\"\nurl = \"{}\"\n{extra}\n[[services.routes]]\nname = \"r\"\npaths = [\"/api\"]\n", up.url())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forwarding_headers_from_an_untrusted_client() {
+    let up = Upstream::start("up").await;
+    let gw = Gateway::start(&service(&up, "")).await;
+    let headers = [("host", "example.com:9999"), ("x-forwarded-for", "203.0.113.9"), ("x-forwarded-proto", "https")];
+    let resp = request(gw.port, "GET", "/api/users?id=1", &headers, b"").await;
+    let echo = Echo::from(&resp);
+    assert_eq!(echo.path, "/users?id=1");
+    assert_eq!(echo.header("x-real-ip"), Some("127.0.0.1"), "an untrusted peer is the client");
+    assert_eq!(echo.header("x-forwarded-for"), Some("203.0.113.9, 127.0.0.1"));
+    assert_eq!(echo.header("x-forwarded-proto"), Some("http"), "untrusted X-Forwarded-Proto is replaced");
+    assert_eq!(echo.header("x-forwarded-host"), Some("example.com"));
+    assert_eq!(echo.header("x-forwarded-port"), Some(gw.port.to_string().as_str()));
+    assert_eq!(echo.header("x-forwarded-path"), Some("/api/users"));
+    assert_eq!(echo.header("x-forwarded-prefix"), Some("/api"));
+    assert_eq!(echo.header("host"), Some(up.addr().as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forwarding_headers_from_a_trusted_proxy() {
+    let up = Upstream::start("up").await;
+    let gw = Gateway::builder(&service(&up, "")).server("trusted_ips = [\"127.0.0.0/8\"]").start().await;
+    let headers = [
+        ("x-forwarded-for", "198.51.100.7, 10.9.9.9"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "public.example"),
+        ("x-forwarded-prefix", "/outer"),
+    ];
+    let echo = Echo::from(&request(gw.port, "GET", "/api/x", &headers, b"").await);
+    assert_eq!(echo.header("x-real-ip"), Some("10.9.9.9"), "rightmost untrusted address");
+    assert_eq!(echo.header("x-forwarded-for"), Some("198.51.100.7, 10.9.9.9, 127.0.0.1"));
+    assert_eq!(echo.header("x-forwarded-proto"), Some("https"));
+    assert_eq!(echo.header("x-forwarded-host"), Some("public.example"));
+    assert_eq!(echo.header("x-forwarded-prefix"), Some("/outer"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn via_and_latency_headers_and_switching_them_off() {
+    let up = Upstream::start("up").await;
+    let gw = Gateway::start(&service(&up, "")).await;
+    let resp = request(gw.port, "GET", "/api", &[], b"").await;
+    assert_eq!(resp.status, 200);
+    assert!(resp.header("via").unwrap().contains("wasmgate/"), "{:?}", resp.headers);
+    assert!(resp.header("x-gateway-upstream-latency").unwrap().parse::<u64>().is_ok());
+    assert!(resp.header("x-gateway-proxy-latency").unwrap().parse::<u64>().is_ok());
+    let own = request(gw.port, "GET", "/nowhere", &[], b"").await;
+    assert_eq!(own.status, 404);
+    assert!(own.header("server").unwrap().starts_with("wasmgate/"));
+    assert!(own.header("x-gateway-response-latency").is_some());
+
+    let quiet = Gateway::builder(&service(&up, "")).server("headers = [\"off\"]").start().await;
+    let resp = request(quiet.port, "GET", "/api", &[], b"").await;
+    assert_eq!(resp.status, 200);
+    for h in ["via", "x-gateway-upstream-latency", "x-gateway-proxy-latency"] {
+        assert!(resp.header(h).is_none(), "{h} should be off");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_upstream_is_502_json_after_retries() {
+    let dead = free_port();
+    let config = format!(
+        "[[services]]\nname = \"dead\"\nurl = \"http://127.0.0.1:{dead}\"\nretries = 2\n[[services.routes]]\nname = \"r\"\npaths = [\"/\"]\n"
+    );
+    let gw = Gateway::start(&config).await;
+    let resp = request(gw.port, "GET", "/", &[], b"").await;
+    assert_eq!(resp.status, 502);
+    assert_eq!(resp.json()["message"], "An invalid response was received from the upstream server");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(gw.stdout().contains("tries=3"), "1 try + 2 retries:\n{}", gw.stdout());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn read_timeout_is_504_json() {
+    let up = Upstream::start("slow").await;
+    let gw = Gateway::start(&service(&up, "read_timeout = 200\nretries = 0")).await;
+    let started = std::time::Instant::now();
+    let resp = request(gw.port, "GET", "/api", &[("x-test-delay-ms", "3000")], b"").await;
+    assert_eq!(resp.status, 504);
+    assert_eq!(resp.json()["message"], "The upstream server is timing out");
+    assert!(started.elapsed() < std::time::Duration::from_millis(2500));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connect_failure_retries_on_another_target() {
+    let live = Upstream::start("live").await;
+    let dead = free_port();
+    let config = format!(
+        "[[upstreams]]\nname = \"pool\"\n[[upstreams.targets]]\ntarget = \"127.0.0.1:{dead}\"\n\
+         [[upstreams.targets]]\ntarget = \"{}\"\n\
+         [[services]]\nname = \"s\"\nhost = \"pool\"\nretries = 1\n[[services.routes]]\npaths = [\"/\"]\n",
+        live.addr()
+    );
+    let gw = Gateway::start(&config).await;
+    for i in 0..10 {
+        let resp = request(gw.port, "GET", "/", &[], b"").await;
+        assert_eq!(resp.status, 200, "request {i}: {}", resp.text());
+        assert_eq!(resp.header("x-upstream"), Some("live"));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(gw.stdout().contains("tries=2"), "some requests went to the dead target first:\n{}", gw.stdout());
+    assert_eq!(live.hits(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dns_names_resolve() {
+    let up = Upstream::start("named").await;
+    let config = format!(
+        "[[services]]\nname = \"s\"\nurl = \"http://localhost:{}/base\"\n[[services.routes]]\npaths = [\"/\"]\n",
+        up.port
+    );
+    let gw = Gateway::start(&config).await;
+    let resp = request(gw.port, "GET", "/x", &[], b"").await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let echo = Echo::from(&resp);
+    assert_eq!(echo.path, "/base/x");
+    assert_eq!(echo.header("host"), Some(format!("localhost:{}", up.port).as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_connections_are_kept_alive() {
+    let up = Upstream::start("pooled").await;
+    let gw = Gateway::builder(&service(&up, "")).server("worker_threads = 1").start().await;
+    for _ in 0..20 {
+        assert_eq!(request(gw.port, "GET", "/api", &[], b"").await.status, 200);
+    }
+    assert_eq!(up.hits(), 20);
+    assert!(up.connections() <= 2, "20 requests used {} upstream connections", up.connections());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn access_log_has_one_line_per_request() {
+    let up = Upstream::start("up").await;
+    let gw = Gateway::builder(&service(&up, "")).server("access_log = \"json\"").start().await;
+    request(gw.port, "POST", "/api/orders", &[], b"{}").await;
+    request(gw.port, "GET", "/missing", &[], b"").await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let lines: Vec<serde_json::Value> =
+        gw.stdout().lines().map(|l| serde_json::from_str(l).expect("JSON access log line")).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let ok = &lines[0];
+    assert_eq!((ok["method"].as_str(), ok["path"].as_str(), ok["status"].as_u64()), (Some("POST"), Some("/api/orders"), Some(200)));
+    assert_eq!((ok["route"].as_str(), ok["service"].as_str()), (Some("r"), Some("s")));
+    assert_eq!(ok["upstream"].as_str(), Some(up.addr().as_str()));
+    assert!(ok["latency_ms"].as_u64().is_some() && ok["upstream_ms"].as_i64().unwrap() >= 0);
+    assert_eq!((lines[1]["status"].as_u64(), lines[1]["route"].as_str()), (Some(404), Some("-")));
+}

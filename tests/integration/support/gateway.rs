@@ -1,0 +1,170 @@
+//! The real gateway binary, started on free loopback ports with a config written to a temp dir.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `wasmgate run`; killed when dropped.
+pub struct Gateway {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+/// How to start a gateway.
+pub struct GatewayBuilder {
+    server: String,
+    config: String,
+    files: Vec<(String, Vec<u8>)>,
+    args: Vec<String>,
+}
+
+impl Gateway {
+    /// Starts a gateway with `config` (entities; `[server]` is filled in).
+    pub async fn start(config: &str) -> Gateway {
+        Gateway::builder(config).start().await
+    }
+
+    /// A builder for more control.
+    pub fn builder(config: &str) -> GatewayBuilder {
+        GatewayBuilder { server: String::new(), config: config.to_string(), files: Vec::new(), args: Vec::new() }
+    }
+
+    /// Path of the gateway configuration file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("gateway.toml")
+    }
+
+    /// Replaces the entities part of the configuration (the `[server]` table is kept).
+    pub fn write_config(&self, config: &str) {
+        let server = std::fs::read_to_string(self.dir.path().join("server.part")).unwrap();
+        write_atomically(&self.config_path(), format!("{server}\n{config}").as_bytes());
+    }
+
+    /// Sends a signal to the gateway process.
+    pub fn signal(&self, sig: i32) {
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0, "kill failed");
+    }
+
+    /// Everything the gateway logged so far (stderr, diagnostics).
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    /// The access log so far (stdout).
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default()
+    }
+
+    /// Waits until `needle` appears in stderr, counting from the `n`th occurrence.
+    pub async fn wait_for_log(&self, needle: &str, occurrences: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.stderr().matches(needle).count() < occurrences {
+            assert!(Instant::now() < deadline, "gave up waiting for {needle:?} in the log:\n{}", self.stderr());
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits for the process to exit; returns its status code.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl GatewayBuilder {
+    /// Extra lines for the `[server]` table.
+    pub fn server(mut self, lines: &str) -> Self {
+        self.server.push_str(lines);
+        self.server.push('\n');
+        self
+    }
+
+    /// A file placed next to the configuration.
+    pub fn file(mut self, name: &str, content: impl Into<Vec<u8>>) -> Self {
+        self.files.push((name.to_string(), content.into()));
+        self
+    }
+
+    /// Extra command-line arguments for `wasmgate run`.
+    pub fn arg(mut self, a: &str) -> Self {
+        self.args.push(a.to_string());
+        self
+    }
+
+    /// Starts the process and waits until the proxy port accepts connections.
+    pub async fn start(self) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let port = super::free_port();
+        let admin = super::free_port();
+        let mut server = format!("[server]\n{}", self.server);
+        let defaults = [
+            ("proxy_listen", format!("\"127.0.0.1:{port}\"")),
+            ("admin_listen", format!("\"127.0.0.1:{admin}\"")),
+            ("worker_threads", "2".into()),
+            ("graceful_shutdown_timeout", "10".into()),
+        ];
+        for (key, value) in defaults {
+            if !self.server.lines().any(|l| l.trim_start().starts_with(key)) {
+                server.push_str(&format!("{key} = {value}\n"));
+            }
+        }
+        std::fs::write(dir.path().join("server.part"), &server).unwrap();
+        std::fs::write(dir.path().join("gateway.toml"), format!("{server}\n{}", self.config)).unwrap();
+        for (name, content) in &self.files {
+            std::fs::write(dir.path().join(name), content).unwrap();
+        }
+        let stdout = std::fs::File::create(dir.path().join("stdout.log")).unwrap();
+        let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_wasmgate"))
+            .arg("run")
+            .arg("-c")
+            .arg(dir.path().join("gateway.toml"))
+            .args(&self.args)
+            .current_dir(dir.path())
+            .stdout(Stdio::from(stdout))
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .expect("start wasmgate");
+        let mut gw = Gateway { port, dir, child };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = gw.child.try_wait().unwrap() {
+                panic!("wasmgate exited early with {status}:\n{}", gw.stderr());
+            }
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return gw;
+            }
+            assert!(Instant::now() < deadline, "wasmgate did not start listening:\n{}", gw.stderr());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Writes via a temporary file and a rename, as editors do.
+pub fn write_atomically(path: &Path, content: &[u8]) {
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, content).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Runs `wasmgate` with `args` to completion: (exit code, stdout, stderr).
+pub fn run_cli(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmgate")).args(args).current_dir(cwd).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}

@@ -1,0 +1,132 @@
+//! Upstream HTTP servers for tests. The default one echoes the request it received as JSON:
+//! `{"server", "method", "path", "headers", "body"}` (`path` is the raw request target). A request
+//! header `x-test-delay-ms` delays the answer; `x-test-status` sets its status.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// What an echo upstream received, parsed from its answer.
+#[derive(Debug, Clone)]
+pub struct Echo {
+    pub method: String,
+    pub path: String,
+    pub headers: serde_json::Map<String, serde_json::Value>,
+    pub body: String,
+}
+
+impl Echo {
+    /// Parses an echo answer.
+    pub fn from(resp: &super::Response) -> Echo {
+        let v = resp.json();
+        Echo {
+            method: v["method"].as_str().unwrap_or_default().into(),
+            path: v["path"].as_str().unwrap_or_default().into(),
+            headers: v["headers"].as_object().cloned().unwrap_or_default(),
+            body: v["body"].as_str().unwrap_or_default().into(),
+        }
+    }
+
+    /// A header the upstream received (last value), lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.as_str())
+    }
+}
+
+/// A running upstream server; stops when dropped.
+pub struct Upstream {
+    pub port: u16,
+    hits: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Upstream {
+    /// Starts an echo server called `name` on an ephemeral port.
+    pub async fn start(name: &str) -> Upstream {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (server_name, counter, accepted) = (name.to_string(), hits.clone(), connections.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                accepted.fetch_add(1, Ordering::Relaxed);
+                let (name, counter) = (server_name.clone(), counter.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        echo(name.clone(), req)
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Upstream { port, hits, connections, task }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// Requests served so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::Relaxed)
+    }
+}
+
+async fn echo(
+    server: String,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let mut headers = serde_json::Map::new();
+    for (k, v) in &parts.headers {
+        headers.insert(k.as_str().to_string(), serde_json::Value::String(v.to_str().unwrap_or("").to_string()));
+    }
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if let Some(ms) = header("x-test-delay-ms") {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let status = header("x-test-status").unwrap_or(200) as u16;
+    let json = serde_json::json!({
+        "server": server,
+        "method": parts.method.as_str(),
+        "path": parts.uri.to_string(),
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+    });
+    let resp = hyper::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("x-upstream", server.as_str())
+        .body(Full::new(Bytes::from(json.to_string())))
+        .unwrap();
+    Ok(resp)
+}

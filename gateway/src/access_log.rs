@@ -20,6 +20,7 @@ pub fn record(session: &Session, error: Option<&Error>, ctx: &RequestCtx) {
         status,
         route = v.route.unwrap_or("-"),
         service = v.service.unwrap_or("-"),
+        consumer = v.consumer.unwrap_or("-"),
         upstream = %v.upstream.map_or_else(|| "-".to_string(), |a| a.to_string()),
         tries = v.tries,
         client = %v.client,

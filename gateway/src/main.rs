@@ -18,6 +18,9 @@ enum Command {
         /// The gateway configuration (TOML).
         #[arg(short, long, default_value = "gateway.toml")]
         config: PathBuf,
+        /// The plugins file (TOML); overrides `server.plugins_file`.
+        #[arg(short, long)]
+        plugins: Option<PathBuf>,
         /// Reload when the configuration files change (SIGHUP always reloads).
         #[arg(long)]
         watch: bool,
@@ -27,15 +30,21 @@ enum Command {
         /// The gateway configuration (TOML).
         #[arg(short, long, default_value = "gateway.toml")]
         config: PathBuf,
+        /// The plugins file (TOML); overrides `server.plugins_file`.
+        #[arg(short, long)]
+        plugins: Option<PathBuf>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config, watch } => wasmgate::server::run(wasmgate::server::RunOptions { config, watch }),
-        Command::Check { config } => wasmgate::reload::Loader::new(config.clone()).load().map(|_| {
-            println!("{}: configuration is valid", config.display());
+        Command::Run { config, plugins, watch } => {
+            wasmgate::server::run(wasmgate::server::RunOptions { config, plugins, watch })
+        }
+        Command::Check { config, plugins } => wasmgate::reload::Loader::new(config.clone(), plugins).load().map(|loaded| {
+            let plugins = loaded.snapshot.plugins.instances().count();
+            println!("{}: configuration is valid ({plugins} plugin instances)", config.display());
         }),
     };
     match result {

@@ -17,13 +17,15 @@ use tokio::signal::unix::{SignalKind, signal};
 pub struct RunOptions {
     /// `gateway.toml`.
     pub config: PathBuf,
+    /// `plugins.toml`, overriding the one `gateway.toml` names.
+    pub plugins: Option<PathBuf>,
     /// Reload when the configuration files change.
     pub watch: bool,
 }
 
 /// Loads the configuration and serves until SIGTERM (graceful) or SIGINT (immediate).
 pub fn run(opts: RunOptions) -> Result<(), ConfigErrors> {
-    let (reloader, server_cfg) = Reloader::start(Loader::new(opts.config))?;
+    let (reloader, server_cfg) = Reloader::start(Loader::new(opts.config, opts.plugins))?;
     crate::logging::init(&server_cfg);
 
     let in_flight = Arc::new(AtomicUsize::new(0));

@@ -1,21 +1,31 @@
 //! The immutable, compiled state that requests run on. A [`Snapshot`] is built from configuration
 //! (which validates it completely), then swapped in whole; a request keeps the snapshot it started
-//! with until it ends.
+//! with until it ends. It holds the compiled [`Entities`] and the [`PluginSet`] resolved for them.
 
 use crate::balancer::{Address, Target, Upstream};
 use crate::config::{ConfigErrors, GatewayConfig, RouteConfig, ServerConfig, ServiceConfig};
 use crate::consumers::Consumers;
 use crate::ids::entity_id;
+use crate::plugins::PluginSet;
 use crate::router::Router;
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Everything a request needs, for one configuration version.
 pub struct Snapshot {
     /// Increases with every successful load.
     pub version: u64,
+    /// Routes, services, upstreams, consumers.
+    pub entities: Arc<Entities>,
+    /// Plugin instances and chains.
+    pub plugins: PluginSet,
+}
+
+/// The compiled gateway entities of one configuration version.
+pub struct Entities {
     /// Per-request settings from `[server]`.
     pub settings: ProxySettings,
     /// Services by index.
@@ -27,6 +37,8 @@ pub struct Snapshot {
     /// Upstreams by index.
     pub upstreams: Vec<Upstream>,
     upstream_by_name: HashMap<String, usize>,
+    service_by_key: HashMap<String, usize>,
+    route_by_key: HashMap<String, usize>,
     /// Consumers and credentials.
     pub consumers: Consumers,
 }
@@ -100,9 +112,9 @@ impl ProxySettings {
     }
 }
 
-impl Snapshot {
+impl Entities {
     /// Compiles and validates a configuration. Every problem is reported, not just the first.
-    pub fn build(cfg: &GatewayConfig, version: u64) -> Result<Snapshot, ConfigErrors> {
+    pub fn build(cfg: &GatewayConfig) -> Result<Entities, ConfigErrors> {
         let mut errors = ConfigErrors::default();
         let settings = proxy_settings(&cfg.server, &mut errors);
 
@@ -125,14 +137,15 @@ impl Snapshot {
 
         let flat = flatten_routes(cfg);
         let mut routes = Vec::with_capacity(flat.len());
-        let mut route_names: HashMap<String, ()> = HashMap::new();
+        let mut route_by_key: HashMap<String, usize> = HashMap::new();
         for fr in &flat {
             if let Some(r) = build_route(fr, &service_index, &mut errors) {
                 if let Some(n) = &r.name {
-                    if route_names.insert(n.clone(), ()).is_some() {
+                    if route_by_key.insert(n.clone(), routes.len()).is_some() {
                         errors.push(format!("{}: name {n:?} is used by another route; names must be unique", fr.label));
                     }
                 }
+                route_by_key.insert(r.id.clone(), routes.len());
                 routes.push(r);
             }
         }
@@ -152,14 +165,15 @@ impl Snapshot {
 
         let consumers = Consumers::build(&cfg.consumers, &mut errors);
         match (errors.is_empty(), router) {
-            (true, Some(router)) => Ok(Snapshot {
-                version,
+            (true, Some(router)) => Ok(Entities {
                 settings,
                 services,
                 routes,
                 router,
                 upstreams,
                 upstream_by_name,
+                service_by_key: service_index,
+                route_by_key,
                 consumers,
             }),
             _ => Err(errors),
@@ -169,6 +183,16 @@ impl Snapshot {
     /// An upstream by name.
     pub fn upstream(&self, name: &str) -> Option<usize> {
         self.upstream_by_name.get(name).copied()
+    }
+
+    /// A service by name or id.
+    pub fn service_index(&self, name_or_id: &str) -> Option<usize> {
+        self.service_by_key.get(name_or_id).copied()
+    }
+
+    /// A route by name or id.
+    pub fn route_index(&self, name_or_id: &str) -> Option<usize> {
+        self.route_by_key.get(name_or_id).copied()
     }
 
 }

@@ -1,30 +1,39 @@
 //! The request's way through the gateway, as Pingora's `ProxyHttp` phases, top to bottom:
 //!
-//! 1. `request_filter`: take the config snapshot, find the client address, normalise the path,
-//!    route, check the route's protocol and service, work out the upstream path.
-//! 2. `upstream_peer`: pick a target (smooth weighted round-robin; a retry avoids targets already
-//!    tried), resolve it, and set the service's timeouts.
+//! 1. `request_filter`: take the config snapshot, find the client address, normalise the path;
+//!    REWRITE (global plugins); route; check the route's protocol and service; ACCESS (the route's
+//!    plugin chain, re-resolved once a consumer is known); work out the upstream path.
+//! 2. `upstream_peer`: pick a target of the service's upstream (or the one a plugin chose) by
+//!    smooth weighted round-robin, avoiding targets already tried; resolve it; set timeouts.
 //! 3. `upstream_request_filter`: upstream path and query, Host (preserve_host), X-Forwarded-*.
-//! 4. `response_filter`: Via and latency headers.
-//! 5. `fail_to_connect` / `fail_to_proxy`: retries, then Kong's JSON errors (502, 503, 504).
-//! 6. `logging`: the access log line.
+//! 4. `response_filter`: Via and latency headers, then HEADER_FILTER plugins.
+//! 5. `response_body_filter`: BODY_FILTER plugins, chunk by chunk.
+//! 6. `fail_to_connect` / `fail_to_proxy`: retries, then Kong's JSON errors (502, 503, 504).
+//! 7. `logging`: LOG plugins (for every request, also early answers and errors), then the access log.
+//!
+//! The gateway's own answers (404, plugin early answers, errors) go through HEADER_FILTER and
+//! BODY_FILTER too, as in Kong.
 
 pub mod answer;
 mod forwarding;
 
 use crate::balancer::Address;
 use crate::dns::Resolver;
+use crate::plugins::module::CallScope;
+use crate::plugins::phases::{self, Verdict};
+use crate::plugins::state::{Phase, PluginRequestState, RequestInfo, Source};
+use crate::plugins::Chain;
 use crate::router::{RequestHost, RequestView, path};
-use crate::snapshot::{Destination, Snapshot};
+use crate::snapshot::{Destination, Entities, Snapshot};
 use answer::{Answer, messages};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -33,6 +42,8 @@ use std::time::{Duration, Instant};
 pub const SERVER_TOKEN: &str = concat!("wasmgate/", env!("CARGO_PKG_VERSION"));
 /// How long an idle upstream connection is kept for reuse.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest request body buffered for plugins that read it.
+const MAX_BUFFERED_BODY: usize = 64 * 1024;
 
 /// The proxy: shared, long-lived state. Everything that changes with configuration is in the
 /// [`Snapshot`] behind `config`.
@@ -64,17 +75,21 @@ pub struct RequestCtx {
     started: Instant,
     in_flight: Arc<AtomicUsize>,
     peer: IpAddr,
-    client: IpAddr,
-    /// The normalised request path.
-    path: String,
-    route: Option<usize>,
-    service: Option<usize>,
+    /// What plugins (and the log) know of the request.
+    info: RequestInfo,
     matched_len: Option<usize>,
     upstream_path: String,
+    /// The plugins that run for this request, and their state.
+    chain: Arc<Chain>,
+    plugins: PluginRequestState,
+    /// The final response header, kept for body-filter and log plugins.
+    response: Option<ResponseHeader>,
+    /// A plugin failed closed; the 500 answer skips the plugins.
+    plugin_failed: bool,
     tries: u32,
     tried: Vec<usize>,
     target: Option<TargetRef>,
-    target_addr: Option<std::net::SocketAddr>,
+    target_addr: Option<SocketAddr>,
     sent_upstream: Option<Instant>,
     upstream_latency: Option<Duration>,
     error_message: Option<&'static str>,
@@ -87,24 +102,38 @@ impl Drop for RequestCtx {
 }
 
 impl RequestCtx {
+    fn entities(&self) -> &Entities {
+        &self.snapshot.entities
+    }
+
     fn service(&self) -> Option<&crate::snapshot::Service> {
-        self.service.map(|s| &self.snapshot.services[s])
+        self.info.service.map(|s| &self.entities().services[s])
     }
 
     fn target_address(&self) -> Option<&Address> {
-        let snap = &self.snapshot;
+        let e = self.entities();
         match self.target? {
-            TargetRef::Upstream(u, t) => Some(&snap.upstreams[u].targets[t].address),
-            TargetRef::Direct(s) => match &snap.services[s].destination {
+            TargetRef::Upstream(u, t) => Some(&e.upstreams[u].targets[t].address),
+            TargetRef::Direct(s) => match &e.services[s].destination {
                 Destination::Direct(a) => Some(a),
                 Destination::Upstream(_) => None,
             },
         }
     }
+}
 
-    fn ms(d: Duration) -> u128 {
-        d.as_millis()
-    }
+/// A plugin call scope over the session's request and the context's plugin state.
+macro_rules! scope {
+    ($session:expr, $ctx:expr, $entities:expr, $phase:expr, $resp:expr) => {
+        CallScope {
+            phase: $phase,
+            req: $session.req_header_mut(),
+            resp: $resp,
+            state: &mut $ctx.plugins,
+            info: &$ctx.info,
+            entities: $entities,
+        }
+    };
 }
 
 #[async_trait]
@@ -113,17 +142,19 @@ impl ProxyHttp for Gateway {
 
     fn new_ctx(&self) -> RequestCtx {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let snapshot = self.config.load_full();
         RequestCtx {
-            snapshot: self.config.load_full(),
+            chain: snapshot.plugins.global().clone(),
+            snapshot,
             started: Instant::now(),
             in_flight: self.in_flight.clone(),
             peer: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            client: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            path: String::new(),
-            route: None,
-            service: None,
+            info: RequestInfo::default(),
             matched_len: None,
             upstream_path: String::new(),
+            plugins: PluginRequestState::default(),
+            response: None,
+            plugin_failed: false,
             tries: 0,
             tried: Vec::new(),
             target: None,
@@ -136,49 +167,95 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let snap = ctx.snapshot.clone();
+        let entities = &snap.entities;
         let req = session.req_header();
         ctx.peer = session.client_addr().and_then(|a| a.as_inet()).map_or(ctx.peer, |a| a.ip());
-        ctx.client = forwarding::client_ip(ctx.peer, &req.headers, &snap.settings);
-        ctx.path = path::normalize(req.uri.path()).into_owned();
-
         let host = RequestHost::parse(request_host(req).unwrap_or_default(), 80);
-        let view = RequestView { method: req.method.as_str(), host: &host, path: &ctx.path, headers: &req.headers };
-        let Some(found) = snap.router.find(&view) else {
-            return self.answer(session, ctx, Answer::message(404, messages::NO_ROUTE)).await;
+        ctx.info = RequestInfo {
+            client: forwarding::client_ip(ctx.peer, &req.headers, &entities.settings),
+            host: Arc::from(host.name.as_str()),
+            port: host.port,
+            path: Arc::from(path::normalize(req.uri.path())),
+            route: None,
+            service: None,
         };
-        let route = &snap.routes[found.route];
-        ctx.route = Some(found.route);
+
+        // REWRITE: global plugins, before routing.
+        if !ctx.chain.plugins.is_empty() {
+            let chain = ctx.chain.clone();
+            let verdict = phases::rewrite(&chain, &mut scope!(session, ctx, entities, Phase::Rewrite, None));
+            if let Some(done) = self.settle(session, ctx, verdict).await? {
+                return Ok(done);
+            }
+        }
+
+        // ROUTE
+        let req = session.req_header();
+        let view = RequestView { method: req.method.as_str(), host: &host, path: &ctx.info.path, headers: &req.headers };
+        let Some(found) = entities.router.find(&view) else {
+            return self.answer(session, ctx, Answer::message(404, messages::NO_ROUTE), Source::Error).await;
+        };
+        let route = &entities.routes[found.route];
+        ctx.info.route = Some(found.route);
         ctx.matched_len = found.matched_len;
+        ctx.chain = snap.plugins.for_route(found.route).clone();
         if !route.accepts_http {
             let mut a = Answer::message(426, messages::USE_HTTPS);
             a.headers.push(("connection".into(), "Upgrade".into()));
             a.headers.push(("upgrade".into(), "TLS/1.2, HTTP/1.1".into()));
-            return self.answer(session, ctx, a).await;
+            return self.answer(session, ctx, a, Source::Error).await;
         }
         let Some(service) = route.service else {
-            return self.answer(session, ctx, Answer::message(503, messages::NO_SERVICE)).await;
+            return self.answer(session, ctx, Answer::message(503, messages::NO_SERVICE), Source::Error).await;
         };
-        ctx.service = Some(service);
-        let stripped = found.matched_len.map(|n| &ctx.path[..n]);
-        ctx.upstream_path = path::upstream_path(&ctx.path, stripped, route.strip_path, &snap.services[service].path);
+        ctx.info.service = Some(service);
+
+        // ACCESS: the route's plugins (auth, limits, canary, ...), which may answer early.
+        if ctx.chain.needs_body {
+            if let Some(done) = self.buffer_request_body(session, ctx).await? {
+                return Ok(done);
+            }
+        }
+        if !ctx.chain.plugins.is_empty() {
+            let mut chain = ctx.chain.clone();
+            let verdict = phases::access(&snap.plugins, &mut chain, &mut scope!(session, ctx, entities, Phase::Access, None));
+            ctx.chain = chain;
+            if let Some(done) = self.settle(session, ctx, verdict).await? {
+                return Ok(done);
+            }
+        }
+
+        // UPSTREAM PATH: strip_path and service.path, unless a plugin set one.
+        ctx.upstream_path = match ctx.plugins.upstream_path.take() {
+            Some(p) => p,
+            None => {
+                let stripped = found.matched_len.map(|n| &ctx.info.path[..n]);
+                path::upstream_path(&ctx.info.path, stripped, route.strip_path, &entities.services[service].path)
+            }
+        };
         Ok(false)
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
         ctx.tries += 1;
         let snap = ctx.snapshot.clone();
-        let service_index = ctx.service.ok_or_else(|| answer::status_error(503, messages::NO_SERVICE))?;
-        let service = &snap.services[service_index];
-        let target = match &service.destination {
+        let entities = &snap.entities;
+        let service_index = ctx.info.service.ok_or_else(|| answer::status_error(503, messages::NO_SERVICE))?;
+        let service = &entities.services[service_index];
+        let destination = match ctx.plugins.upstream {
+            Some(u) => Destination::Upstream(u),
+            None => service.destination.clone(),
+        };
+        let target = match destination {
             Destination::Upstream(u) => {
-                let upstream = &snap.upstreams[*u];
+                let upstream = &entities.upstreams[u];
                 let pick = upstream.pick(|i| ctx.tried.contains(&i)).or_else(|| upstream.pick(|_| false));
                 let Some(t) = pick else {
                     ctx.error_message = Some(messages::NO_PEER);
                     return Err(answer::status_error(503, messages::NO_PEER));
                 };
                 ctx.tried.push(t);
-                TargetRef::Upstream(*u, t)
+                TargetRef::Upstream(u, t)
             }
             Destination::Direct(_) => TargetRef::Direct(service_index),
         };
@@ -211,35 +288,49 @@ impl ProxyHttp for Gateway {
     }
 
     async fn upstream_request_filter(&self, session: &mut Session, upstream: &mut RequestHeader, ctx: &mut RequestCtx) -> Result<()> {
-        let uri = match session.req_header().uri.query() {
+        let query = match &ctx.plugins.upstream_query {
+            Some(q) => q.as_deref(),
+            None => session.req_header().uri.query(),
+        };
+        let uri = match query {
             Some(q) => format!("{}?{q}", ctx.upstream_path),
             None => ctx.upstream_path.clone(),
         };
         upstream.set_uri(uri.parse().map_err(|_| Error::explain(ErrorType::InvalidHTTPHeader, "upstream path"))?);
 
-        let route = &ctx.snapshot.routes[ctx.route.expect("routed")];
+        let route = &ctx.entities().routes[ctx.info.route.expect("routed")];
         if !route.preserve_host {
             let host = ctx.target_address().map(host_header).unwrap_or_default();
             upstream.insert_header(http::header::HOST, host)?;
         }
-        let req = session.req_header();
-        let host = request_host(req).unwrap_or_default();
+        if let Some(body) = &ctx.plugins.new_body {
+            upstream.remove_header(&http::header::TRANSFER_ENCODING);
+            upstream.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+        }
         let port = session.server_addr().and_then(|a| a.as_inet()).map_or(80, |a| a.port());
         let prefix = match (route.strip_path, ctx.matched_len) {
-            (true, Some(n)) if n > 1 => Some(&ctx.path[..n]),
+            (true, Some(n)) if n > 1 => Some(&ctx.info.path[..n]),
             _ => None,
         };
         let fwd = forwarding::Forwarded {
             peer: ctx.peer,
-            client: ctx.client,
-            trusted: ctx.snapshot.settings.is_trusted(ctx.peer),
-            host: crate::router::without_port(host),
+            client: ctx.info.client,
+            trusted: ctx.entities().settings.is_trusted(ctx.peer),
+            host: &ctx.info.host,
             port,
-            path: req.uri.path(),
+            path: session.req_header().uri.path(),
             prefix,
         };
         forwarding::apply(upstream, &fwd)?;
         ctx.sent_upstream = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn request_body_filter(&self, _session: &mut Session, body: &mut Option<Bytes>, _end: bool, ctx: &mut RequestCtx) -> Result<()> {
+        // A plugin replaced the (fully buffered) body: send the replacement once, then nothing.
+        if ctx.plugins.new_body.is_some() {
+            *body = if ctx.plugins.body.take().is_some() { ctx.plugins.new_body.clone() } else { None };
+        }
         Ok(())
     }
 
@@ -248,20 +339,37 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    async fn response_filter(&self, _session: &mut Session, resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
-        let settings = &ctx.snapshot.settings;
+    async fn response_filter(&self, session: &mut Session, resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
+        let settings = &ctx.entities().settings;
         if settings.server_tokens {
             resp.append_header(http::header::VIA, format!("1.1 {SERVER_TOKEN}"))?;
         }
         if settings.latency_tokens {
             if let Some(up) = ctx.upstream_latency {
-                resp.insert_header("x-gateway-upstream-latency", RequestCtx::ms(up).to_string())?;
+                resp.insert_header("x-gateway-upstream-latency", up.as_millis().to_string())?;
             }
             if let Some(sent) = ctx.sent_upstream {
-                resp.insert_header("x-gateway-proxy-latency", RequestCtx::ms(sent - ctx.started).to_string())?;
+                resp.insert_header("x-gateway-proxy-latency", (sent - ctx.started).as_millis().to_string())?;
             }
         }
+        if self.filter_response(session, ctx, resp) == Verdict::Fail {
+            ctx.plugin_failed = true;
+            return Err(answer::status_error(500, messages::UNEXPECTED));
+        }
         Ok(())
+    }
+
+    fn response_body_filter(&self, session: &mut Session, body: &mut Option<Bytes>, end: bool, ctx: &mut RequestCtx) -> Result<Option<Duration>> {
+        if ctx.chain.filters_body {
+            let (chain, snap) = (ctx.chain.clone(), ctx.snapshot.clone());
+            let mut resp = ctx.response.take();
+            let verdict = phases::body_filter(&chain, &mut scope!(session, ctx, &snap.entities, Phase::BodyFilter, resp.as_mut()), body, end);
+            ctx.response = resp;
+            if verdict == Verdict::Fail {
+                return Err(Error::explain(ErrorType::InternalError, "a fail-closed plugin failed in body_filter"));
+            }
+        }
+        Ok(None)
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
@@ -270,6 +378,7 @@ impl ProxyHttp for Gateway {
         };
         let status = answer.status;
         if session.response_written().is_none() {
+            ctx.plugins.source = Source::Error;
             if let Err(write_err) = self.write_answer(session, ctx, answer).await {
                 tracing::debug!(error = %write_err, "could not send the error answer");
             }
@@ -278,6 +387,11 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        if ctx.chain.plugins.iter().any(|p| p.module.phases.has(Phase::Log)) {
+            let (chain, snap) = (ctx.chain.clone(), ctx.snapshot.clone());
+            let mut resp = ctx.response.take().or_else(|| session.response_written().cloned());
+            phases::log(&chain, &mut scope!(session, ctx, &snap.entities, Phase::Log, resp.as_mut()));
+        }
         crate::access_log::record(session, e, ctx);
     }
 
@@ -288,31 +402,86 @@ impl ProxyHttp for Gateway {
 }
 
 impl Gateway {
+    /// Acts on a rewrite/access verdict: `Some(true)` when the request was answered.
+    async fn settle(&self, session: &mut Session, ctx: &mut RequestCtx, verdict: Verdict) -> Result<Option<bool>> {
+        match verdict {
+            Verdict::Continue => Ok(None),
+            Verdict::Respond(a) => self.answer(session, ctx, a, Source::Exit).await.map(Some),
+            Verdict::Fail => {
+                ctx.plugin_failed = true;
+                self.answer(session, ctx, Answer::message(500, messages::UNEXPECTED), Source::Error).await.map(Some)
+            }
+        }
+    }
+
     /// Sends a gateway answer and ends the request (`Ok(true)` for `request_filter`).
-    async fn answer(&self, session: &mut Session, ctx: &mut RequestCtx, answer: Answer) -> Result<bool> {
+    async fn answer(&self, session: &mut Session, ctx: &mut RequestCtx, answer: Answer, source: Source) -> Result<bool> {
+        ctx.plugins.source = source;
         self.write_answer(session, ctx, answer).await?;
         Ok(true)
     }
 
+    /// Writes a gateway answer, through the header and body filters unless a plugin failed.
     async fn write_answer(&self, session: &mut Session, ctx: &mut RequestCtx, answer: Answer) -> Result<()> {
         let mut resp = ResponseHeader::build(answer.status, Some(answer.headers.len() + 3))?;
         for (name, value) in &answer.headers {
             resp.append_header(name.clone(), value.as_str())?;
         }
-        resp.insert_header(http::header::CONTENT_LENGTH, answer.body.len().to_string())?;
-        let settings = &ctx.snapshot.settings;
+        let settings = &ctx.entities().settings;
         if settings.server_tokens {
             resp.insert_header(http::header::SERVER, SERVER_TOKEN)?;
         }
         if settings.latency_tokens {
-            resp.insert_header("x-gateway-response-latency", RequestCtx::ms(ctx.started.elapsed()).to_string())?;
+            resp.insert_header("x-gateway-response-latency", ctx.started.elapsed().as_millis().to_string())?;
         }
-        let has_body = !answer.body.is_empty() && session.req_header().method != http::Method::HEAD;
+        let mut body = Some(answer.body);
+        if !ctx.plugin_failed && self.filter_response(session, ctx, &mut resp) == Verdict::Continue && ctx.chain.filters_body {
+            let (chain, snap) = (ctx.chain.clone(), ctx.snapshot.clone());
+            let mut kept = ctx.response.take();
+            phases::body_filter(&chain, &mut scope!(session, ctx, &snap.entities, Phase::BodyFilter, kept.as_mut()), &mut body, true);
+            ctx.response = kept;
+        }
+        let body = body.unwrap_or_default();
+        resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+        let has_body = !body.is_empty() && session.req_header().method != http::Method::HEAD;
         session.write_response_header(Box::new(resp), !has_body).await?;
         if has_body {
-            session.write_response_body(Some(Bytes::clone(&answer.body)), true).await?;
+            session.write_response_body(Some(body), true).await?;
         }
         Ok(())
+    }
+
+    /// HEADER_FILTER plugins on a response; keeps a copy for body-filter and log plugins.
+    fn filter_response(&self, session: &mut Session, ctx: &mut RequestCtx, resp: &mut ResponseHeader) -> Verdict {
+        if ctx.chain.plugins.is_empty() {
+            return Verdict::Continue;
+        }
+        let (chain, snap) = (ctx.chain.clone(), ctx.snapshot.clone());
+        let verdict = phases::header_filter(&chain, &mut scope!(session, ctx, &snap.entities, Phase::HeaderFilter, Some(resp)));
+        if chain.filters_body {
+            // The body may change length: let it be chunked.
+            resp.remove_header(&http::header::CONTENT_LENGTH);
+        }
+        if chain.plugins.iter().any(|p| p.module.phases.has(Phase::BodyFilter) || p.module.phases.has(Phase::Log)) {
+            ctx.response = Some(resp.clone());
+        }
+        verdict
+    }
+
+    /// Reads the whole request body (up to 64 KiB) for plugins that declared they need it; it is
+    /// still sent upstream. `Some(true)` when the request was answered (too large).
+    async fn buffer_request_body(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Option<bool>> {
+        session.enable_retry_buffering();
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = session.read_request_body().await? {
+            buf.extend_from_slice(&chunk);
+            if buf.len() > MAX_BUFFERED_BODY {
+                let a = Answer::message(413, "Request size limit exceeded");
+                return self.answer(session, ctx, a, Source::Error).await.map(Some);
+            }
+        }
+        ctx.plugins.body = Some(buf.freeze());
+        Ok(None)
     }
 }
 
@@ -334,7 +503,7 @@ pub struct LogView<'a> {
     /// Service name or id.
     pub service: Option<&'a str>,
     /// Upstream address of the last try.
-    pub upstream: Option<std::net::SocketAddr>,
+    pub upstream: Option<SocketAddr>,
     /// Total time in the gateway.
     pub total: Duration,
     /// Time before the request went upstream.
@@ -345,14 +514,17 @@ pub struct LogView<'a> {
     pub client: IpAddr,
     /// Tries made.
     pub tries: u32,
+    /// The authenticated consumer's username or id.
+    pub consumer: Option<&'a str>,
 }
 
 impl RequestCtx {
     /// What the access log records of this request.
     pub fn log_view(&self) -> LogView<'_> {
-        let snap = &self.snapshot;
-        let route = self.route.map(|r| &snap.routes[r]).map(|r| r.name.as_deref().unwrap_or(&r.id));
+        let e = self.entities();
+        let route = self.info.route.map(|r| &e.routes[r]).map(|r| r.name.as_deref().unwrap_or(&r.id));
         let service = self.service().map(|s| s.name.as_deref().unwrap_or(&s.id));
+        let consumer = self.plugins.consumer.map(|c| e.consumers.get(c)).map(|c| c.username.as_deref().unwrap_or(&c.id));
         LogView {
             route,
             service,
@@ -360,8 +532,9 @@ impl RequestCtx {
             total: self.started.elapsed(),
             proxy: self.sent_upstream.map(|t| t - self.started),
             upstream_latency: self.upstream_latency,
-            client: self.client,
+            client: self.info.client,
             tries: self.tries,
+            consumer,
         }
     }
 }

@@ -1,0 +1,228 @@
+//! Plugin instances and their scopes, resolved into chains once per configuration version: one
+//! chain per route, one of the global plugins, and — only when consumer-scoped plugins exist —
+//! chains per (route, consumer), computed on first use and cached.
+//!
+//! Kong's rules: one instance per plugin name per request, the most specific scope wins
+//! (route+service+consumer, route+consumer, service+consumer, route+service, consumer, route,
+//! service, global), higher priority runs first.
+
+use super::config::PluginEntry;
+use super::module::Module;
+use crate::config::ConfigErrors;
+use crate::ids::entity_id;
+use crate::snapshot::Entities;
+use parking_lot::RwLock;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// One accepted `[[plugins]]` entry.
+pub struct Configured {
+    /// UUID.
+    pub id: String,
+    /// Its module.
+    pub module: Arc<Module>,
+    /// Configuration id, stable for the same module name and configuration.
+    pub config_id: u64,
+    /// The configuration as JSON.
+    pub config_json: String,
+    /// Scope: route index.
+    pub route: Option<usize>,
+    /// Scope: service index.
+    pub service: Option<usize>,
+    /// Scope: consumer index.
+    pub consumer: Option<usize>,
+    /// Whether it needs the request body before access.
+    pub needs_body: bool,
+}
+
+impl Configured {
+    /// Scope specificity, 1 (most specific) to 8 (global); `None` if it does not apply.
+    fn rank(&self, route: Option<usize>, service: Option<usize>, consumer: Option<usize>) -> Option<u8> {
+        let fits = |scope: Option<usize>, actual: Option<usize>| scope.is_none() || scope == actual;
+        if !(fits(self.route, route) && fits(self.service, service) && fits(self.consumer, consumer)) {
+            return None;
+        }
+        Some(match (self.route.is_some(), self.service.is_some(), self.consumer.is_some()) {
+            (true, true, true) => 1,
+            (true, false, true) => 2,
+            (false, true, true) => 3,
+            (true, true, false) => 4,
+            (false, false, true) => 5,
+            (true, false, false) => 6,
+            (false, true, false) => 7,
+            (false, false, false) => 8,
+        })
+    }
+
+    /// Order in a chain: higher priority first, then by name.
+    fn order_key(&self) -> (std::cmp::Reverse<i32>, &str) {
+        (std::cmp::Reverse(self.module.priority), &self.module.name)
+    }
+}
+
+/// The plugins that run for a request, in order.
+#[derive(Default)]
+pub struct Chain {
+    /// In run order.
+    pub plugins: Vec<Arc<Configured>>,
+    /// Some plugin needs the request body before access.
+    pub needs_body: bool,
+    /// Some plugin filters the response body (so its length may change).
+    pub filters_body: bool,
+}
+
+impl Chain {
+    fn new(mut plugins: Vec<Arc<Configured>>) -> Chain {
+        plugins.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        let needs_body = plugins.iter().any(|p| p.needs_body);
+        let filters_body = plugins.iter().any(|p| p.module.phases.has(super::state::Phase::BodyFilter));
+        Chain { plugins, needs_body, filters_body }
+    }
+
+    /// Index of the first plugin that runs after `after` (by order), for switching chains midway.
+    pub fn position_after(&self, after: &Configured) -> usize {
+        self.plugins.iter().position(|p| p.order_key() > after.order_key()).unwrap_or(self.plugins.len())
+    }
+}
+
+/// All plugin instances of one configuration version and their resolved chains.
+#[derive(Default)]
+pub struct PluginSet {
+    by_name: BTreeMap<Arc<str>, Vec<Arc<Configured>>>,
+    global: Arc<Chain>,
+    routes: Vec<Arc<Chain>>,
+    consumer_scoped: bool,
+    consumer_chains: RwLock<HashMap<(Option<usize>, usize), Arc<Chain>>>,
+}
+
+impl PluginSet {
+    /// Validates entries against the modules and entities (each plugin checks its own
+    /// configuration) and resolves the chains. Problems go to `errors`.
+    pub fn build(
+        entries: &[PluginEntry],
+        modules: &HashMap<String, Arc<Module>>,
+        entities: &Arc<Entities>,
+        errors: &mut ConfigErrors,
+    ) -> PluginSet {
+        let mut by_name: BTreeMap<Arc<str>, Vec<Arc<Configured>>> = BTreeMap::new();
+        let mut seen_scopes = HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            let label = entry_label(i, e);
+            match configure_entry(e, modules, entities) {
+                Ok(c) if e.enabled => {
+                    if let Some(prev) = seen_scopes.insert((e.name.clone(), c.route, c.service, c.consumer), i) {
+                        errors.push(format!("{label}: plugins[{prev}] already configures {:?} for this scope; merge them", e.name));
+                    }
+                    by_name.entry(c.module.name.clone()).or_default().push(Arc::new(c));
+                }
+                Ok(_) => {}
+                Err(msgs) => errors.0.extend(msgs.into_iter().map(|m| format!("{label}: {m}"))),
+            }
+        }
+        let consumer_scoped = by_name.values().flatten().any(|c| c.consumer.is_some());
+        let mut set = PluginSet { by_name, consumer_scoped, ..PluginSet::default() };
+        set.global = Arc::new(Chain::new(set.resolve(None, None, None)));
+        set.routes = entities.routes.iter().enumerate().map(|(r, route)| Arc::new(Chain::new(set.resolve(Some(r), route.service, None)))).collect();
+        set
+    }
+
+    /// The most specific instance of each plugin name for this scope.
+    fn resolve(&self, route: Option<usize>, service: Option<usize>, consumer: Option<usize>) -> Vec<Arc<Configured>> {
+        self.by_name
+            .values()
+            .filter_map(|candidates| {
+                candidates.iter().filter_map(|c| c.rank(route, service, consumer).map(|r| (r, c))).min_by_key(|(r, _)| *r).map(|(_, c)| c.clone())
+            })
+            .collect()
+    }
+
+    /// Global plugins: the rewrite phase, and requests that matched no route.
+    pub fn global(&self) -> &Arc<Chain> {
+        &self.global
+    }
+
+    /// The chain of a route (before a consumer is known).
+    pub fn for_route(&self, route: usize) -> &Arc<Chain> {
+        &self.routes[route]
+    }
+
+    /// Whether any instance is scoped to a consumer (otherwise authentication changes nothing).
+    pub fn has_consumer_scope(&self) -> bool {
+        self.consumer_scoped
+    }
+
+    /// The chain once the consumer is known; computed on first use per (route, consumer).
+    pub fn for_consumer(&self, route: Option<usize>, service: Option<usize>, consumer: usize) -> Arc<Chain> {
+        if let Some(chain) = self.consumer_chains.read().get(&(route, consumer)) {
+            return chain.clone();
+        }
+        let chain = Arc::new(Chain::new(self.resolve(route, service, Some(consumer))));
+        self.consumer_chains.write().entry((route, consumer)).or_insert(chain).clone()
+    }
+
+    /// Every accepted instance.
+    pub fn instances(&self) -> impl Iterator<Item = &Arc<Configured>> {
+        self.by_name.values().flatten()
+    }
+}
+
+fn entry_label(i: usize, e: &PluginEntry) -> String {
+    let mut scope = Vec::new();
+    for (k, v) in [("route", &e.route), ("service", &e.service), ("consumer", &e.consumer)] {
+        if let Some(v) = v {
+            scope.push(format!("{k} {v:?}"));
+        }
+    }
+    let scope = if scope.is_empty() { "global".to_string() } else { scope.join(", ") };
+    format!("plugins[{i}] ({} on {scope})", e.name)
+}
+
+fn configure_entry(e: &PluginEntry, modules: &HashMap<String, Arc<Module>>, entities: &Arc<Entities>) -> Result<Configured, Vec<String>> {
+    let mut errors = Vec::new();
+    let Some(module) = modules.get(&e.name) else {
+        let mut known: Vec<_> = modules.keys().map(String::as_str).collect();
+        known.sort();
+        return Err(vec![format!("name: no plugin module {:?} is loaded (loaded: {})", e.name, known.join(", "))]);
+    };
+    let mut find = |kind: &str, name: &Option<String>, lookup: &dyn Fn(&str) -> Option<usize>| -> Option<usize> {
+        let name = name.as_ref()?;
+        let found = lookup(name);
+        if found.is_none() {
+            errors.push(format!("{kind}: no {kind} is named {name:?}"));
+        }
+        found
+    };
+    let route = find("route", &e.route, &|n| entities.route_index(n));
+    let service = find("service", &e.service, &|n| entities.service_index(n));
+    let consumer = find("consumer", &e.consumer, &|n| entities.consumers.find(n));
+    if e.consumer.is_some() && module.no_consumer {
+        errors.push(format!("consumer: {:?} cannot be scoped to a consumer", e.name));
+    }
+    let config_json = match serde_json::to_string(&e.config) {
+        Ok(j) => j,
+        Err(err) => {
+            errors.push(format!("config: cannot be represented as JSON: {err}"));
+            String::new()
+        }
+    };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&*module.name, &config_json).hash(&mut h);
+    let config_id = h.finish();
+    let needs_body = match module.configure(config_id, &config_json, entities) {
+        Ok(needs) => needs,
+        Err(msg) => {
+            errors.push(msg);
+            false
+        }
+    };
+    let key = format!("{}:{:?}:{:?}:{:?}", e.name, e.route, e.service, e.consumer);
+    let id = entity_id("plugin", e.id.as_deref(), &key).unwrap_or_else(|err| {
+        errors.push(format!("id: {err}"));
+        String::new()
+    });
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Configured { id, module: module.clone(), config_id, config_json, route, service, consumer, needs_body })
+}

@@ -1,0 +1,109 @@
+//! The wasmtime engine: component model, pooling allocator, epoch interruption with one ticker
+//! thread, and compiled components cached on disk (keyed by the module's hash and the engine's
+//! compatibility hash) so that a restart does not recompile.
+
+use super::host::HostState;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// One epoch tick: the granularity of CPU deadlines.
+pub const TICK: Duration = Duration::from_millis(1);
+/// Largest linear memory any plugin may be given.
+pub const MAX_MEMORY_MB: u64 = 1024;
+
+/// The engine, the linker with the host functions, and the compiled-code cache.
+pub struct PluginEngine {
+    /// The wasmtime engine.
+    pub engine: Engine,
+    /// Host functions (the wasmgate world's imports and an empty WASI).
+    pub linker: Linker<HostState>,
+    cache_dir: PathBuf,
+    compat: String,
+}
+
+impl PluginEngine {
+    /// Builds the engine and starts its epoch ticker.
+    pub fn new(cache_dir: PathBuf) -> wasmtime::Result<PluginEngine> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(1000)
+            .total_core_instances(5000)
+            .total_memories(1000)
+            .total_tables(2000)
+            .max_memory_size((MAX_MEMORY_MB as usize) << 20)
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(4)
+            .max_tables_per_component(16);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)?;
+        start_ticker(&engine);
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        super::host::add_to_linker(&mut linker)?;
+
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        let compat = format!("{:016x}", h.finish());
+        Ok(PluginEngine { engine, linker, cache_dir, compat })
+    }
+
+    /// Compiles a component, or loads its compiled form from the cache (`hash` is the SHA-256 of
+    /// `bytes`, hex).
+    pub fn compile(&self, bytes: &[u8], hash: &str) -> wasmtime::Result<Component> {
+        let cached = self.cache_dir.join(format!("{hash}-{}.cwasm", self.compat));
+        if cached.is_file() {
+            // SAFETY: the file was written by `Component::serialize` of an engine with the same
+            // compatibility hash (it is in the name), into a directory this gateway owns.
+            match unsafe { Component::deserialize_file(&self.engine, &cached) } {
+                Ok(c) => return Ok(c),
+                Err(e) => tracing::warn!(file = %cached.display(), error = %e, "ignoring unusable compiled module"),
+            }
+        }
+        let component = Component::new(&self.engine, bytes)?;
+        if let Err(e) = write_cache(&cached, &component.serialize()?) {
+            tracing::warn!(dir = %self.cache_dir.display(), error = %e, "cannot cache compiled module");
+        }
+        Ok(component)
+    }
+}
+
+fn write_cache(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // Several gateways may share the cache: write aside, then rename.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The default cache directory: `$XDG_CACHE_HOME/wasmgate` or `~/.cache/wasmgate`.
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("wasmgate")
+}
+
+/// Advances the engine's epoch every [`TICK`] until the engine is dropped.
+fn start_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("wasm-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })
+        .expect("spawn epoch ticker");
+}

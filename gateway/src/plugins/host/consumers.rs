@@ -1,0 +1,52 @@
+//! `wasmgate:plugin/consumers`: consumer and credential look-up (O(1) indexes of the snapshot) and
+//! marking the request authenticated.
+
+use super::HostState;
+use super::wasmgate::plugin::consumers::Host;
+use super::wasmgate::plugin::types::{Consumer, Credential};
+
+fn to_wit(c: &crate::consumers::Consumer) -> Consumer {
+    Consumer { id: c.id.clone(), username: c.username.clone(), custom_id: c.custom_id.clone(), tags: c.tags.clone() }
+}
+
+impl Host for HostState {
+    fn find(&mut self, id_or_username: String) -> Option<Consumer> {
+        let consumers = &self.entities()?.consumers;
+        consumers.find(&id_or_username).map(|i| to_wit(consumers.get(i)))
+    }
+
+    fn find_credential(&mut self, kind: String, key: String) -> Option<Credential> {
+        let consumers = &self.entities()?.consumers;
+        let cred = consumers.credential(&kind, &key)?;
+        Some(Credential { id: cred.id.clone(), consumer_id: consumers.get(cred.consumer).id.clone() })
+    }
+
+    fn groups(&mut self, consumer_id: String) -> Vec<String> {
+        let Some(consumers) = self.entities().map(|e| &e.consumers) else { return Vec::new() };
+        consumers.find(&consumer_id).map(|i| consumers.get(i).groups.clone()).unwrap_or_default()
+    }
+
+    fn authenticate(&mut self, consumer_id: Option<String>, credential_id: Option<String>) -> Result<(), String> {
+        let consumer = match consumer_id {
+            None => None,
+            Some(id) => {
+                let consumers = &self.entities().ok_or("no configuration")?.consumers;
+                Some(consumers.find(&id).ok_or_else(|| format!("no consumer with id or username {id:?}"))?)
+            }
+        };
+        self.call.state.consumer = consumer;
+        self.call.state.credential = credential_id;
+        Ok(())
+    }
+
+    fn authenticated(&mut self) -> Option<Consumer> {
+        let index = self.call.state.consumer?;
+        Some(to_wit(self.entities()?.consumers.get(index)))
+    }
+
+    fn authenticated_credential(&mut self) -> Option<Credential> {
+        let id = self.call.state.credential.clone()?;
+        let consumer = self.call.state.consumer?;
+        Some(Credential { id, consumer_id: self.entities()?.consumers.get(consumer).id.clone() })
+    }
+}

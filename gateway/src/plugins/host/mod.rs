@@ -1,0 +1,108 @@
+//! The host side of the WIT world: the store's data ([`HostState`]) and the functions plugins
+//! import. During one phase call the request (and response) header, the per-request plugin state
+//! and the snapshot's entities are moved into the store and moved back afterwards; nothing of the
+//! request is copied per call.
+
+mod consumers;
+mod context;
+mod headers;
+mod request;
+mod response;
+mod services;
+
+use super::shared::Shared;
+use super::state::{Phase, PluginRequestState, RequestInfo};
+use crate::snapshot::Entities;
+use pingora_http::{RequestHeader, ResponseHeader};
+use std::sync::Arc;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "plugin",
+});
+
+pub use wasmgate::plugin::types;
+
+/// Data of one store (one pooled instance).
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    /// The module's name: log tag and namespace of its counters and cache.
+    pub(crate) plugin: Arc<str>,
+    shared: Arc<Shared>,
+    /// What the current call may see and change.
+    pub(crate) call: Call,
+}
+
+/// The request (and response) a phase call works on.
+pub struct Call {
+    /// The phase being run.
+    pub phase: Phase,
+    /// The client request; swapped in from the session for the call.
+    pub req: RequestHeader,
+    /// The response; swapped in for header-filter.
+    pub resp: ResponseHeader,
+    /// Whether `resp` holds a real response in this call.
+    pub has_resp: bool,
+    /// Per-request plugin state (context values, consumer, overrides).
+    pub state: PluginRequestState,
+    /// Fixed facts of the request.
+    pub info: RequestInfo,
+    /// Routes, services, upstreams and consumers of the request's snapshot.
+    pub entities: Option<Arc<Entities>>,
+}
+
+impl Call {
+    fn empty() -> Call {
+        Call {
+            phase: Phase::Configure,
+            req: RequestHeader::build("GET", b"/", None).expect("static request"),
+            resp: ResponseHeader::build(200, None).expect("static response"),
+            has_resp: false,
+            state: PluginRequestState::default(),
+            info: RequestInfo::default(),
+            entities: None,
+        }
+    }
+}
+
+impl HostState {
+    /// A fresh state: no filesystem, environment or network for the guest; its stderr goes to the
+    /// gateway's stderr so panic messages are seen.
+    pub fn new(plugin: Arc<str>, shared: Arc<Shared>, memory_bytes: usize) -> HostState {
+        let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .inherit_stderr()
+            .build();
+        let limits = StoreLimitsBuilder::new().memory_size(memory_bytes).trap_on_grow_failure(true).build();
+        HostState { wasi, table: ResourceTable::new(), limits, plugin, shared, call: Call::empty() }
+    }
+
+    /// The memory limiter for `Store::limiter`.
+    pub fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        &mut self.limits
+    }
+
+    fn entities(&self) -> Option<&Entities> {
+        self.call.entities.as_deref()
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl wasmgate::plugin::types::Host for HostState {}
+
+/// Adds the wasmgate world's imports to a linker.
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    Plugin::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
+}

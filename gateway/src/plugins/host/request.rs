@@ -1,0 +1,84 @@
+//! `wasmgate:plugin/request`: the client request; setters change what goes upstream.
+
+use super::HostState;
+use super::headers::{self, HeaderAccess};
+use super::wasmgate::plugin::request::Host;
+
+impl Host for HostState {
+    fn method(&mut self) -> String {
+        self.call.req.method.as_str().to_string()
+    }
+
+    fn scheme(&mut self) -> String {
+        "http".into()
+    }
+
+    fn host(&mut self) -> String {
+        self.call.info.host.to_string()
+    }
+
+    fn port(&mut self) -> u16 {
+        self.call.info.port
+    }
+
+    fn path(&mut self) -> String {
+        self.call.info.path.to_string()
+    }
+
+    fn query(&mut self) -> Option<String> {
+        self.call.req.uri.query().map(str::to_string)
+    }
+
+    fn query_arg(&mut self, name: String) -> Option<String> {
+        let query = self.call.req.uri.query()?;
+        form_urlencoded::parse(query.as_bytes()).find(|(k, _)| *k == name).map(|(_, v)| v.into_owned())
+    }
+
+    fn header(&mut self, name: String) -> Option<String> {
+        headers::get(&self.call.req, &name)
+    }
+
+    fn header_values(&mut self, name: String) -> Vec<String> {
+        headers::get_all(&self.call.req, &name)
+    }
+
+    fn headers(&mut self) -> Vec<(String, String)> {
+        headers::all(&self.call.req)
+    }
+
+    fn set_header(&mut self, name: String, value: String) {
+        if let Err(e) = self.call.req.set(name.clone(), &value) {
+            headers::rejected(&self.plugin, &name, e);
+        }
+    }
+
+    fn add_header(&mut self, name: String, value: String) {
+        if let Err(e) = self.call.req.add(name.clone(), &value) {
+            headers::rejected(&self.plugin, &name, e);
+        }
+    }
+
+    fn remove_header(&mut self, name: String) {
+        self.call.req.remove(&name);
+    }
+
+    fn set_path(&mut self, path: String) {
+        self.call.state.upstream_path = Some(path);
+    }
+
+    fn set_query(&mut self, query: Option<String>) {
+        self.call.state.upstream_query = Some(query);
+    }
+
+    fn body(&mut self) -> Option<Vec<u8>> {
+        self.call.state.body.as_ref().map(|b| b.to_vec())
+    }
+
+    fn set_body(&mut self, body: Vec<u8>) {
+        self.call.state.new_body = Some(body.into());
+    }
+
+    fn client_ip(&mut self) -> String {
+        self.call.info.client.to_string()
+    }
+}

@@ -1,0 +1,87 @@
+//! The remaining imports: counters, the shared cache, logging, time and upstream choice.
+
+use super::HostState;
+use super::wasmgate::plugin::types::{CounterOp, CounterResult, CounterState, LogLevel, Window};
+use super::wasmgate::plugin::{cache, clock, counters, logging, upstreams};
+use crate::plugins::shared::{CounterRequest, Period};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl counters::Host for HostState {
+    fn increment(&mut self, ops: Vec<CounterOp>) -> Result<CounterResult, String> {
+        let requests: Vec<CounterRequest> = ops
+            .into_iter()
+            .map(|op| CounterRequest {
+                key: format!("{}\u{0}{}", self.plugin, op.key),
+                period: match op.window {
+                    Window::Second => Period::Second,
+                    Window::Minute => Period::Minute,
+                    Window::Hour => Period::Hour,
+                    Window::Day => Period::Day,
+                    Window::Month => Period::Month,
+                    Window::Year => Period::Year,
+                },
+                delta: op.delta,
+                limit: op.limit,
+            })
+            .collect();
+        let reply = self.shared.counters.increment(now_ms(), &requests)?;
+        Ok(CounterResult {
+            admitted: reply.admitted,
+            states: reply.states.into_iter().map(|(count, reset_ms)| CounterState { count, reset_ms }).collect(),
+        })
+    }
+}
+
+impl cache::Host for HostState {
+    fn get(&mut self, key: String) -> Option<Vec<u8>> {
+        self.shared.cache.get(&self.plugin, &key)
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: u64) {
+        self.shared.cache.set(&self.plugin, key, value, ttl_ms);
+    }
+
+    fn delete(&mut self, key: String) {
+        self.shared.cache.delete(&self.plugin, &key);
+    }
+}
+
+impl logging::Host for HostState {
+    fn log(&mut self, level: LogLevel, message: String) {
+        let plugin = &*self.plugin;
+        match level {
+            LogLevel::Trace => tracing::trace!(target: "plugin", plugin, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "plugin", plugin, "{message}"),
+            LogLevel::Info => tracing::info!(target: "plugin", plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "plugin", plugin, "{message}"),
+            LogLevel::Error => tracing::error!(target: "plugin", plugin, "{message}"),
+        }
+    }
+}
+
+impl clock::Host for HostState {
+    fn now_ms(&mut self) -> u64 {
+        now_ms()
+    }
+
+    fn monotonic_ns(&mut self) -> u64 {
+        static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    }
+}
+
+impl upstreams::Host for HostState {
+    fn exists(&mut self, name: String) -> bool {
+        self.entities().is_some_and(|e| e.upstream(&name).is_some())
+    }
+
+    fn set_upstream(&mut self, name: String) -> Result<(), String> {
+        let index = self.entities().and_then(|e| e.upstream(&name)).ok_or_else(|| format!("no upstream named {name:?}"))?;
+        self.call.state.upstream = Some(index);
+        Ok(())
+    }
+}

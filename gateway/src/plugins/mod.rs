@@ -1,0 +1,136 @@
+//! The WebAssembly plugin host.
+//!
+//! - [`engine`]: wasmtime with the pooling allocator, epoch deadlines and an on-disk code cache.
+//! - [`module`]: a compiled module with its instance pool; one instance per phase call.
+//! - [`host`]: the functions plugins import.
+//! - [`chain`]: plugin instances, scopes and the chains resolved per configuration version.
+//! - [`phases`]: running a phase over a chain, with the failure policy.
+//! - [`shared`]: counters and cache shared by all plugins, kept across reloads.
+
+pub mod chain;
+pub mod config;
+pub mod engine;
+pub mod host;
+pub mod module;
+pub mod phases;
+pub mod shared;
+pub mod state;
+
+use crate::config::{ConfigErrors, relative_to};
+use config::PluginsFile;
+use engine::PluginEngine;
+use module::Module;
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+use shared::Shared;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+pub use chain::{Chain, PluginSet};
+
+/// Long-lived plugin machinery: the engine (created when first needed), the shared state, and the
+/// loaded modules, reused across reloads while their file and settings are unchanged.
+#[derive(Default)]
+pub struct PluginHost {
+    engine: OnceLock<Result<PluginEngine, String>>,
+    shared: Arc<Shared>,
+    loaded: Mutex<HashMap<PathBuf, Arc<Module>>>,
+}
+
+impl PluginHost {
+    /// Loads every module `file` names (all `*.wasm` in its `plugins_dir`, plus `[modules]` paths).
+    /// `file_path` is where `plugins.toml` lives; relative paths are resolved against it.
+    pub fn load_modules(&self, file: &PluginsFile, file_path: &Path) -> Result<HashMap<String, Arc<Module>>, ConfigErrors> {
+        let mut errors = ConfigErrors::default();
+        let sources = module_sources(file, file_path, &mut errors);
+        if sources.is_empty() {
+            return errors.into_result(HashMap::new());
+        }
+        let cache_dir = file.cache_dir.as_ref().map_or_else(engine::default_cache_dir, |d| relative_to(file_path, d));
+        let engine = match self.engine.get_or_init(|| PluginEngine::new(cache_dir).map_err(|e| format!("{e:#}"))) {
+            Ok(e) => e,
+            Err(e) => return Err(ConfigErrors::from(format!("cannot start the wasm engine: {e}"))),
+        };
+        let mut modules = HashMap::new();
+        let mut loaded = self.loaded.lock();
+        for (name, path) in sources {
+            let settings = file.modules.get(&name).cloned().unwrap_or_default();
+            match self.module(engine, &mut loaded, &name, &path, &settings, file) {
+                Ok(m) => {
+                    modules.insert(name, m);
+                }
+                Err(e) => errors.push(format!("module {name:?} ({}): {e}", path.display())),
+            }
+        }
+        errors.into_result(modules)
+    }
+
+    /// The loaded module for `path`, reusing the previous one when file and settings are unchanged.
+    fn module(
+        &self,
+        engine: &PluginEngine,
+        loaded: &mut HashMap<PathBuf, Arc<Module>>,
+        name: &str,
+        path: &Path,
+        settings: &config::ModuleSettings,
+        file: &PluginsFile,
+    ) -> Result<Arc<Module>, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+        let hash = hex::encode(Sha256::digest(&bytes));
+        if let Some(m) = loaded.get(path) {
+            if m.hash == hash && m.loaded_with == (settings.clone(), file.defaults) {
+                return Ok(m.clone());
+            }
+        }
+        let source = module::Source { name, path: path.to_path_buf(), bytes: &bytes, hash };
+        let module = Arc::new(Module::load(engine, &self.shared, source, settings, file.defaults)?);
+        tracing::info!(plugin = name, version = %module.version, sha256 = %&module.hash[..12], "plugin module loaded");
+        loaded.insert(path.to_path_buf(), module.clone());
+        Ok(module)
+    }
+}
+
+/// (module name, file) for every module: `plugins_dir/*.wasm`, overridden or extended by
+/// `[modules.NAME] path`.
+fn module_sources(file: &PluginsFile, file_path: &Path, errors: &mut ConfigErrors) -> Vec<(String, PathBuf)> {
+    let mut sources: HashMap<String, PathBuf> = HashMap::new();
+    let dir = relative_to(file_path, &file.plugins_dir);
+    match std::fs::read_dir(&dir) {
+        Ok(entries) => {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "wasm") {
+                    if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                        sources.insert(stem.to_string(), path.clone());
+                    }
+                }
+            }
+        }
+        Err(e) if !file.plugins.is_empty() || !file.modules.is_empty() => {
+            errors.push(format!("plugins_dir: cannot read {}: {e}", dir.display()));
+        }
+        Err(_) => {}
+    }
+    for (name, m) in &file.modules {
+        match &m.path {
+            Some(p) => {
+                sources.insert(name.clone(), relative_to(file_path, p));
+            }
+            None if !sources.contains_key(name) => {
+                errors.push(format!("modules.{name}: there is no {name}.wasm in {}; set `path`", dir.display()));
+            }
+            None => {}
+        }
+    }
+    let mut sorted: Vec<_> = sources.into_iter().collect();
+    sorted.sort();
+    sorted
+}
+
+/// The paths whose changes should reload plugins: the plugins file and the module directory.
+pub fn watched_paths(file: &PluginsFile, file_path: &Path) -> Vec<PathBuf> {
+    let mut paths = vec![file_path.to_path_buf(), relative_to(file_path, &file.plugins_dir)];
+    paths.extend(file.modules.values().filter_map(|m| m.path.as_ref()).map(|p| relative_to(file_path, p)));
+    paths
+}

@@ -1,0 +1,311 @@
+//! A loaded plugin module: compiled once, pre-instantiated, with a pool of instances. An instance is
+//! checked out for one phase call and returned; one that traps or runs out of time is dropped.
+
+use super::config::{FailurePolicy, Limits, ModuleSettings};
+use super::engine::{PluginEngine, TICK};
+use super::host::{HostState, Plugin, PluginPre};
+use super::shared::Shared;
+use super::state::{Phase, PluginRequestState, RequestInfo};
+use crate::snapshot::Entities;
+use parking_lot::Mutex;
+use pingora_http::{RequestHeader, ResponseHeader};
+use std::path::PathBuf;
+use std::sync::Arc;
+use wasmtime::Store;
+
+/// Phases as a bit set (the WIT `phases` flags).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhaseSet(u8);
+
+impl PhaseSet {
+    /// Whether `phase` is in the set.
+    pub fn has(self, phase: Phase) -> bool {
+        self.0 & Self::bit(phase) != 0
+    }
+
+    fn bit(phase: Phase) -> u8 {
+        match phase {
+            Phase::Configure => 0,
+            Phase::Rewrite => 1,
+            Phase::Access => 2,
+            Phase::HeaderFilter => 4,
+            Phase::BodyFilter => 8,
+            Phase::Log => 16,
+        }
+    }
+}
+
+/// A compiled module and what it declared about itself.
+pub struct Module {
+    /// Module name (the `.wasm` file's stem).
+    pub name: Arc<str>,
+    /// The file it came from.
+    pub path: PathBuf,
+    /// SHA-256 of the file.
+    pub hash: String,
+    /// The plugin's version.
+    pub version: String,
+    /// Run order, higher first.
+    pub priority: i32,
+    /// Phases implemented.
+    pub phases: PhaseSet,
+    /// Answer 500 when it fails (otherwise skip it).
+    pub fail_closed: bool,
+    /// Cannot be scoped to a consumer.
+    pub no_consumer: bool,
+    /// JSON Schema of its configuration.
+    pub schema: String,
+    /// The limits it was loaded with.
+    pub limits: Limits,
+    /// The `[modules]` settings and default limits it was loaded with.
+    pub loaded_with: (ModuleSettings, Limits),
+    pre: PluginPre<HostState>,
+    shared: Arc<Shared>,
+    idle: Mutex<Vec<Instance>>,
+    max_idle: usize,
+}
+
+struct Instance {
+    store: Store<HostState>,
+    plugin: Plugin,
+    configured: Vec<u64>,
+}
+
+/// Why a call failed.
+#[derive(Debug)]
+pub enum CallError {
+    /// It ran past its CPU deadline.
+    Timeout(u64),
+    /// It tried to grow memory past its cap.
+    Memory(u64),
+    /// It trapped (panic, bad memory access, ...).
+    Trap(String),
+    /// It returned an error.
+    Plugin(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Timeout(ms) => write!(f, "stopped at its CPU deadline ({ms} ms)"),
+            CallError::Memory(mb) => write!(f, "exceeded its memory limit ({mb} MiB)"),
+            CallError::Trap(t) => write!(f, "trapped: {t}"),
+            CallError::Plugin(e) => write!(f, "returned an error: {e}"),
+        }
+    }
+}
+
+/// What a phase call works on; swapped into the instance's store for the call.
+pub struct CallScope<'a> {
+    /// The phase.
+    pub phase: Phase,
+    /// The client request.
+    pub req: &'a mut RequestHeader,
+    /// The response, in header-filter, body-filter and log.
+    pub resp: Option<&'a mut ResponseHeader>,
+    /// Per-request plugin state.
+    pub state: &'a mut PluginRequestState,
+    /// Request facts.
+    pub info: &'a RequestInfo,
+    /// The snapshot's entities.
+    pub entities: &'a Arc<Entities>,
+}
+
+/// A module file to load.
+pub struct Source<'a> {
+    /// Module name.
+    pub name: &'a str,
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// Its content.
+    pub bytes: &'a [u8],
+    /// SHA-256 of the content (hex).
+    pub hash: String,
+}
+
+impl Module {
+    /// Compiles (or loads from cache) and checks a module; errors say what is wrong with the file.
+    pub fn load(
+        engine: &PluginEngine,
+        shared: &Arc<Shared>,
+        source: Source<'_>,
+        settings: &ModuleSettings,
+        defaults: Limits,
+    ) -> Result<Module, String> {
+        let Source { name, path, bytes, hash } = source;
+        let component = engine.compile(bytes, &hash).map_err(|e| format!("not a valid wasm component: {e:#}"))?;
+        let pre = engine
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| format!("needs imports wasmgate does not provide: {e:#}"))?;
+        let pre = PluginPre::new(pre).map_err(|e| format!("does not implement the wasmgate:plugin world: {e:#}"))?;
+        let limits = Limits {
+            cpu_ms: settings.cpu_ms.unwrap_or(defaults.cpu_ms),
+            memory_mb: settings.memory_mb.unwrap_or(defaults.memory_mb),
+        };
+        if limits.memory_mb == 0 || limits.memory_mb > super::engine::MAX_MEMORY_MB {
+            return Err(format!("memory_mb: {} is out of range 1-{}", limits.memory_mb, super::engine::MAX_MEMORY_MB));
+        }
+        if limits.cpu_ms == 0 {
+            return Err("cpu_ms: must be at least 1".into());
+        }
+        let mut module = Module {
+            name: Arc::from(name),
+            path,
+            hash,
+            version: String::new(),
+            priority: 0,
+            phases: PhaseSet::default(),
+            fail_closed: true,
+            no_consumer: false,
+            schema: String::new(),
+            limits,
+            loaded_with: (settings.clone(), defaults),
+            pre,
+            shared: shared.clone(),
+            idle: Mutex::new(Vec::new()),
+            max_idle: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+        };
+        let mut instance = module.instantiate().map_err(|e| format!("cannot be instantiated: {e}"))?;
+        instance.store.set_epoch_deadline(module.deadline_ticks());
+        let meta = module.pre_call(&mut instance, |p, s| p.call_metadata(s)).map_err(|e| format!("metadata(): {e}"))?;
+        module.version = meta.version;
+        module.priority = settings.priority.unwrap_or(meta.priority);
+        module.phases = PhaseSet(meta.phases.as_array()[0] as u8);
+        module.fail_closed = match settings.failure_policy {
+            Some(p) => p == FailurePolicy::FailClosed,
+            None => meta.fail_closed,
+        };
+        module.no_consumer = meta.no_consumer;
+        module.schema = meta.config_schema;
+        module.idle.lock().push(instance);
+        Ok(module)
+    }
+
+    fn deadline_ticks(&self) -> u64 {
+        self.limits.cpu_ms.max(1) * 1_000 / TICK.as_micros() as u64
+    }
+
+    fn instantiate(&self) -> Result<Instance, CallError> {
+        let state = HostState::new(self.name.clone(), self.shared.clone(), (self.limits.memory_mb as usize) << 20);
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|s| s.limiter());
+        store.set_epoch_deadline(self.deadline_ticks());
+        let plugin = self.pre.instantiate(&mut store).map_err(|e| self.classify(e))?;
+        Ok(Instance { store, plugin, configured: Vec::new() })
+    }
+
+    /// Runs `f` on a fresh instance with no request (metadata at load).
+    fn pre_call<R>(
+        &self,
+        instance: &mut Instance,
+        f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        f(&instance.plugin, &mut instance.store).map_err(|e| self.classify(e))
+    }
+
+    /// Validates a configuration (JSON) in an instance, keeping it under `id`. Runs with the
+    /// entities of the snapshot being built, so the plugin can check names against them.
+    pub fn configure(&self, id: u64, json: &str, entities: &Arc<Entities>) -> Result<bool, String> {
+        let mut req = RequestHeader::build("GET", b"/", None).expect("static request");
+        let mut state = PluginRequestState::default();
+        let info = RequestInfo::default();
+        let mut scope = CallScope { phase: Phase::Configure, req: &mut req, resp: None, state: &mut state, info: &info, entities };
+        let needs = self
+            .call(&mut scope, None, |p, s| p.call_configure(s, id, json))
+            .map_err(|e| match e {
+                CallError::Plugin(msg) => msg,
+                other => other.to_string(),
+            })?;
+        Ok(needs.request_body)
+    }
+
+    /// Runs one phase call for configuration `config` (configuring the instance first if it has
+    /// not seen it). The plugin's own `Err` becomes [`CallError::Plugin`].
+    pub fn call<R>(
+        &self,
+        scope: &mut CallScope<'_>,
+        config: Option<(u64, &str)>,
+        f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
+    ) -> Result<R, CallError> {
+        let popped = self.idle.lock().pop();
+        let mut instance = match popped {
+            Some(i) => i,
+            None => self.instantiate()?,
+        };
+        swap_in(&mut instance.store, scope);
+        instance.store.set_epoch_deadline(self.deadline_ticks());
+        let result = self.configure_instance(&mut instance, config).and_then(|()| {
+            f(&instance.plugin, &mut instance.store).map_err(|e| self.classify(e))
+        });
+        swap_out(&mut instance.store, scope);
+        match result {
+            Ok(Ok(value)) => {
+                self.put_back(instance);
+                Ok(value)
+            }
+            Ok(Err(message)) => {
+                self.put_back(instance);
+                Err(CallError::Plugin(message))
+            }
+            // The instance may be in any state after a trap: drop it (and its store).
+            Err(e) => Err(e),
+        }
+    }
+
+    fn configure_instance(&self, instance: &mut Instance, config: Option<(u64, &str)>) -> Result<(), CallError> {
+        let Some((id, json)) = config else { return Ok(()) };
+        if instance.configured.contains(&id) {
+            return Ok(());
+        }
+        match instance.plugin.call_configure(&mut instance.store, id, json).map_err(|e| self.classify(e))? {
+            Ok(_) => {
+                instance.configured.push(id);
+                Ok(())
+            }
+            Err(msg) => Err(CallError::Plugin(format!("configuration rejected: {msg}"))),
+        }
+    }
+
+    fn put_back(&self, instance: Instance) {
+        let mut idle = self.idle.lock();
+        if idle.len() < self.max_idle {
+            idle.push(instance);
+        }
+    }
+
+    fn classify(&self, e: wasmtime::Error) -> CallError {
+        if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+            return CallError::Timeout(self.limits.cpu_ms);
+        }
+        let text = format!("{e:#}");
+        if text.contains("forcing trap when growing memory") {
+            return CallError::Memory(self.limits.memory_mb);
+        }
+        CallError::Trap(text)
+    }
+}
+
+fn swap_in(store: &mut Store<HostState>, scope: &mut CallScope<'_>) {
+    let call = &mut store.data_mut().call;
+    call.phase = scope.phase;
+    std::mem::swap(&mut call.req, scope.req);
+    call.has_resp = scope.resp.is_some();
+    if let Some(resp) = scope.resp.as_deref_mut() {
+        std::mem::swap(&mut call.resp, resp);
+    }
+    call.state = std::mem::take(scope.state);
+    call.info = scope.info.clone();
+    call.entities = Some(scope.entities.clone());
+}
+
+fn swap_out(store: &mut Store<HostState>, scope: &mut CallScope<'_>) {
+    let call = &mut store.data_mut().call;
+    std::mem::swap(&mut call.req, scope.req);
+    if let Some(resp) = scope.resp.as_deref_mut() {
+        std::mem::swap(&mut call.resp, resp);
+    }
+    *scope.state = std::mem::take(&mut call.state);
+    call.entities = None;
+    call.has_resp = false;
+}

@@ -1,0 +1,125 @@
+//! Running a phase over a chain: plugins in order, early answers, and the failure policy
+//! (`fail-closed` answers 500; `fail-open` skips the plugin).
+
+use super::chain::{Chain, Configured, PluginSet};
+use super::host::types::{Action, Response};
+use super::module::{CallError, CallScope};
+use super::state::Phase;
+use crate::proxy::answer::Answer;
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// The outcome of a phase.
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    /// Go on.
+    Continue,
+    /// A plugin answered early.
+    Respond(Answer),
+    /// A fail-closed plugin failed: answer 500.
+    Fail,
+}
+
+fn answer(r: Response) -> Answer {
+    Answer { status: r.status, headers: r.headers, body: Bytes::from(r.body) }
+}
+
+/// Logs a failure; true when the plugin's policy is fail-closed.
+fn fails_closed(p: &Configured, phase: Phase, e: &CallError) -> bool {
+    let policy = if p.module.fail_closed { "fail-closed: answering 500" } else { "fail-open: skipped" };
+    tracing::error!(plugin = %p.module.name, ?phase, "plugin {e} ({policy})");
+    p.module.fail_closed
+}
+
+fn config(p: &Configured) -> Option<(u64, &str)> {
+    Some((p.config_id, p.config_json.as_str()))
+}
+
+/// Calls a rewrite or access export; `Some` when the chain stops here.
+fn call_action(p: &Configured, scope: &mut CallScope<'_>) -> Option<Verdict> {
+    let (id, phase) = (p.config_id, scope.phase);
+    let result = p.module.call(scope, config(p), |plugin, store| match phase {
+        Phase::Rewrite => plugin.call_rewrite(store, id),
+        _ => plugin.call_access(store, id),
+    });
+    match result {
+        Ok(Action::Proceed) => None,
+        Ok(Action::Respond(r)) => Some(Verdict::Respond(answer(r))),
+        Err(e) => fails_closed(p, phase, &e).then_some(Verdict::Fail),
+    }
+}
+
+/// The rewrite phase: global plugins, before routing.
+pub fn rewrite(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
+    scope.phase = Phase::Rewrite;
+    for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::Rewrite)) {
+        if let Some(verdict) = call_action(p, scope) {
+            return verdict;
+        }
+    }
+    Verdict::Continue
+}
+
+/// The access phase. When a plugin authenticates a consumer and consumer-scoped instances exist,
+/// the rest of the chain is re-resolved for that consumer; `chain` ends as the chain the later
+/// phases use.
+pub fn access(set: &PluginSet, chain: &mut Arc<Chain>, scope: &mut CallScope<'_>) -> Verdict {
+    scope.phase = Phase::Access;
+    let mut i = 0;
+    while let Some(p) = chain.plugins.get(i).cloned() {
+        i += 1;
+        if !p.module.phases.has(Phase::Access) {
+            continue;
+        }
+        let consumer_before = scope.state.consumer;
+        if let Some(verdict) = call_action(&p, scope) {
+            return verdict;
+        }
+        if let Some(consumer) = scope.state.consumer.filter(|c| Some(*c) != consumer_before && set.has_consumer_scope()) {
+            *chain = set.for_consumer(scope.info.route, scope.info.service, consumer);
+            i = chain.position_after(&p);
+        }
+    }
+    Verdict::Continue
+}
+
+/// The header-filter phase (upstream responses and the gateway's own answers alike).
+pub fn header_filter(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
+    scope.phase = Phase::HeaderFilter;
+    for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::HeaderFilter)) {
+        let id = p.config_id;
+        if let Err(e) = p.module.call(scope, config(p), |plugin, store| plugin.call_header_filter(store, id)) {
+            if fails_closed(p, Phase::HeaderFilter, &e) {
+                return Verdict::Fail;
+            }
+        }
+    }
+    Verdict::Continue
+}
+
+/// The body-filter phase for one chunk; plugins may replace it.
+pub fn body_filter(chain: &Chain, scope: &mut CallScope<'_>, body: &mut Option<Bytes>, end_of_stream: bool) -> Verdict {
+    scope.phase = Phase::BodyFilter;
+    for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::BodyFilter)) {
+        let id = p.config_id;
+        let chunk: &[u8] = body.as_deref().unwrap_or_default();
+        match p.module.call(scope, config(p), |plugin, store| plugin.call_body_filter(store, id, chunk, end_of_stream)) {
+            Ok(Some(replacement)) => *body = Some(Bytes::from(replacement)),
+            Ok(None) => {}
+            Err(e) if fails_closed(p, Phase::BodyFilter, &e) => return Verdict::Fail,
+            Err(_) => {}
+        }
+    }
+    Verdict::Continue
+}
+
+/// The log phase: runs after every request; failures are only logged.
+pub fn log(chain: &Chain, scope: &mut CallScope<'_>) {
+    scope.phase = Phase::Log;
+    for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::Log)) {
+        let id = p.config_id;
+        if let Err(e) = p.module.call(scope, config(p), |plugin, store| plugin.call_log(store, id)) {
+            tracing::error!(plugin = %p.module.name, phase = ?Phase::Log, "plugin {e}");
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Per-request plugin state: it lives in the proxy's request context and is moved into the store
+//! for each phase call, so it survives across phases while instances go back to the pool.
+
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+/// The phase a call belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Loading: validating a configuration.
+    Configure,
+    /// Before routing.
+    Rewrite,
+    /// After routing.
+    Access,
+    /// Response headers.
+    HeaderFilter,
+    /// Response body.
+    BodyFilter,
+    /// After the response.
+    Log,
+}
+
+/// Who produced the response.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Source {
+    /// The upstream.
+    #[default]
+    Service,
+    /// A plugin's early answer.
+    Exit,
+    /// The gateway, because of an error.
+    Error,
+}
+
+/// Facts of the request that plugins read; cheap to clone per call.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    /// Client address (trusted-proxy aware).
+    pub client: IpAddr,
+    /// Host header without port, lower-cased.
+    pub host: Arc<str>,
+    /// Port the client addressed.
+    pub port: u16,
+    /// Normalised path.
+    pub path: Arc<str>,
+    /// Matched route.
+    pub route: Option<usize>,
+    /// Its service.
+    pub service: Option<usize>,
+}
+
+impl Default for RequestInfo {
+    fn default() -> Self {
+        RequestInfo {
+            client: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            host: Arc::from(""),
+            port: 0,
+            path: Arc::from("/"),
+            route: None,
+            service: None,
+        }
+    }
+}
+
+/// What plugins change or keep during one request.
+#[derive(Debug, Default)]
+pub struct PluginRequestState {
+    /// Per-plugin values (`kong.ctx.plugin`), by plugin name.
+    private: Vec<(Arc<str>, HashMap<String, String>)>,
+    /// Values shared by all plugins (`kong.ctx.shared`).
+    pub shared: HashMap<String, String>,
+    /// The authenticated consumer (index into the snapshot's consumers).
+    pub consumer: Option<usize>,
+    /// The credential used to authenticate.
+    pub credential: Option<String>,
+    /// An upstream chosen by a plugin instead of the service's.
+    pub upstream: Option<usize>,
+    /// Upstream path set by a plugin.
+    pub upstream_path: Option<String>,
+    /// Upstream query set by a plugin.
+    pub upstream_query: Option<Option<String>>,
+    /// The buffered request body, when a plugin asked for it.
+    pub body: Option<Bytes>,
+    /// A replacement request body.
+    pub new_body: Option<Bytes>,
+    /// Who produced the response.
+    pub source: Source,
+}
+
+impl PluginRequestState {
+    /// The values of plugin `name`, if it stored any.
+    pub fn private_values(&self, name: &str) -> Option<&HashMap<String, String>> {
+        self.private.iter().find(|(n, _)| &**n == name).map(|(_, m)| m)
+    }
+
+    /// The values of plugin `name`, created on first use.
+    pub fn private_values_mut(&mut self, name: &Arc<str>) -> &mut HashMap<String, String> {
+        let i = match self.private.iter().position(|(n, _)| n == name) {
+            Some(i) => i,
+            None => {
+                self.private.push((name.clone(), HashMap::new()));
+                self.private.len() - 1
+            }
+        };
+        &mut self.private[i].1
+    }
+}

@@ -1,0 +1,114 @@
+//! The generic implementation of the world's exports for any [`Plugin`]: configurations are parsed
+//! once per instance and kept by id; phase calls look them up.
+
+use crate::bindings::Guest;
+use crate::bindings::wasmgate::plugin::types::{Action, ConfigNeeds, Metadata};
+use crate::Plugin;
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+/// The plugin crate's version, filled in by [`crate::export_plugin!`].
+pub trait PluginVersion {
+    /// `CARGO_PKG_VERSION` of the plugin crate.
+    const VERSION: &'static str;
+}
+
+/// Adapts a [`Plugin`] to the generated `Guest` trait.
+pub struct Glue<P>(PhantomData<P>);
+
+thread_local! {
+    static CONFIGS: RefCell<HashMap<u64, Rc<dyn Any>>> = RefCell::new(HashMap::new());
+}
+
+fn with_config<P: Plugin, R>(id: u64, f: impl FnOnce(&P::Config) -> Result<R, String>) -> Result<R, String> {
+    let config = CONFIGS.with(|c| c.borrow().get(&id).cloned());
+    let config = config.ok_or_else(|| format!("configuration {id} was not configured in this instance"))?;
+    let config = config.downcast_ref::<P::Config>().ok_or("configuration has the wrong type")?;
+    f(config)
+}
+
+/// Parses a configuration; errors name the field path, e.g. `config.limits.minute: invalid type`.
+pub fn parse<C: serde::de::DeserializeOwned>(json: &str) -> Result<C, String> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // serde_json appends " at line 1 column N", which means nothing to the user.
+        let inner = inner.split(" at line ").next().unwrap_or(&inner).to_string();
+        if path == "." { format!("config: {inner}") } else { format!("config.{path}: {inner}") }
+    })
+}
+
+impl<P: Plugin + PluginVersion> Guest for Glue<P> {
+    fn metadata() -> Metadata {
+        let schema = schemars::schema_for!(P::Config);
+        Metadata {
+            version: P::VERSION.to_string(),
+            priority: P::PRIORITY,
+            phases: P::PHASES,
+            fail_closed: P::FAIL_CLOSED,
+            no_consumer: P::NO_CONSUMER,
+            config_schema: serde_json::to_string(&schema).unwrap_or_default(),
+        }
+    }
+
+    fn configure(id: u64, config: String) -> Result<ConfigNeeds, String> {
+        let mut parsed: P::Config = parse(&config)?;
+        let needs = P::configure(&mut parsed)?;
+        CONFIGS.with(|c| c.borrow_mut().insert(id, Rc::new(parsed)));
+        Ok(needs)
+    }
+
+    fn rewrite(config: u64) -> Result<Action, String> {
+        with_config::<P, _>(config, P::rewrite)
+    }
+
+    fn access(config: u64) -> Result<Action, String> {
+        with_config::<P, _>(config, P::access)
+    }
+
+    fn header_filter(config: u64) -> Result<(), String> {
+        with_config::<P, _>(config, P::header_filter)
+    }
+
+    fn body_filter(config: u64, chunk: Vec<u8>, end_of_stream: bool) -> Result<Option<Vec<u8>>, String> {
+        with_config::<P, _>(config, |c| P::body_filter(c, chunk, end_of_stream))
+    }
+
+    fn log(config: u64) -> Result<(), String> {
+        with_config::<P, _>(config, P::log)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Limits {
+        minute: Option<u64>,
+        roles: Vec<Role>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Role {
+        name: String,
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = parse::<Limits>(r#"{"minute": "x", "roles": []}"#).unwrap_err();
+        assert_eq!(e, "config.minute: invalid type: string \"x\", expected u64");
+        let e = parse::<Limits>(r#"{"roles": [{"nam": "a"}]}"#).unwrap_err();
+        assert!(e.starts_with("config.roles[0]: unknown field `nam`"), "{e}");
+        let e = parse::<Limits>(r#"{}"#).unwrap_err();
+        assert_eq!(e, "config: missing field `roles`");
+    }
+}

@@ -25,8 +25,9 @@ pub struct RunOptions {
 
 /// Loads the configuration and serves until SIGTERM (graceful) or SIGINT (immediate).
 pub fn run(opts: RunOptions) -> Result<(), ConfigErrors> {
+    // Logging first, so that loading is logged; its settings come from `[server]`.
+    crate::logging::init(&crate::config::load_gateway(&opts.config)?.server);
     let (reloader, server_cfg) = Reloader::start(Loader::new(opts.config, opts.plugins))?;
-    crate::logging::init(&server_cfg);
 
     let in_flight = Arc::new(AtomicUsize::new(0));
     let conf = server_conf(&server_cfg);

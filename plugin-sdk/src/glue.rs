@@ -1,8 +1,8 @@
 //! The generic implementation of the world's exports for any [`Plugin`]: configurations are parsed
 //! once per instance and kept by id; phase calls look them up.
 
-use crate::bindings::Guest;
-use crate::bindings::wasmgate::plugin::types::{Action, ConfigNeeds, Metadata};
+use crate::bindings::exports::wasmgate::plugin::handler::Guest;
+use crate::bindings::wasmgate::plugin::types::{Action, ConfigNeeds, PluginInfo};
 use crate::Plugin;
 use std::any::Any;
 use std::cell::RefCell;
@@ -14,6 +14,40 @@ use std::rc::Rc;
 pub trait PluginVersion {
     /// `CARGO_PKG_VERSION` of the plugin crate.
     const VERSION: &'static str;
+}
+
+/// The exported functions of a plugin, as plain function pointers (what `export_plugin!`
+/// provides when building for the host, where there are no component exports).
+pub struct Exports {
+    /// `metadata`
+    pub metadata: fn() -> PluginInfo,
+    /// `configure`
+    pub configure: fn(u64, String) -> Result<ConfigNeeds, String>,
+    /// `rewrite`
+    pub rewrite: fn(u64) -> Result<Action, String>,
+    /// `access`
+    pub access: fn(u64) -> Result<Action, String>,
+    /// `header-filter`
+    pub header_filter: fn(u64) -> Result<(), String>,
+    /// `body-filter`
+    pub body_filter: fn(u64, Vec<u8>, bool) -> Result<Option<Vec<u8>>, String>,
+    /// `log`
+    pub log: fn(u64) -> Result<(), String>,
+}
+
+impl Exports {
+    /// The exports of plugin `P`.
+    pub const fn of<P: Plugin + PluginVersion>() -> Exports {
+        Exports {
+            metadata: <Glue<P> as Guest>::metadata,
+            configure: <Glue<P> as Guest>::configure,
+            rewrite: <Glue<P> as Guest>::rewrite,
+            access: <Glue<P> as Guest>::access,
+            header_filter: <Glue<P> as Guest>::header_filter,
+            body_filter: <Glue<P> as Guest>::body_filter,
+            log: <Glue<P> as Guest>::log,
+        }
+    }
 }
 
 /// Adapts a [`Plugin`] to the generated `Guest` trait.
@@ -43,9 +77,9 @@ pub fn parse<C: serde::de::DeserializeOwned>(json: &str) -> Result<C, String> {
 }
 
 impl<P: Plugin + PluginVersion> Guest for Glue<P> {
-    fn metadata() -> Metadata {
+    fn metadata() -> PluginInfo {
         let schema = schemars::schema_for!(P::Config);
-        Metadata {
+        PluginInfo {
             version: P::VERSION.to_string(),
             priority: P::PRIORITY,
             phases: P::PHASES,
@@ -107,7 +141,7 @@ mod tests {
         let e = parse::<Limits>(r#"{"minute": "x", "roles": []}"#).unwrap_err();
         assert_eq!(e, "config.minute: invalid type: string \"x\", expected u64");
         let e = parse::<Limits>(r#"{"roles": [{"nam": "a"}]}"#).unwrap_err();
-        assert!(e.starts_with("config.roles[0]: unknown field `nam`"), "{e}");
+        assert_eq!(e, "config.roles[0].nam: unknown field `nam`, expected `name`");
         let e = parse::<Limits>(r#"{}"#).unwrap_err();
         assert_eq!(e, "config: missing field `roles`");
     }

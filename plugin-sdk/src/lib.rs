@@ -50,7 +50,7 @@ pub use bindings::wasmgate::plugin::types::{
 };
 pub use bindings::wasmgate::plugin::{cache, clock, consumers, context, counters, request, response, upstreams};
 #[doc(hidden)]
-pub use glue::{Glue, PluginVersion};
+pub use glue::{Exports, Glue, PluginVersion};
 
 /// A wasmgate plugin. Implement the phases listed in [`Plugin::PHASES`]; the others are never called.
 pub trait Plugin: 'static {
@@ -92,7 +92,9 @@ pub trait Plugin: 'static {
     }
 }
 
-/// Exports a [`Plugin`] as the component's implementation of the wasmgate world.
+/// Exports a [`Plugin`] as the component's implementation of the wasmgate world. (Built for the
+/// host, a plugin crate is a plain library whose logic can be unit-tested; the exports exist only
+/// on `wasm32`.)
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
@@ -100,8 +102,13 @@ macro_rules! export_plugin {
             const VERSION: &'static str = env!("CARGO_PKG_VERSION");
         }
         #[doc(hidden)]
+        #[cfg(target_arch = "wasm32")]
         type __WasmgatePlugin = $crate::Glue<$plugin>;
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::export_world!(__WasmgatePlugin with_types_in $crate::bindings);
+        #[doc(hidden)]
+        #[cfg(not(target_arch = "wasm32"))]
+        pub static WASMGATE_EXPORTS: $crate::Exports = $crate::Exports::of::<$plugin>();
     };
 }
 

@@ -4,6 +4,7 @@ mod support;
 
 mod balancing;
 mod check;
+mod plugin_host;
 mod proxying;
 mod reload;
 mod router;

@@ -18,7 +18,7 @@ pub const MAX_MEMORY_MB: u64 = 1024;
 pub struct PluginEngine {
     /// The wasmtime engine.
     pub engine: Engine,
-    /// Host functions (the wasmgate world's imports and an empty WASI).
+    /// Host functions (the wasmgate world's imports and the sandbox's WASI).
     pub linker: Linker<HostState>,
     cache_dir: PathBuf,
     compat: String,
@@ -45,7 +45,6 @@ impl PluginEngine {
         start_ticker(&engine);
 
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         super::host::add_to_linker(&mut linker)?;
 
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -55,14 +54,14 @@ impl PluginEngine {
     }
 
     /// Compiles a component, or loads its compiled form from the cache (`hash` is the SHA-256 of
-    /// `bytes`, hex).
-    pub fn compile(&self, bytes: &[u8], hash: &str) -> wasmtime::Result<Component> {
+    /// `bytes`, hex). The flag says whether it came from the cache.
+    pub fn compile(&self, bytes: &[u8], hash: &str) -> wasmtime::Result<(Component, bool)> {
         let cached = self.cache_dir.join(format!("{hash}-{}.cwasm", self.compat));
         if cached.is_file() {
             // SAFETY: the file was written by `Component::serialize` of an engine with the same
             // compatibility hash (it is in the name), into a directory this gateway owns.
             match unsafe { Component::deserialize_file(&self.engine, &cached) } {
-                Ok(c) => return Ok(c),
+                Ok(c) => return Ok((c, true)),
                 Err(e) => tracing::warn!(file = %cached.display(), error = %e, "ignoring unusable compiled module"),
             }
         }
@@ -70,7 +69,7 @@ impl PluginEngine {
         if let Err(e) = write_cache(&cached, &component.serialize()?) {
             tracing::warn!(dir = %self.cache_dir.display(), error = %e, "cannot cache compiled module");
         }
-        Ok(component)
+        Ok((component, false))
     }
 }
 

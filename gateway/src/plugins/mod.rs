@@ -35,7 +35,7 @@ pub use chain::{Chain, PluginSet};
 pub struct PluginHost {
     engine: OnceLock<Result<PluginEngine, String>>,
     shared: Arc<Shared>,
-    loaded: Mutex<HashMap<PathBuf, Arc<Module>>>,
+    loaded: Mutex<HashMap<String, Arc<Module>>>,
 }
 
 impl PluginHost {
@@ -66,11 +66,11 @@ impl PluginHost {
         errors.into_result(modules)
     }
 
-    /// The loaded module for `path`, reusing the previous one when file and settings are unchanged.
+    /// The module `name` from `path`, reusing the loaded one when file and settings are unchanged.
     fn module(
         &self,
         engine: &PluginEngine,
-        loaded: &mut HashMap<PathBuf, Arc<Module>>,
+        loaded: &mut HashMap<String, Arc<Module>>,
         name: &str,
         path: &Path,
         settings: &config::ModuleSettings,
@@ -78,15 +78,14 @@ impl PluginHost {
     ) -> Result<Arc<Module>, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
         let hash = hex::encode(Sha256::digest(&bytes));
-        if let Some(m) = loaded.get(path) {
-            if m.hash == hash && m.loaded_with == (settings.clone(), file.defaults) {
+        if let Some(m) = loaded.get(name) {
+            if m.path == path && m.hash == hash && m.loaded_with == (settings.clone(), file.defaults) {
                 return Ok(m.clone());
             }
         }
         let source = module::Source { name, path: path.to_path_buf(), bytes: &bytes, hash };
         let module = Arc::new(Module::load(engine, &self.shared, source, settings, file.defaults)?);
-        tracing::info!(plugin = name, version = %module.version, sha256 = %&module.hash[..12], "plugin module loaded");
-        loaded.insert(path.to_path_buf(), module.clone());
+        loaded.insert(name.to_string(), module.clone());
         Ok(module)
     }
 }

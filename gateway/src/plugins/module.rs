@@ -133,7 +133,7 @@ impl Module {
         defaults: Limits,
     ) -> Result<Module, String> {
         let Source { name, path, bytes, hash } = source;
-        let component = engine.compile(bytes, &hash).map_err(|e| format!("not a valid wasm component: {e:#}"))?;
+        let (component, cached) = engine.compile(bytes, &hash).map_err(|e| format!("not a valid wasm component: {e:#}"))?;
         let pre = engine
             .linker
             .instantiate_pre(&component)
@@ -168,7 +168,7 @@ impl Module {
         };
         let mut instance = module.instantiate().map_err(|e| format!("cannot be instantiated: {e}"))?;
         instance.store.set_epoch_deadline(module.deadline_ticks());
-        let meta = module.pre_call(&mut instance, |p, s| p.call_metadata(s)).map_err(|e| format!("metadata(): {e}"))?;
+        let meta = module.pre_call(&mut instance, |p, s| p.wasmgate_plugin_handler().call_metadata(s)).map_err(|e| format!("metadata(): {e}"))?;
         module.version = meta.version;
         module.priority = settings.priority.unwrap_or(meta.priority);
         module.phases = PhaseSet(meta.phases.as_array()[0] as u8);
@@ -179,6 +179,7 @@ impl Module {
         module.no_consumer = meta.no_consumer;
         module.schema = meta.config_schema;
         module.idle.lock().push(instance);
+        tracing::info!(plugin = name, version = %module.version, sha256 = %&module.hash[..12], cached, "plugin module loaded");
         Ok(module)
     }
 
@@ -212,7 +213,7 @@ impl Module {
         let info = RequestInfo::default();
         let mut scope = CallScope { phase: Phase::Configure, req: &mut req, resp: None, state: &mut state, info: &info, entities };
         let needs = self
-            .call(&mut scope, None, |p, s| p.call_configure(s, id, json))
+            .call(&mut scope, None, |p, s| p.wasmgate_plugin_handler().call_configure(s, id, json))
             .map_err(|e| match e {
                 CallError::Plugin(msg) => msg,
                 other => other.to_string(),
@@ -258,7 +259,7 @@ impl Module {
         if instance.configured.contains(&id) {
             return Ok(());
         }
-        match instance.plugin.call_configure(&mut instance.store, id, json).map_err(|e| self.classify(e))? {
+        match instance.plugin.wasmgate_plugin_handler().call_configure(&mut instance.store, id, json).map_err(|e| self.classify(e))? {
             Ok(_) => {
                 instance.configured.push(id);
                 Ok(())

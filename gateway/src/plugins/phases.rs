@@ -39,8 +39,8 @@ fn config(p: &Configured) -> Option<(u64, &str)> {
 fn call_action(p: &Configured, scope: &mut CallScope<'_>) -> Option<Verdict> {
     let (id, phase) = (p.config_id, scope.phase);
     let result = p.module.call(scope, config(p), |plugin, store| match phase {
-        Phase::Rewrite => plugin.call_rewrite(store, id),
-        _ => plugin.call_access(store, id),
+        Phase::Rewrite => plugin.wasmgate_plugin_handler().call_rewrite(store, id),
+        _ => plugin.wasmgate_plugin_handler().call_access(store, id),
     });
     match result {
         Ok(Action::Proceed) => None,
@@ -88,7 +88,7 @@ pub fn header_filter(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
     scope.phase = Phase::HeaderFilter;
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::HeaderFilter)) {
         let id = p.config_id;
-        if let Err(e) = p.module.call(scope, config(p), |plugin, store| plugin.call_header_filter(store, id)) {
+        if let Err(e) = p.module.call(scope, config(p), |plugin, store| plugin.wasmgate_plugin_handler().call_header_filter(store, id)) {
             if fails_closed(p, Phase::HeaderFilter, &e) {
                 return Verdict::Fail;
             }
@@ -103,7 +103,7 @@ pub fn body_filter(chain: &Chain, scope: &mut CallScope<'_>, body: &mut Option<B
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::BodyFilter)) {
         let id = p.config_id;
         let chunk: &[u8] = body.as_deref().unwrap_or_default();
-        match p.module.call(scope, config(p), |plugin, store| plugin.call_body_filter(store, id, chunk, end_of_stream)) {
+        match p.module.call(scope, config(p), |plugin, store| plugin.wasmgate_plugin_handler().call_body_filter(store, id, chunk, end_of_stream)) {
             Ok(Some(replacement)) => *body = Some(Bytes::from(replacement)),
             Ok(None) => {}
             Err(e) if fails_closed(p, Phase::BodyFilter, &e) => return Verdict::Fail,
@@ -118,7 +118,7 @@ pub fn log(chain: &Chain, scope: &mut CallScope<'_>) {
     scope.phase = Phase::Log;
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::Log)) {
         let id = p.config_id;
-        if let Err(e) = p.module.call(scope, config(p), |plugin, store| plugin.call_log(store, id)) {
+        if let Err(e) = p.module.call(scope, config(p), |plugin, store| plugin.wasmgate_plugin_handler().call_log(store, id)) {
             tracing::error!(plugin = %p.module.name, phase = ?Phase::Log, "plugin {e}");
         }
     }

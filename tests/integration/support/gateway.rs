@@ -15,7 +15,7 @@ pub struct Gateway {
 pub struct GatewayBuilder {
     server: String,
     config: String,
-    files: Vec<(String, Vec<u8>)>,
+    plugins: Option<(String, Vec<String>)>,
     args: Vec<String>,
 }
 
@@ -27,7 +27,17 @@ impl Gateway {
 
     /// A builder for more control.
     pub fn builder(config: &str) -> GatewayBuilder {
-        GatewayBuilder { server: String::new(), config: config.to_string(), files: Vec::new(), args: Vec::new() }
+        GatewayBuilder { server: String::new(), config: config.to_string(), plugins: None, args: Vec::new() }
+    }
+
+    /// The gateway's plugins directory.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+
+    /// Replaces the `plugins.toml` body (the directory settings are kept).
+    pub fn write_plugins(&self, plugins: &str) {
+        write_atomically(&self.dir.path().join("plugins.toml"), plugins_toml(plugins).as_bytes());
     }
 
     /// Path of the gateway configuration file.
@@ -95,10 +105,18 @@ impl GatewayBuilder {
         self
     }
 
-    /// A file placed next to the configuration.
-    pub fn file(mut self, name: &str, content: impl Into<Vec<u8>>) -> Self {
-        self.files.push((name.to_string(), content.into()));
-        self
+    /// A `plugins.toml` (its `[[plugins]]`, `[modules]`, `[defaults]`), with every built plugin
+    /// module copied into the gateway's own plugins directory.
+    pub fn plugins(self, plugins: &str) -> Self {
+        let all = super::plugins::all();
+        let names: Vec<&str> = all.iter().map(String::as_str).collect();
+        self.plugins_with(plugins, &names)
+    }
+
+    /// Like [`Self::plugins`], with only the named modules in the directory.
+    pub fn plugins_with(mut self, plugins: &str, modules: &[&str]) -> Self {
+        self.plugins = Some((plugins.to_string(), modules.iter().map(|m| m.to_string()).collect()));
+        self.server("plugins_file = \"plugins.toml\"")
     }
 
     /// Extra command-line arguments for `wasmgate run`.
@@ -126,8 +144,12 @@ impl GatewayBuilder {
         }
         std::fs::write(dir.path().join("server.part"), &server).unwrap();
         std::fs::write(dir.path().join("gateway.toml"), format!("{server}\n{}", self.config)).unwrap();
-        for (name, content) in &self.files {
-            std::fs::write(dir.path().join(name), content).unwrap();
+        if let Some((plugins, modules)) = &self.plugins {
+            std::fs::create_dir(dir.path().join("plugins")).unwrap();
+            for m in modules {
+                std::fs::copy(super::plugins::wasm(m), dir.path().join(format!("plugins/{m}.wasm"))).unwrap();
+            }
+            std::fs::write(dir.path().join("plugins.toml"), plugins_toml(plugins)).unwrap();
         }
         let stdout = std::fs::File::create(dir.path().join("stdout.log")).unwrap();
         let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
@@ -154,6 +176,15 @@ impl GatewayBuilder {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// A test's plugins.toml body, with the directory and the shared compiled-code cache.
+fn plugins_toml(body: &str) -> String {
+    let cache = match body.contains("cache_dir") {
+        true => String::new(),
+        false => format!("cache_dir = {:?}\n", super::plugins::cache_dir().display().to_string()),
+    };
+    format!("plugins_dir = \"plugins\"\n{cache}{body}")
 }
 
 /// Writes via a temporary file and a rename, as editors do.

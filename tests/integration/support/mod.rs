@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod gateway;
+pub mod plugins;
 pub mod upstream;
 
 pub use client::{Response, request};

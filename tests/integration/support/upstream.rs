@@ -32,7 +32,7 @@ impl Echo {
         }
     }
 
-    /// A header the upstream received (last value), lower-case name.
+    /// A header the upstream received (repeated ones joined by ", "), lower-case name.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.as_str())
     }
@@ -108,7 +108,12 @@ async fn echo(
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let mut headers = serde_json::Map::new();
     for (k, v) in &parts.headers {
-        headers.insert(k.as_str().to_string(), serde_json::Value::String(v.to_str().unwrap_or("").to_string()));
+        let v = v.to_str().unwrap_or("");
+        let joined = match headers.get(k.as_str()).and_then(|p| p.as_str()) {
+            Some(prev) => format!("{prev}, {v}"),
+            None => v.to_string(),
+        };
+        headers.insert(k.as_str().to_string(), serde_json::Value::String(joined));
     }
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if let Some(ms) = header("x-test-delay-ms") {

@@ -8,6 +8,7 @@ mod context;
 mod headers;
 mod request;
 mod response;
+mod sandbox;
 mod services;
 
 use super::shared::Shared;
@@ -17,7 +18,6 @@ use pingora_http::{RequestHeader, ResponseHeader};
 use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -28,8 +28,10 @@ pub use wasmgate::plugin::types;
 
 /// Data of one store (one pooled instance).
 pub struct HostState {
-    wasi: WasiCtx,
+    /// Resources of the sandbox's WASI (streams, pollables).
     table: ResourceTable,
+    /// A partial line the plugin wrote to stderr.
+    stderr_line: Vec<u8>,
     limits: StoreLimits,
     /// The module's name: log tag and namespace of its counters and cache.
     pub(crate) plugin: Arc<str>,
@@ -71,17 +73,10 @@ impl Call {
 }
 
 impl HostState {
-    /// A fresh state: no filesystem, environment or network for the guest; its stderr goes to the
-    /// gateway's stderr so panic messages are seen.
+    /// A fresh state for one instance, whose linear memory may grow to `memory_bytes`.
     pub fn new(plugin: Arc<str>, shared: Arc<Shared>, memory_bytes: usize) -> HostState {
-        let wasi = WasiCtx::builder()
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .inherit_stderr()
-            .build();
         let limits = StoreLimitsBuilder::new().memory_size(memory_bytes).trap_on_grow_failure(true).build();
-        HostState { wasi, table: ResourceTable::new(), limits, plugin, shared, call: Call::empty() }
+        HostState { table: ResourceTable::new(), stderr_line: Vec::new(), limits, plugin, shared, call: Call::empty() }
     }
 
     /// The memory limiter for `Store::limiter`.
@@ -94,15 +89,10 @@ impl HostState {
     }
 }
 
-impl WasiView for HostState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
 impl wasmgate::plugin::types::Host for HostState {}
 
-/// Adds the wasmgate world's imports to a linker.
+/// Adds everything a plugin may import to a linker: the wasmgate world and the sandbox's WASI.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    Plugin::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
+    Plugin::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    sandbox::add_to_linker(linker)
 }

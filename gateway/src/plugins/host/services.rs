@@ -6,6 +6,12 @@ use super::wasmgate::plugin::{cache, clock, counters, logging, upstreams};
 use crate::plugins::shared::{CounterRequest, Period};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+/// Nanoseconds on a monotonic clock that starts with the process.
+pub fn monotonic_ns() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
@@ -69,8 +75,7 @@ impl clock::Host for HostState {
     }
 
     fn monotonic_ns(&mut self) -> u64 {
-        static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-        START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+        monotonic_ns()
     }
 }
 

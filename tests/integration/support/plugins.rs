@@ -1,0 +1,48 @@
+//! The repository's plugins as `.wasm`: built once per test run by `scripts/build-plugins.sh`
+//! (the script `make` uses), then copied into each test gateway's own plugins directory.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Builds all plugins (once per run) and returns the directories holding them.
+pub fn built() -> &'static [PathBuf; 2] {
+    static DIRS: OnceLock<[PathBuf; 2]> = OnceLock::new();
+    DIRS.get_or_init(|| {
+        let out = Command::new(repo().join("scripts/build-plugins.sh")).output().expect("run build-plugins.sh");
+        assert!(
+            out.status.success(),
+            "building the plugins failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        [repo().join("target/plugins"), repo().join("target/test-plugins")]
+    })
+}
+
+/// The path of a built plugin module, bundled or test-only (`stamp-v2` included).
+pub fn wasm(name: &str) -> PathBuf {
+    built().iter().map(|d| d.join(format!("{name}.wasm"))).find(|p| p.exists()).unwrap_or_else(|| panic!("no plugin {name}.wasm"))
+}
+
+/// Every built module name that loads (not the second `stamp`, nor `escape`, which is refused).
+pub fn all() -> Vec<String> {
+    let mut names: Vec<String> = built()
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap().flatten())
+        .filter_map(|e| e.path().file_stem().and_then(|s| s.to_str()).map(str::to_string))
+        .filter(|n| n != "stamp-v2" && n != "escape")
+        .collect();
+    names.sort();
+    names
+}
+
+/// The compiled-module cache shared by all test gateways.
+pub fn cache_dir() -> PathBuf {
+    repo().join("target/wasm-cache")
+}

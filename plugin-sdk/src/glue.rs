@@ -64,6 +64,24 @@ fn with_config<P: Plugin, R>(id: u64, f: impl FnOnce(&P::Config) -> Result<R, St
     f(config)
 }
 
+/// Refuses top-level keys the configuration's schema does not know, also for configs that
+/// `#[serde(flatten)]` shared parts (where serde cannot deny unknown fields itself).
+fn check_known_keys(json: &str, schema: &serde_json::Value) -> Result<(), String> {
+    let (Some(known), Ok(serde_json::Value::Object(given))) = (schema.get("properties").and_then(|p| p.as_object()), serde_json::from_str(json))
+    else {
+        return Ok(());
+    };
+    let open = schema.get("additionalProperties").is_some_and(|a| a != &serde_json::Value::Bool(false));
+    match given.keys().find(|k| !known.contains_key(*k)) {
+        Some(unknown) if !open => {
+            let mut expected: Vec<&str> = known.keys().map(String::as_str).collect();
+            expected.sort_unstable();
+            Err(format!("config.{unknown}: unknown field `{unknown}`, expected one of: {}", expected.join(", ")))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Parses a configuration; errors name the field path, e.g. `config.limits.minute: invalid type`.
 pub fn parse<C: serde::de::DeserializeOwned>(json: &str) -> Result<C, String> {
     let mut de = serde_json::Deserializer::from_str(json);
@@ -90,6 +108,8 @@ impl<P: Plugin + PluginVersion> Guest for Glue<P> {
     }
 
     fn configure(id: u64, config: String) -> Result<ConfigNeeds, String> {
+        let schema = serde_json::to_value(schemars::schema_for!(P::Config)).unwrap_or_default();
+        check_known_keys(&config, &schema)?;
         let mut parsed: P::Config = parse(&config)?;
         let needs = P::configure(&mut parsed)?;
         CONFIGS.with(|c| c.borrow_mut().insert(id, Rc::new(parsed)));
@@ -134,6 +154,18 @@ mod tests {
     #[allow(dead_code)]
     struct Role {
         name: String,
+    }
+
+    #[test]
+    fn unknown_top_level_keys_are_refused_by_schema() {
+        let schema = serde_json::json!({"type": "object", "properties": {"minute": {}, "limit_by": {}}});
+        assert!(super::check_known_keys(r#"{"minute": 1}"#, &schema).is_ok());
+        assert_eq!(
+            super::check_known_keys(r#"{"minutes": 1}"#, &schema).unwrap_err(),
+            "config.minutes: unknown field `minutes`, expected one of: limit_by, minute"
+        );
+        let open = serde_json::json!({"type": "object", "properties": {}, "additionalProperties": {"type": "string"}});
+        assert!(super::check_known_keys(r#"{"anything": "x"}"#, &open).is_ok());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod support;
 
 mod balancing;
+mod bundled;
 mod check;
 mod plugin_host;
 mod proxying;

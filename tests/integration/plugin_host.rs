@@ -72,7 +72,7 @@ async fn every_request_host_function() {
     let h = |n: &str| first.header(&format!("x-probe-{n}")).unwrap_or_else(|| panic!("x-probe-{n} missing: {:?}", first.headers)).to_string();
     assert_eq!(h("method"), "POST");
     assert_eq!(h("scheme"), "http");
-    assert_eq!((h("host"), h("port")), ("example.com".into(), "8080".into()));
+    assert_eq!((h("host"), h("port")), ("example.com".into(), gw.port.to_string()));
     assert_eq!(h("path"), "/any/x");
     assert_eq!((h("query"), h("arg")), ("q=hello%20world&z=1".into(), "hello world".into()));
     assert_eq!((h("header"), h("values")), ("val".into(), "a|b".into()));

@@ -42,7 +42,7 @@ pub struct RequestInfo {
     pub client: IpAddr,
     /// Host header without port, lower-cased.
     pub host: Arc<str>,
-    /// Port the client addressed.
+    /// Port the request was received on.
     pub port: u16,
     /// Normalised path.
     pub path: Arc<str>,

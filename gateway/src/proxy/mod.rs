@@ -174,7 +174,7 @@ impl ProxyHttp for Gateway {
         ctx.info = RequestInfo {
             client: forwarding::client_ip(ctx.peer, &req.headers, &entities.settings),
             host: Arc::from(host.name.as_str()),
-            port: host.port,
+            port: session.server_addr().and_then(|a| a.as_inet()).map_or(0, |a| a.port()),
             path: Arc::from(path::normalize(req.uri.path())),
             route: None,
             service: None,
@@ -307,7 +307,6 @@ impl ProxyHttp for Gateway {
             upstream.remove_header(&http::header::TRANSFER_ENCODING);
             upstream.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
         }
-        let port = session.server_addr().and_then(|a| a.as_inet()).map_or(80, |a| a.port());
         let prefix = match (route.strip_path, ctx.matched_len) {
             (true, Some(n)) if n > 1 => Some(&ctx.info.path[..n]),
             _ => None,
@@ -317,7 +316,7 @@ impl ProxyHttp for Gateway {
             client: ctx.info.client,
             trusted: ctx.entities().settings.is_trusted(ctx.peer),
             host: &ctx.info.host,
-            port,
+            port: ctx.info.port,
             path: session.req_header().uri.path(),
             prefix,
         };

@@ -55,20 +55,34 @@ impl Drop for Upstream {
 impl Upstream {
     /// Starts an echo server called `name` on an ephemeral port.
     pub async fn start(name: &str) -> Upstream {
+        Upstream::serve(name, false).await
+    }
+
+    /// Starts a server that plays walkthrough 1's replica: `/` answers "Hello from my service",
+    /// `/profile` answers 401 "Unauthorized" without X-Consumer-ID and the consumer as JSON with
+    /// one; other paths echo.
+    pub async fn start_replica(name: &str) -> Upstream {
+        Upstream::serve(name, true).await
+    }
+
+    async fn serve(name: &str, replica: bool) -> Upstream {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let hits = Arc::new(AtomicUsize::new(0));
         let connections = Arc::new(AtomicUsize::new(0));
         let (server_name, counter, accepted) = (name.to_string(), hits.clone(), connections.clone());
         let task = tokio::spawn(async move {
+            // Connections belong to this task: stopping the server closes them too.
+            let mut connections = tokio::task::JoinSet::new();
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
                 accepted.fetch_add(1, Ordering::Relaxed);
+                while connections.try_join_next().is_some() {}
                 let (name, counter) = (server_name.clone(), counter.clone());
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     let service = service_fn(move |req| {
                         counter.fetch_add(1, Ordering::Relaxed);
-                        echo(name.clone(), req)
+                        answer(name.clone(), replica, req)
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -97,6 +111,27 @@ impl Upstream {
     /// Requests served so far.
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::Relaxed)
+    }
+}
+
+async fn answer(
+    server: String,
+    replica: bool,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let consumer = req.headers().get("x-consumer-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let text = |status: u16, body: String| {
+        let resp = hyper::Response::builder().status(status).header("x-upstream", server.as_str());
+        Ok(resp.body(Full::new(Bytes::from(body))).unwrap())
+    };
+    match (replica, req.uri().path(), consumer) {
+        (true, "/", _) => return text(200, "Hello from my service".into()),
+        (true, "/profile", None) => return text(401, "Unauthorized".into()),
+        (true, "/profile", Some(id)) => {
+            let username = req.headers().get("x-consumer-username").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            return text(200, serde_json::json!({ "id": id, "username": username }).to_string());
+        }
+        _ => echo(server, req).await,
     }
 }
 

@@ -1,0 +1,173 @@
+//! rate-limiting: limits how many requests a consumer (or credential, IP, service, header value
+//! or path) makes per second, minute, hour, day, month or year, as Kong's plugin does. Counting is
+//! exact under concurrency: the host applies all windows' increments atomically.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use wasmgate_plugin_sdk::ratelimit::{Limits, decode_headers, encode_headers};
+use wasmgate_plugin_sdk::{Action, ConfigNeeds, Phases, Plugin, consumers, context, export_plugin, json_message, request, response};
+
+/// What requests are counted together.
+#[derive(Deserialize, JsonSchema, Clone, Copy, PartialEq, Debug)]
+#[serde(rename_all = "lowercase")]
+enum LimitBy {
+    /// The authenticated consumer.
+    Consumer,
+    /// The credential used.
+    Credential,
+    /// The client IP.
+    Ip,
+    /// The service.
+    Service,
+    /// The value of `header_name`.
+    Header,
+    /// Requests to exactly `path`.
+    Path,
+}
+
+/// Where counters live.
+#[derive(Deserialize, JsonSchema, Clone, Copy, PartialEq, Debug)]
+#[serde(rename_all = "lowercase")]
+enum Policy {
+    /// In this gateway node.
+    Local,
+    /// In Redis, shared by all nodes (not available yet).
+    Redis,
+}
+
+/// Configuration of rate-limiting.
+#[derive(Deserialize, JsonSchema)]
+struct Config {
+    /// Limits per window.
+    #[serde(flatten)]
+    limits: Limits,
+    /// What requests are counted together; falls back to the client IP when that is missing.
+    #[serde(default = "default_limit_by")]
+    limit_by: LimitBy,
+    /// Header whose value is counted, with `limit_by = "header"`.
+    header_name: Option<String>,
+    /// Path that is counted, with `limit_by = "path"`.
+    path: Option<String>,
+    /// Where counters live: `local`.
+    #[serde(default = "default_policy")]
+    policy: Policy,
+    /// When the counter store fails, let requests through (otherwise answer 500).
+    #[serde(default = "yes")]
+    fault_tolerant: bool,
+    /// Do not send the rate-limit headers to the client.
+    #[serde(default)]
+    hide_client_headers: bool,
+    /// Status of the answer when a limit is reached.
+    #[serde(default = "default_error_code")]
+    error_code: u16,
+    /// Message of that answer.
+    #[serde(default = "default_error_message")]
+    error_message: String,
+}
+
+fn default_limit_by() -> LimitBy {
+    LimitBy::Consumer
+}
+fn default_policy() -> Policy {
+    Policy::Local
+}
+fn yes() -> bool {
+    true
+}
+fn default_error_code() -> u16 {
+    429
+}
+fn default_error_message() -> String {
+    "API rate limit exceeded".into()
+}
+
+/// The identity whose requests are counted together.
+fn identifier(config: &Config) -> String {
+    let id = match config.limit_by {
+        LimitBy::Consumer => consumers::authenticated().map(|c| c.id).or_else(|| consumers::authenticated_credential().map(|c| c.id)),
+        LimitBy::Credential => consumers::authenticated_credential().map(|c| c.id),
+        LimitBy::Ip => None,
+        LimitBy::Service => context::service_id(),
+        LimitBy::Header => config.header_name.as_deref().and_then(request::header),
+        LimitBy::Path => config.path.clone().filter(|p| *p == request::path()),
+    };
+    id.unwrap_or_else(request::client_ip)
+}
+
+struct RateLimiting;
+
+impl Plugin for RateLimiting {
+    type Config = Config;
+    const PRIORITY: i32 = 910;
+    const PHASES: Phases = Phases::ACCESS.union(Phases::HEADER_FILTER);
+
+    fn configure(config: &mut Config) -> Result<ConfigNeeds, String> {
+        config.limits.validate("config")?;
+        match config.limit_by {
+            LimitBy::Header if config.header_name.is_none() => return Err("config.header_name: required with limit_by = \"header\"".into()),
+            LimitBy::Path if config.path.is_none() => return Err("config.path: required with limit_by = \"path\"".into()),
+            _ => {}
+        }
+        if config.policy == Policy::Redis {
+            return Err("config.policy: \"redis\" is not available yet; use \"local\"".into());
+        }
+        if !(400..600).contains(&config.error_code) {
+            return Err(format!("config.error_code: {} is not an error status (400-599)", config.error_code));
+        }
+        Ok(ConfigNeeds { request_body: false })
+    }
+
+    fn access(config: &Config) -> Result<Action, String> {
+        // Counters are per route and service, as in Kong: the same consumer is limited separately
+        // on each.
+        let key = format!(
+            "{}:{}:{}",
+            context::route_id().unwrap_or_default(),
+            context::service_id().unwrap_or_default(),
+            identifier(config)
+        );
+        let usage = match config.limits.count(&key) {
+            Ok(usage) => usage,
+            Err(e) if config.fault_tolerant => {
+                wasmgate_plugin_sdk::log(wasmgate_plugin_sdk::LogLevel::Error, &format!("counter store failed, request let through: {e}"));
+                return Ok(Action::Proceed);
+            }
+            Err(_) => return Ok(json_message(500, "An unexpected error occurred", &[])),
+        };
+        let headers = if config.hide_client_headers { Vec::new() } else { usage.headers() };
+        if !usage.admitted {
+            let mut headers = headers;
+            if config.hide_client_headers {
+                headers.push(("Retry-After".into(), usage.retry_after().to_string()));
+            }
+            let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            return Ok(json_message(config.error_code, &config.error_message, &refs));
+        }
+        if !headers.is_empty() {
+            context::set("headers", Some(&encode_headers(&headers)));
+        }
+        Ok(Action::Proceed)
+    }
+
+    fn header_filter(_config: &Config) -> Result<(), String> {
+        if let Some(encoded) = context::get("headers") {
+            for (name, value) in decode_headers(&encoded) {
+                response::set_header(name, value);
+            }
+        }
+        Ok(())
+    }
+}
+
+export_plugin!(RateLimiting);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_flattened_into_the_config() {
+        let ok: Config = serde_json::from_str(r#"{"minute": 5, "limit_by": "ip"}"#).unwrap();
+        assert_eq!((ok.limits.minute, ok.limit_by), (Some(5), LimitBy::Ip));
+    }
+}

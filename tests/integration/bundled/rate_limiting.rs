@@ -1,0 +1,109 @@
+//! rate-limiting: windows, limit_by, headers, answers, and exact counting under concurrency.
+
+use super::{assert_refused, away_from_minute_end, get, on_route, start};
+use crate::support::request;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn headers_and_the_429_answer() {
+    away_from_minute_end(Duration::from_secs(5)).await;
+    let (gw, up) = start(&on_route("rate-limiting", r#"minute = 3, limit_by = "ip""#)).await;
+    for remaining in ["2", "1", "0"] {
+        let (status, _, resp) = get(&gw, "/", &[]).await;
+        assert_eq!(status, 200);
+        assert_eq!(resp.header("x-ratelimit-limit-minute"), Some("3"));
+        assert_eq!(resp.header("x-ratelimit-remaining-minute"), Some(remaining));
+        assert_eq!((resp.header("ratelimit-limit"), resp.header("ratelimit-remaining")), (Some("3"), Some(remaining)));
+        let reset: u64 = resp.header("ratelimit-reset").unwrap().parse().unwrap();
+        assert!((1..=60).contains(&reset), "{reset}");
+    }
+    let (status, _, resp) = get(&gw, "/", &[]).await;
+    assert_eq!(status, 429);
+    assert_eq!(resp.json(), serde_json::json!({"message": "API rate limit exceeded"}));
+    assert_eq!(resp.header("x-ratelimit-remaining-minute"), Some("0"));
+    assert!(resp.header("retry-after").unwrap().parse::<u64>().unwrap() <= 60);
+    assert_eq!(up.hits(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_workers_never_admit_more_than_the_limit() {
+    let (gw, up) = start_exact().await;
+    let port = gw.port;
+    let clients: Vec<_> = (0..20)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut ok = 0;
+                for _ in 0..15 {
+                    if request(port, "GET", "/", &[], b"").await.status == 200 {
+                        ok += 1;
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut admitted = 0;
+    for c in clients {
+        admitted += c.await.unwrap();
+    }
+    assert_eq!(admitted, 100, "300 concurrent requests against a limit of 100");
+    assert_eq!(up.hits(), 100);
+}
+
+async fn start_exact() -> (crate::support::Gateway, crate::support::Upstream) {
+    super::start_with(&on_route("rate-limiting", r#"day = 100, limit_by = "ip""#), "worker_threads = 2", "").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn limit_by_consumer_header_and_path() {
+    away_from_minute_end(Duration::from_secs(5)).await;
+    let plugins = format!("{}{}", on_route("key-auth", ""), on_route("rate-limiting", "minute = 2"));
+    let (gw, _up) = start(&plugins).await;
+    for _ in 0..2 {
+        assert_eq!(get(&gw, "/", &[("apikey", "k-alice")]).await.0, 200);
+    }
+    assert_eq!(get(&gw, "/", &[("apikey", "k-alice")]).await.0, 429);
+    assert_eq!(get(&gw, "/", &[("apikey", "k-bob")]).await.0, 200, "each consumer has its own counter");
+
+    let (gw, _up) = start(&on_route("rate-limiting", r#"minute = 1, limit_by = "header", header_name = "x-tenant""#)).await;
+    assert_eq!(get(&gw, "/", &[("x-tenant", "a")]).await.0, 200);
+    assert_eq!(get(&gw, "/", &[("x-tenant", "a")]).await.0, 429);
+    assert_eq!(get(&gw, "/", &[("x-tenant", "b")]).await.0, 200);
+
+    let (gw, _up) = start(&on_route("rate-limiting", r#"minute = 1, limit_by = "path", path = "/hot""#)).await;
+    assert_eq!(get(&gw, "/hot", &[]).await.0, 200);
+    assert_eq!(get(&gw, "/hot", &[]).await.0, 429);
+    assert_eq!(get(&gw, "/cold", &[]).await.0, 200, "other paths count by IP");
+    assert_eq!(get(&gw, "/cold", &[]).await.0, 429);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn several_windows_custom_answer_and_hidden_headers() {
+    away_from_minute_end(Duration::from_secs(5)).await;
+    let config = r#"minute = 1, hour = 10, error_code = 418, error_message = "slow down", hide_client_headers = true"#;
+    let (gw, _up) = start(&on_route("rate-limiting", config)).await;
+    let (status, _, resp) = get(&gw, "/", &[]).await;
+    assert_eq!(status, 200);
+    assert!(resp.headers.keys().all(|k| !k.as_str().contains("ratelimit")), "{:?}", resp.headers);
+    let (status, _, resp) = get(&gw, "/", &[]).await;
+    assert_eq!((status, resp.json()["message"].as_str()), (418, Some("slow down")));
+    assert!(resp.header("retry-after").is_some(), "Retry-After is always sent with the refusal");
+    assert!(resp.header("x-ratelimit-limit-minute").is_none());
+    let (gw, _up) = start(&on_route("rate-limiting", "second = 5, hour = 10")).await;
+    let (_, _, resp) = get(&gw, "/", &[]).await;
+    assert_eq!((resp.header("x-ratelimit-limit-second"), resp.header("x-ratelimit-limit-hour")), (Some("5"), Some("10")));
+    assert_eq!(resp.header("ratelimit-remaining"), Some("4"), "the window closest to its limit");
+}
+
+#[test]
+fn bad_configs_are_refused() {
+    assert_refused(
+        &on_route("rate-limiting", "second = 100, minute = 60"),
+        "config.minute: the limit for minute (60) cannot be lower than the limit for second (100)",
+    );
+    assert_refused(&on_route("rate-limiting", ""), "config: set at least one of second, minute, hour, day, month, year");
+    assert_refused(&on_route("rate-limiting", r#"minute = 5, policy = "redis""#), "config.policy: \"redis\" is not available yet");
+    assert_refused(&on_route("rate-limiting", r#"minute = 5, limit_by = "header""#), "config.header_name: required with limit_by = \"header\"");
+    assert_refused(&on_route("rate-limiting", r#"minute = 5, limit_by = "tenant""#), "config.limit_by: unknown variant `tenant`");
+    assert_refused(&on_route("rate-limiting", "minutes = 5"), "config.minutes: unknown field `minutes`");
+}

@@ -1,10 +1,11 @@
 //! The router: Kong's traditional matching rules over an index.
 //!
 //! Routes are filed by host (exact names in a hash map, wildcards by suffix or prefix, host-less
-//! routes apart) and, inside each host bucket, by path (a radix trie of prefixes, a `RegexSet` of
-//! regexes, and the routes without paths). A request only visits the buckets of its own host and the
-//! entries along its own path, so 10,000 routes cost about what 10 do. The few candidates found are
-//! checked in full (port, methods, headers) and ranked by Kong's priority rules.
+//! routes apart) and, inside each host bucket, by path: a radix trie of prefixes, regexes grouped
+//! by their literal prefix (also in a trie, one `RegexSet` per group), and the routes without paths.
+//! A request only visits the buckets of its own host and the entries along its own path, so 10,000
+//! routes cost about what 10 do. The few candidates found are checked in full (port, methods,
+//! headers) and ranked by Kong's priority rules.
 
 mod host;
 pub mod path;
@@ -92,9 +93,18 @@ struct Entry {
 #[derive(Debug, Default)]
 struct PathIndex {
     prefixes: PrefixTrie<Entry>,
-    regexes: Vec<(Regex, Entry)>,
-    regex_set: Option<RegexSet>,
+    /// Literal prefix of the regexes -> index in `regex_groups`.
+    regex_prefixes: PrefixTrie<usize>,
+    regex_groups: Vec<RegexGroup>,
+    group_of_prefix: HashMap<String, usize>,
     pathless: Vec<Entry>,
+}
+
+/// Regexes that share a literal prefix, matched together.
+#[derive(Debug, Default)]
+struct RegexGroup {
+    members: Vec<(Regex, Entry)>,
+    set: Option<RegexSet>,
 }
 
 #[derive(Clone, Copy)]
@@ -105,12 +115,19 @@ enum PathHit {
 }
 
 impl PathIndex {
+    fn add_regex(&mut self, re: &Regex, literal_prefix: String, entry: Entry) {
+        let group = *self.group_of_prefix.entry(literal_prefix.clone()).or_insert_with(|| {
+            self.regex_groups.push(RegexGroup::default());
+            self.regex_prefixes.insert(literal_prefix.as_bytes(), self.regex_groups.len() - 1);
+            self.regex_groups.len() - 1
+        });
+        self.regex_groups[group].members.push((re.clone(), entry));
+    }
+
     fn finish(&mut self) -> Result<(), regex::Error> {
-        if !self.regexes.is_empty() {
-            let set = regex::RegexSetBuilder::new(self.regexes.iter().map(|(r, _)| r.as_str()))
-                .size_limit(64 << 20)
-                .build()?;
-            self.regex_set = Some(set);
+        for group in self.regex_groups.iter_mut().filter(|g| g.members.len() > 1) {
+            let patterns = group.members.iter().map(|(r, _)| r.as_str());
+            group.set = Some(regex::RegexSetBuilder::new(patterns).size_limit(64 << 20).build()?);
         }
         Ok(())
     }
@@ -120,15 +137,37 @@ impl PathIndex {
             f(*e, PathHit::None);
         }
         self.prefixes.for_each_prefix(path.as_bytes(), |len, e| f(*e, PathHit::Prefix(len)));
-        if let Some(set) = &self.regex_set {
-            for i in set.matches(path).iter() {
-                let (re, e) = &self.regexes[i];
+        self.regex_prefixes.for_each_prefix(path.as_bytes(), |_, g| {
+            let group = &self.regex_groups[*g];
+            let mut try_member = |i: usize| {
+                let (re, e) = &group.members[i];
                 if let Some(m) = re.find(path) {
                     f(*e, PathHit::Regex(m.end()));
                 }
+            };
+            match &group.set {
+                Some(set) => set.matches(path).iter().for_each(&mut try_member),
+                None => try_member(0),
             }
-        }
+        });
     }
+}
+
+/// The literal text every match of `pattern` starts with ("" when there is none to rely on).
+fn literal_prefix(pattern: &str) -> String {
+    use regex_syntax::hir::literal::Extractor;
+    let Ok(hir) = regex_syntax::Parser::new().parse(pattern) else { return String::new() };
+    let seq = Extractor::new().extract(&hir);
+    let Some(literals) = seq.literals() else { return String::new() };
+    let Some(first) = literals.first() else { return String::new() };
+    let mut len = first.as_bytes().len();
+    for lit in &literals[1..] {
+        len = len.min(first.as_bytes().iter().zip(lit.as_bytes()).take_while(|(a, b)| a == b).count());
+    }
+    // Keep whole characters only.
+    let bytes = &first.as_bytes()[..len];
+    let valid = std::str::from_utf8(bytes).map_or_else(|e| &bytes[..e.valid_up_to()], |s| s.as_bytes());
+    String::from_utf8_lossy(valid).into_owned()
 }
 
 /// Ranking key; the larger wins. See `router.md`, "Priority".
@@ -248,7 +287,8 @@ impl Router {
 
 enum PathRule {
     Prefix(String),
-    Regex(Regex),
+    /// The anchored regex and its literal prefix.
+    Regex(Regex, String),
 }
 
 fn add_paths(index: &mut PathIndex, entry: Entry, paths: &[PathRule]) {
@@ -258,7 +298,7 @@ fn add_paths(index: &mut PathIndex, entry: Entry, paths: &[PathRule]) {
     for p in paths {
         match p {
             PathRule::Prefix(prefix) => index.prefixes.insert(prefix.as_bytes(), entry),
-            PathRule::Regex(re) => index.regexes.push((re.clone(), entry)),
+            PathRule::Regex(re, literal) => index.add_regex(re, literal.clone(), entry),
         }
     }
 }
@@ -282,8 +322,9 @@ fn compile_route(cfg: &RouteConfig) -> Result<(CompiledRoute, Vec<PathRule>), Ve
     let mut paths = Vec::new();
     for (i, p) in cfg.paths.iter().enumerate() {
         if let Some(re) = p.strip_prefix('~') {
-            match Regex::new(&format!("^(?:{re})")) {
-                Ok(r) => paths.push(PathRule::Regex(r)),
+            let anchored = format!("^(?:{re})");
+            match Regex::new(&anchored) {
+                Ok(r) => paths.push(PathRule::Regex(r, literal_prefix(&anchored))),
                 Err(e) => errors.push(format!("paths[{i}]: invalid regex {p:?}: {}", one_line(&e.to_string()))),
             }
         } else if p.starts_with('/') {
@@ -353,4 +394,19 @@ fn compile_header(name: &str, values: &[String]) -> Result<HeaderRule, String> {
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::literal_prefix;
+
+    #[test]
+    fn literal_prefixes_of_path_regexes() {
+        assert_eq!(literal_prefix("^(?:/api/v1/users/[0-9]+)"), "/api/v1/users/");
+        assert_eq!(literal_prefix("^(?:/v[12]/x)"), "/v");
+        assert_eq!(literal_prefix("^(?:/status/(?P<foo>re))"), "/status/re");
+        assert_eq!(literal_prefix("^(?:/a|/b)"), "/");
+        assert_eq!(literal_prefix("^(?:.*x)"), "");
+        assert_eq!(literal_prefix("^(?:(?i)/abc)"), "/");
+    }
 }

@@ -5,7 +5,7 @@ use super::config::{FailurePolicy, Limits, ModuleSettings};
 use super::engine::{PluginEngine, TICK};
 use super::host::{HostState, Plugin, PluginPre};
 use super::shared::Shared;
-use super::state::{Phase, PluginRequestState, RequestInfo};
+use super::state::{Phase, RequestState};
 use crate::snapshot::Entities;
 use parking_lot::Mutex;
 use pingora_http::{RequestHeader, ResponseHeader};
@@ -61,7 +61,7 @@ pub struct Module {
     pub loaded_with: (ModuleSettings, Limits),
     pre: PluginPre<HostState>,
     shared: Arc<Shared>,
-    idle: Mutex<Vec<Instance>>,
+    idle: Mutex<Vec<Box<Instance>>>,
     max_idle: usize,
 }
 
@@ -103,12 +103,8 @@ pub struct CallScope<'a> {
     pub req: &'a mut RequestHeader,
     /// The response, in header-filter, body-filter and log.
     pub resp: Option<&'a mut ResponseHeader>,
-    /// Per-request plugin state.
-    pub state: &'a mut PluginRequestState,
-    /// Request facts.
-    pub info: &'a RequestInfo,
-    /// The snapshot's entities.
-    pub entities: &'a Arc<Entities>,
+    /// The request's state (facts, entities, plugin values).
+    pub state: &'a mut Box<RequestState>,
 }
 
 /// A module file to load.
@@ -187,13 +183,13 @@ impl Module {
         self.limits.cpu_ms.max(1) * 1_000 / TICK.as_micros() as u64
     }
 
-    fn instantiate(&self) -> Result<Instance, CallError> {
+    fn instantiate(&self) -> Result<Box<Instance>, CallError> {
         let state = HostState::new(self.name.clone(), self.shared.clone(), (self.limits.memory_mb as usize) << 20);
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| s.limiter());
         store.set_epoch_deadline(self.deadline_ticks());
         let plugin = self.pre.instantiate(&mut store).map_err(|e| self.classify(e))?;
-        Ok(Instance { store, plugin, configured: Vec::new() })
+        Ok(Box::new(Instance { store, plugin, configured: Vec::new() }))
     }
 
     /// Runs `f` on a fresh instance with no request (metadata at load).
@@ -209,9 +205,8 @@ impl Module {
     /// entities of the snapshot being built, so the plugin can check names against them.
     pub fn configure(&self, id: u64, json: &str, entities: &Arc<Entities>) -> Result<bool, String> {
         let mut req = RequestHeader::build("GET", b"/", None).expect("static request");
-        let mut state = PluginRequestState::default();
-        let info = RequestInfo::default();
-        let mut scope = CallScope { phase: Phase::Configure, req: &mut req, resp: None, state: &mut state, info: &info, entities };
+        let mut state = RequestState::new(entities.clone());
+        let mut scope = CallScope { phase: Phase::Configure, req: &mut req, resp: None, state: &mut state };
         let needs = self
             .call(&mut scope, None, |p, s| p.wasmgate_plugin_handler().call_configure(s, id, json))
             .map_err(|e| match e {
@@ -268,7 +263,7 @@ impl Module {
         }
     }
 
-    fn put_back(&self, instance: Instance) {
+    fn put_back(&self, instance: Box<Instance>) {
         let mut idle = self.idle.lock();
         if idle.len() < self.max_idle {
             idle.push(instance);
@@ -295,9 +290,7 @@ fn swap_in(store: &mut Store<HostState>, scope: &mut CallScope<'_>) {
     if let Some(resp) = scope.resp.as_deref_mut() {
         std::mem::swap(&mut call.resp, resp);
     }
-    call.state = std::mem::take(scope.state);
-    call.info = scope.info.clone();
-    call.entities = Some(scope.entities.clone());
+    std::mem::swap(&mut call.state, scope.state);
 }
 
 fn swap_out(store: &mut Store<HostState>, scope: &mut CallScope<'_>) {
@@ -306,7 +299,6 @@ fn swap_out(store: &mut Store<HostState>, scope: &mut CallScope<'_>) {
     if let Some(resp) = scope.resp.as_deref_mut() {
         std::mem::swap(&mut call.resp, resp);
     }
-    *scope.state = std::mem::take(&mut call.state);
-    call.entities = None;
+    std::mem::swap(&mut call.state, scope.state);
     call.has_resp = false;
 }

@@ -76,7 +76,7 @@ pub fn access(set: &PluginSet, chain: &mut Arc<Chain>, scope: &mut CallScope<'_>
             return verdict;
         }
         if let Some(consumer) = scope.state.consumer.filter(|c| Some(*c) != consumer_before && set.has_consumer_scope()) {
-            *chain = set.for_consumer(scope.info.route, scope.info.service, consumer);
+            *chain = set.for_consumer(scope.state.info.route, scope.state.info.service, consumer);
             i = chain.position_after(&p);
         }
     }

@@ -1,8 +1,10 @@
-//! Per-request plugin state: it lives in the proxy's request context and is moved into the store
-//! for each phase call, so it survives across phases while instances go back to the pool.
+//! Per-request state: what plugins see and change of one request. It lives boxed in the proxy's
+//! request context and the box is swapped into the store for each phase call (a pointer swap), so
+//! it survives across phases while instances go back to the pool.
 
 use bytes::Bytes;
 use std::collections::HashMap;
+use crate::snapshot::Entities;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -65,9 +67,13 @@ impl Default for RequestInfo {
     }
 }
 
-/// What plugins change or keep during one request.
-#[derive(Debug, Default)]
-pub struct PluginRequestState {
+/// What plugins see, change or keep during one request.
+#[derive(Default)]
+pub struct RequestState {
+    /// Fixed facts of the request.
+    pub info: RequestInfo,
+    /// Routes, services, upstreams and consumers of the request's snapshot.
+    pub entities: Option<Arc<Entities>>,
     /// Per-plugin values (`kong.ctx.plugin`), by plugin name.
     private: Vec<(Arc<str>, HashMap<String, String>)>,
     /// Values shared by all plugins (`kong.ctx.shared`).
@@ -90,7 +96,12 @@ pub struct PluginRequestState {
     pub source: Source,
 }
 
-impl PluginRequestState {
+impl RequestState {
+    /// A fresh state for a request on `entities`.
+    pub fn new(entities: Arc<Entities>) -> Box<RequestState> {
+        Box::new(RequestState { entities: Some(entities), ..RequestState::default() })
+    }
+
     /// The values of plugin `name`, if it stored any.
     pub fn private_values(&self, name: &str) -> Option<&HashMap<String, String>> {
         self.private.iter().find(|(n, _)| &**n == name).map(|(_, m)| m)

@@ -21,7 +21,7 @@ use crate::balancer::Address;
 use crate::dns::Resolver;
 use crate::plugins::module::CallScope;
 use crate::plugins::phases::{self, Verdict};
-use crate::plugins::state::{Phase, PluginRequestState, RequestInfo, Source};
+use crate::plugins::state::{Phase, RequestInfo, RequestState, Source};
 use crate::plugins::Chain;
 use crate::router::{RequestHost, RequestView, path};
 use crate::snapshot::{Destination, Entities, Snapshot};
@@ -75,13 +75,12 @@ pub struct RequestCtx {
     started: Instant,
     in_flight: Arc<AtomicUsize>,
     peer: IpAddr,
-    /// What plugins (and the log) know of the request.
-    info: RequestInfo,
     matched_len: Option<usize>,
     upstream_path: String,
-    /// The plugins that run for this request, and their state.
+    /// The plugins that run for this request.
     chain: Arc<Chain>,
-    plugins: PluginRequestState,
+    /// What plugins (and the log) know and keep of the request.
+    state: Box<RequestState>,
     /// The final response header, kept for body-filter and log plugins.
     response: Option<ResponseHeader>,
     /// A plugin failed closed; the 500 answer skips the plugins.
@@ -107,7 +106,7 @@ impl RequestCtx {
     }
 
     fn service(&self) -> Option<&crate::snapshot::Service> {
-        self.info.service.map(|s| &self.entities().services[s])
+        self.state.info.service.map(|s| &self.entities().services[s])
     }
 
     fn target_address(&self) -> Option<&Address> {
@@ -122,17 +121,10 @@ impl RequestCtx {
     }
 }
 
-/// A plugin call scope over the session's request and the context's plugin state.
+/// A plugin call scope over the session's request and the context's request state.
 macro_rules! scope {
-    ($session:expr, $ctx:expr, $entities:expr, $phase:expr, $resp:expr) => {
-        CallScope {
-            phase: $phase,
-            req: $session.req_header_mut(),
-            resp: $resp,
-            state: &mut $ctx.plugins,
-            info: &$ctx.info,
-            entities: $entities,
-        }
+    ($session:expr, $ctx:expr, $phase:expr, $resp:expr) => {
+        CallScope { phase: $phase, req: $session.req_header_mut(), resp: $resp, state: &mut $ctx.state }
     };
 }
 
@@ -143,16 +135,16 @@ impl ProxyHttp for Gateway {
     fn new_ctx(&self) -> RequestCtx {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         let snapshot = self.config.load_full();
+        let entities = snapshot.entities.clone();
         RequestCtx {
             chain: snapshot.plugins.global().clone(),
             snapshot,
             started: Instant::now(),
             in_flight: self.in_flight.clone(),
             peer: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            info: RequestInfo::default(),
             matched_len: None,
             upstream_path: String::new(),
-            plugins: PluginRequestState::default(),
+            state: RequestState::new(entities),
             response: None,
             plugin_failed: false,
             tries: 0,
@@ -171,7 +163,7 @@ impl ProxyHttp for Gateway {
         let req = session.req_header();
         ctx.peer = session.client_addr().and_then(|a| a.as_inet()).map_or(ctx.peer, |a| a.ip());
         let host = RequestHost::parse(request_host(req).unwrap_or_default(), 80);
-        ctx.info = RequestInfo {
+        ctx.state.info = RequestInfo {
             client: forwarding::client_ip(ctx.peer, &req.headers, &entities.settings),
             host: Arc::from(host.name.as_str()),
             port: session.server_addr().and_then(|a| a.as_inet()).map_or(0, |a| a.port()),
@@ -183,7 +175,7 @@ impl ProxyHttp for Gateway {
         // REWRITE: global plugins, before routing.
         if !ctx.chain.plugins.is_empty() {
             let chain = ctx.chain.clone();
-            let verdict = phases::rewrite(&chain, &mut scope!(session, ctx, entities, Phase::Rewrite, None));
+            let verdict = phases::rewrite(&chain, &mut scope!(session, ctx, Phase::Rewrite, None));
             if let Some(done) = self.settle(session, ctx, verdict).await? {
                 return Ok(done);
             }
@@ -191,12 +183,12 @@ impl ProxyHttp for Gateway {
 
         // ROUTE
         let req = session.req_header();
-        let view = RequestView { method: req.method.as_str(), host: &host, path: &ctx.info.path, headers: &req.headers };
+        let view = RequestView { method: req.method.as_str(), host: &host, path: &ctx.state.info.path, headers: &req.headers };
         let Some(found) = entities.router.find(&view) else {
             return self.answer(session, ctx, Answer::message(404, messages::NO_ROUTE), Source::Error).await;
         };
         let route = &entities.routes[found.route];
-        ctx.info.route = Some(found.route);
+        ctx.state.info.route = Some(found.route);
         ctx.matched_len = found.matched_len;
         ctx.chain = snap.plugins.for_route(found.route).clone();
         if !route.accepts_http {
@@ -208,7 +200,7 @@ impl ProxyHttp for Gateway {
         let Some(service) = route.service else {
             return self.answer(session, ctx, Answer::message(503, messages::NO_SERVICE), Source::Error).await;
         };
-        ctx.info.service = Some(service);
+        ctx.state.info.service = Some(service);
 
         // ACCESS: the route's plugins (auth, limits, canary, ...), which may answer early.
         if ctx.chain.needs_body {
@@ -218,7 +210,7 @@ impl ProxyHttp for Gateway {
         }
         if !ctx.chain.plugins.is_empty() {
             let mut chain = ctx.chain.clone();
-            let verdict = phases::access(&snap.plugins, &mut chain, &mut scope!(session, ctx, entities, Phase::Access, None));
+            let verdict = phases::access(&snap.plugins, &mut chain, &mut scope!(session, ctx, Phase::Access, None));
             ctx.chain = chain;
             if let Some(done) = self.settle(session, ctx, verdict).await? {
                 return Ok(done);
@@ -226,11 +218,11 @@ impl ProxyHttp for Gateway {
         }
 
         // UPSTREAM PATH: strip_path and service.path, unless a plugin set one.
-        ctx.upstream_path = match ctx.plugins.upstream_path.take() {
+        ctx.upstream_path = match ctx.state.upstream_path.take() {
             Some(p) => p,
             None => {
-                let stripped = found.matched_len.map(|n| &ctx.info.path[..n]);
-                path::upstream_path(&ctx.info.path, stripped, route.strip_path, &entities.services[service].path)
+                let stripped = found.matched_len.map(|n| &ctx.state.info.path[..n]);
+                path::upstream_path(&ctx.state.info.path, stripped, route.strip_path, &entities.services[service].path)
             }
         };
         Ok(false)
@@ -240,9 +232,9 @@ impl ProxyHttp for Gateway {
         ctx.tries += 1;
         let snap = ctx.snapshot.clone();
         let entities = &snap.entities;
-        let service_index = ctx.info.service.ok_or_else(|| answer::status_error(503, messages::NO_SERVICE))?;
+        let service_index = ctx.state.info.service.ok_or_else(|| answer::status_error(503, messages::NO_SERVICE))?;
         let service = &entities.services[service_index];
-        let destination = match ctx.plugins.upstream {
+        let destination = match ctx.state.upstream {
             Some(u) => Destination::Upstream(u),
             None => service.destination.clone(),
         };
@@ -288,7 +280,7 @@ impl ProxyHttp for Gateway {
     }
 
     async fn upstream_request_filter(&self, session: &mut Session, upstream: &mut RequestHeader, ctx: &mut RequestCtx) -> Result<()> {
-        let query = match &ctx.plugins.upstream_query {
+        let query = match &ctx.state.upstream_query {
             Some(q) => q.as_deref(),
             None => session.req_header().uri.query(),
         };
@@ -298,25 +290,25 @@ impl ProxyHttp for Gateway {
         };
         upstream.set_uri(uri.parse().map_err(|_| Error::explain(ErrorType::InvalidHTTPHeader, "upstream path"))?);
 
-        let route = &ctx.entities().routes[ctx.info.route.expect("routed")];
+        let route = &ctx.entities().routes[ctx.state.info.route.expect("routed")];
         if !route.preserve_host {
             let host = ctx.target_address().map(host_header).unwrap_or_default();
             upstream.insert_header(http::header::HOST, host)?;
         }
-        if let Some(body) = &ctx.plugins.new_body {
+        if let Some(body) = &ctx.state.new_body {
             upstream.remove_header(&http::header::TRANSFER_ENCODING);
             upstream.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
         }
         let prefix = match (route.strip_path, ctx.matched_len) {
-            (true, Some(n)) if n > 1 => Some(&ctx.info.path[..n]),
+            (true, Some(n)) if n > 1 => Some(&ctx.state.info.path[..n]),
             _ => None,
         };
         let fwd = forwarding::Forwarded {
             peer: ctx.peer,
-            client: ctx.info.client,
+            client: ctx.state.info.client,
             trusted: ctx.entities().settings.is_trusted(ctx.peer),
-            host: &ctx.info.host,
-            port: ctx.info.port,
+            host: &ctx.state.info.host,
+            port: ctx.state.info.port,
             path: session.req_header().uri.path(),
             prefix,
         };
@@ -327,8 +319,8 @@ impl ProxyHttp for Gateway {
 
     async fn request_body_filter(&self, _session: &mut Session, body: &mut Option<Bytes>, _end: bool, ctx: &mut RequestCtx) -> Result<()> {
         // A plugin replaced the (fully buffered) body: send the replacement once, then nothing.
-        if ctx.plugins.new_body.is_some() {
-            *body = if ctx.plugins.body.take().is_some() { ctx.plugins.new_body.clone() } else { None };
+        if ctx.state.new_body.is_some() {
+            *body = if ctx.state.body.take().is_some() { ctx.state.new_body.clone() } else { None };
         }
         Ok(())
     }
@@ -360,9 +352,9 @@ impl ProxyHttp for Gateway {
 
     fn response_body_filter(&self, session: &mut Session, body: &mut Option<Bytes>, end: bool, ctx: &mut RequestCtx) -> Result<Option<Duration>> {
         if ctx.chain.filters_body {
-            let (chain, snap) = (ctx.chain.clone(), ctx.snapshot.clone());
+            let chain = ctx.chain.clone();
             let mut resp = ctx.response.take();
-            let verdict = phases::body_filter(&chain, &mut scope!(session, ctx, &snap.entities, Phase::BodyFilter, resp.as_mut()), body, end);
+            let verdict = phases::body_filter(&chain, &mut scope!(session, ctx, Phase::BodyFilter, resp.as_mut()), body, end);
             ctx.response = resp;
             if verdict == Verdict::Fail {
                 return Err(Error::explain(ErrorType::InternalError, "a fail-closed plugin failed in body_filter"));
@@ -377,7 +369,7 @@ impl ProxyHttp for Gateway {
         };
         let status = answer.status;
         if session.response_written().is_none() {
-            ctx.plugins.source = Source::Error;
+            ctx.state.source = Source::Error;
             if let Err(write_err) = self.write_answer(session, ctx, answer).await {
                 tracing::debug!(error = %write_err, "could not send the error answer");
             }
@@ -387,9 +379,9 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         if ctx.chain.plugins.iter().any(|p| p.module.phases.has(Phase::Log)) {
-            let (chain, snap) = (ctx.chain.clone(), ctx.snapshot.clone());
+            let chain = ctx.chain.clone();
             let mut resp = ctx.response.take().or_else(|| session.response_written().cloned());
-            phases::log(&chain, &mut scope!(session, ctx, &snap.entities, Phase::Log, resp.as_mut()));
+            phases::log(&chain, &mut scope!(session, ctx, Phase::Log, resp.as_mut()));
         }
         crate::access_log::record(session, e, ctx);
     }
@@ -415,7 +407,7 @@ impl Gateway {
 
     /// Sends a gateway answer and ends the request (`Ok(true)` for `request_filter`).
     async fn answer(&self, session: &mut Session, ctx: &mut RequestCtx, answer: Answer, source: Source) -> Result<bool> {
-        ctx.plugins.source = source;
+        ctx.state.source = source;
         self.write_answer(session, ctx, answer).await?;
         Ok(true)
     }
@@ -435,9 +427,9 @@ impl Gateway {
         }
         let mut body = Some(answer.body);
         if !ctx.plugin_failed && self.filter_response(session, ctx, &mut resp) == Verdict::Continue && ctx.chain.filters_body {
-            let (chain, snap) = (ctx.chain.clone(), ctx.snapshot.clone());
+            let chain = ctx.chain.clone();
             let mut kept = ctx.response.take();
-            phases::body_filter(&chain, &mut scope!(session, ctx, &snap.entities, Phase::BodyFilter, kept.as_mut()), &mut body, true);
+            phases::body_filter(&chain, &mut scope!(session, ctx, Phase::BodyFilter, kept.as_mut()), &mut body, true);
             ctx.response = kept;
         }
         let body = body.unwrap_or_default();
@@ -455,8 +447,8 @@ impl Gateway {
         if ctx.chain.plugins.is_empty() {
             return Verdict::Continue;
         }
-        let (chain, snap) = (ctx.chain.clone(), ctx.snapshot.clone());
-        let verdict = phases::header_filter(&chain, &mut scope!(session, ctx, &snap.entities, Phase::HeaderFilter, Some(resp)));
+        let chain = ctx.chain.clone();
+        let verdict = phases::header_filter(&chain, &mut scope!(session, ctx, Phase::HeaderFilter, Some(resp)));
         if chain.filters_body {
             // The body may change length: let it be chunked.
             resp.remove_header(&http::header::CONTENT_LENGTH);
@@ -479,7 +471,7 @@ impl Gateway {
                 return self.answer(session, ctx, a, Source::Error).await.map(Some);
             }
         }
-        ctx.plugins.body = Some(buf.freeze());
+        ctx.state.body = Some(buf.freeze());
         Ok(None)
     }
 }
@@ -521,9 +513,9 @@ impl RequestCtx {
     /// What the access log records of this request.
     pub fn log_view(&self) -> LogView<'_> {
         let e = self.entities();
-        let route = self.info.route.map(|r| &e.routes[r]).map(|r| r.name.as_deref().unwrap_or(&r.id));
+        let route = self.state.info.route.map(|r| &e.routes[r]).map(|r| r.name.as_deref().unwrap_or(&r.id));
         let service = self.service().map(|s| s.name.as_deref().unwrap_or(&s.id));
-        let consumer = self.plugins.consumer.map(|c| e.consumers.get(c)).map(|c| c.username.as_deref().unwrap_or(&c.id));
+        let consumer = self.state.consumer.map(|c| e.consumers.get(c)).map(|c| c.username.as_deref().unwrap_or(&c.id));
         LogView {
             route,
             service,
@@ -531,7 +523,7 @@ impl RequestCtx {
             total: self.started.elapsed(),
             proxy: self.sent_upstream.map(|t| t - self.started),
             upstream_latency: self.upstream_latency,
-            client: self.info.client,
+            client: self.state.info.client,
             tries: self.tries,
             consumer,
         }

@@ -6,11 +6,11 @@ use super::wasmgate::plugin::context::Host;
 
 impl HostState {
     fn route(&self) -> Option<&crate::snapshot::Route> {
-        Some(&self.entities()?.routes[self.call.info.route?])
+        Some(&self.entities()?.routes[self.call.state.info.route?])
     }
 
     fn service(&self) -> Option<&crate::snapshot::Service> {
-        Some(&self.entities()?.services[self.call.info.service?])
+        Some(&self.entities()?.services[self.call.state.info.service?])
     }
 }
 

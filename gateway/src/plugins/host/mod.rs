@@ -1,7 +1,6 @@
 //! The host side of the WIT world: the store's data ([`HostState`]) and the functions plugins
-//! import. During one phase call the request (and response) header, the per-request plugin state
-//! and the snapshot's entities are moved into the store and moved back afterwards; nothing of the
-//! request is copied per call.
+//! import. For one phase call the request (and response) header is moved into the store and the
+//! boxed request state swapped in; both go back afterwards. No header map is copied per call.
 
 mod consumers;
 mod context;
@@ -12,7 +11,7 @@ mod sandbox;
 mod services;
 
 use super::shared::Shared;
-use super::state::{Phase, PluginRequestState, RequestInfo};
+use super::state::{Phase, RequestState};
 use crate::snapshot::Entities;
 use pingora_http::{RequestHeader, ResponseHeader};
 use std::sync::Arc;
@@ -50,12 +49,8 @@ pub struct Call {
     pub resp: ResponseHeader,
     /// Whether `resp` holds a real response in this call.
     pub has_resp: bool,
-    /// Per-request plugin state (context values, consumer, overrides).
-    pub state: PluginRequestState,
-    /// Fixed facts of the request.
-    pub info: RequestInfo,
-    /// Routes, services, upstreams and consumers of the request's snapshot.
-    pub entities: Option<Arc<Entities>>,
+    /// The request's state (facts, entities, context values, consumer, overrides); swapped in.
+    pub state: Box<RequestState>,
 }
 
 impl Call {
@@ -65,9 +60,7 @@ impl Call {
             req: RequestHeader::build("GET", b"/", None).expect("static request"),
             resp: ResponseHeader::build(200, None).expect("static response"),
             has_resp: false,
-            state: PluginRequestState::default(),
-            info: RequestInfo::default(),
-            entities: None,
+            state: Box::default(),
         }
     }
 }
@@ -85,7 +78,7 @@ impl HostState {
     }
 
     fn entities(&self) -> Option<&Entities> {
-        self.call.entities.as_deref()
+        self.call.state.entities.as_deref()
     }
 }
 

@@ -14,15 +14,15 @@ impl Host for HostState {
     }
 
     fn host(&mut self) -> String {
-        self.call.info.host.to_string()
+        self.call.state.info.host.to_string()
     }
 
     fn port(&mut self) -> u16 {
-        self.call.info.port
+        self.call.state.info.port
     }
 
     fn path(&mut self) -> String {
-        self.call.info.path.to_string()
+        self.call.state.info.path.to_string()
     }
 
     fn query(&mut self) -> Option<String> {
@@ -79,6 +79,6 @@ impl Host for HostState {
     }
 
     fn client_ip(&mut self) -> String {
-        self.call.info.client.to_string()
+        self.call.state.info.client.to_string()
     }
 }

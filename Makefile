@@ -3,20 +3,28 @@
 #   make test   every test
 # Both install what is missing first (scripts/setup.sh is idempotent).
 
-.PHONY: setup run test lint bench
+.PHONY: setup plugins run test lint docs bench
 
 setup:
 	@scripts/setup.sh
 
-run: setup
+plugins: setup
+	@scripts/build-plugins.sh
+
+run: setup plugins
 	@scripts/run-demo.sh
 
-test: setup
+test: setup plugins
 	cargo test --workspace --exclude wasmgate-bench
 
 lint: setup
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
+docs: setup
+	@scripts/plugin-docs.sh
+
 bench: setup
+	scripts/build-plugins.sh
 	cargo bench -p wasmgate-bench
+	bench/throughput.sh

@@ -18,7 +18,8 @@ fn bench_call(c: &mut Criterion) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = std::env::temp_dir().join(format!("wasmgate-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(root.join("target/test-plugins/noop.wasm"), dir.join("noop.wasm")).expect("run scripts/build-plugins.sh first");
+    std::fs::copy(root.join("target/test-plugins/noop.wasm"), dir.join("noop.wasm"))
+        .expect("run scripts/build-plugins.sh first");
     let file = PluginsFile { plugins_dir: dir.clone(), ..PluginsFile::default() };
     let host = PluginHost::default();
     let modules = host.load_modules(&file, &dir.join("plugins.toml")).expect("noop loads");

@@ -18,7 +18,12 @@ fn bench_router(c: &mut Criterion) {
         let wildcard = (format!("shop.tenant{}.example.com", last(0)), "/cart".to_string());
         let regex = ("other.example.com".to_string(), format!("/v3/svc{}/items/99", last(1)));
         let headers = HeaderMap::new();
-        for (label, (host, path)) in [("host+path", host_path), ("wildcard", wildcard), ("regex", regex), ("miss", ("nope.example.org".into(), "/nothing".into()))] {
+        for (label, (host, path)) in [
+            ("host+path", host_path),
+            ("wildcard", wildcard),
+            ("regex", regex),
+            ("miss", ("nope.example.org".into(), "/nothing".into())),
+        ] {
             let host = RequestHost::parse(&host, 80);
             let req = RequestView { method: "GET", host: &host, path: &path, headers: &headers };
             assert_eq!(router.find(&req).is_some(), label != "miss", "{label} with {n} routes");

@@ -26,27 +26,31 @@ async fn main() {
     }
 }
 
-async fn answer(name: &str, req: hyper::Request<hyper::body::Incoming>) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+async fn answer(
+    name: &str,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
     let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
     let (status, content_type, body) = match req.uri().path() {
         "/" => (200, "text/plain", format!("Hello from my service ({name})\n")),
         "/profile" => match header("x-consumer-id") {
             None => (401, "text/plain", "Unauthorized\n".to_string()),
             Some(id) => {
-                let json = serde_json::json!({ "id": id, "username": header("x-consumer-username"), "served_by": name });
+                let json =
+                    serde_json::json!({ "id": id, "username": header("x-consumer-username"), "served_by": name });
                 (200, "application/json", json.to_string())
             }
         },
         _ => {
-            let headers: serde_json::Map<String, serde_json::Value> = req
-                .headers()
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().into()))
-                .collect();
+            let headers: serde_json::Map<String, serde_json::Value> =
+                req.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().into())).collect();
             let json = serde_json::json!({ "served_by": name, "method": req.method().as_str(), "path": req.uri().to_string(), "headers": headers });
             (200, "application/json", json.to_string())
         }
     };
-    let resp = hyper::Response::builder().status(status).header("content-type", content_type).body(Full::new(Bytes::from(body)));
+    let resp = hyper::Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from(body)));
     Ok(resp.expect("valid response"))
 }

@@ -46,7 +46,11 @@ impl Address {
             return Err(bad("the host is empty"));
         }
         let ip = host.parse::<IpAddr>().ok();
-        if ip.is_none() && !host.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) {
+        if ip.is_none()
+            && !host
+                .split('.')
+                .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
             return Err(bad("the host is neither an IP address nor a DNS name"));
         }
         Ok(Address { host: host.to_ascii_lowercase(), port, ip })

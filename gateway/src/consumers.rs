@@ -69,10 +69,10 @@ impl Consumers {
                 (&mut c.by_username, cfg.username.as_ref(), "username"),
                 (&mut c.by_custom_id, cfg.custom_id.as_ref(), "custom_id"),
             ] {
-                if let Some(v) = value {
-                    if map.insert(v.clone(), index).is_some() {
-                        errors.push(format!("{label}: {field}: {v:?} is used by another consumer; it must be unique"));
-                    }
+                if let Some(v) = value
+                    && map.insert(v.clone(), index).is_some()
+                {
+                    errors.push(format!("{label}: {field}: {v:?} is used by another consumer; it must be unique"));
                 }
             }
             for (k, cred) in cfg.keyauth_credentials.iter().enumerate() {
@@ -89,7 +89,9 @@ impl Consumers {
                 };
                 let entry = Credential { id: cred_id, consumer: index };
                 if c.credentials.entry(KEY_AUTH).or_default().insert(cred.key.clone(), entry).is_some() {
-                    errors.push(format!("{label}: keyauth_credentials[{k}].key: this key is already in use; keys must be unique"));
+                    errors.push(format!(
+                        "{label}: keyauth_credentials[{k}].key: this key is already in use; keys must be unique"
+                    ));
                 }
             }
             let mut groups: Vec<String> = Vec::new();

@@ -11,20 +11,23 @@ use std::time::{Duration, Instant};
 /// How long a successful lookup is reused.
 const TTL: Duration = Duration::from_secs(30);
 
+/// Addresses of a name and when they were looked up.
+type Resolved = (Arc<[SocketAddr]>, Instant);
+
 /// Shared resolver cache (one per process, kept across reloads).
 #[derive(Default)]
 pub struct Resolver {
-    cache: RwLock<HashMap<(String, u16), (Arc<[SocketAddr]>, Instant)>>,
+    cache: RwLock<HashMap<(String, u16), Resolved>>,
 }
 
 impl Resolver {
     /// Addresses for `host:port`, IPv4 first (test and demo servers commonly bind 127.0.0.1 only).
     pub async fn resolve(&self, host: &str, port: u16) -> io::Result<Arc<[SocketAddr]>> {
         let key = (host.to_string(), port);
-        if let Some((addrs, at)) = self.cache.read().get(&key) {
-            if at.elapsed() < TTL {
-                return Ok(addrs.clone());
-            }
+        if let Some((addrs, at)) = self.cache.read().get(&key)
+            && at.elapsed() < TTL
+        {
+            return Ok(addrs.clone());
         }
         let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
         addrs.sort_by_key(|a| a.is_ipv6());

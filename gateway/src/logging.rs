@@ -3,14 +3,13 @@
 
 use crate::access_log;
 use crate::config::ServerConfig;
-use tracing_subscriber::filter::{EnvFilter, LevelFilter, filter_fn};
 use std::io::IsTerminal;
+use tracing_subscriber::filter::{EnvFilter, LevelFilter, filter_fn};
 use tracing_subscriber::prelude::*;
 
 /// Installs the global subscriber. Call once, before the server starts.
 pub fn init(server: &ServerConfig) {
-    let diagnostics_filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&server.log_level));
+    let diagnostics_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&server.log_level));
     let diagnostics = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -22,7 +21,8 @@ pub fn init(server: &ServerConfig) {
             .with_ansi(std::io::stdout().is_terminal())
             .with_target(false)
             .with_level(false);
-        let layer = if json { layer.json().flatten_event(true).with_current_span(false).boxed() } else { layer.boxed() };
+        let layer =
+            if json { layer.json().flatten_event(true).with_current_span(false).boxed() } else { layer.boxed() };
         layer.with_filter(filter_fn(|m| m.target() == access_log::TARGET)).with_filter(LevelFilter::INFO)
     };
     let access = match server.access_log.as_str() {

@@ -34,6 +34,11 @@ enum Command {
         #[arg(short, long)]
         plugins: Option<PathBuf>,
     },
+    /// Print a plugin's configuration reference (Markdown, from the schema the module exports).
+    PluginDoc {
+        /// The plugin module (`.wasm`).
+        module: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -42,10 +47,13 @@ fn main() -> ExitCode {
         Command::Run { config, plugins, watch } => {
             wasmgate::server::run(wasmgate::server::RunOptions { config, plugins, watch })
         }
-        Command::Check { config, plugins } => wasmgate::reload::Loader::new(config.clone(), plugins).load().map(|loaded| {
-            let plugins = loaded.snapshot.plugins.instances().count();
-            println!("{}: configuration is valid ({plugins} plugin instances)", config.display());
-        }),
+        Command::Check { config, plugins } => {
+            wasmgate::reload::Loader::new(config.clone(), plugins).load().map(|loaded| {
+                let plugins = loaded.snapshot.plugins.instances().count();
+                println!("{}: configuration is valid ({plugins} plugin instances)", config.display());
+            })
+        }
+        Command::PluginDoc { module } => plugin_doc(&module).map_err(wasmgate::config::ConfigErrors::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -54,4 +62,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn plugin_doc(module: &std::path::Path) -> Result<(), String> {
+    let loaded =
+        wasmgate::plugins::PluginHost::default().load_file(module).map_err(|e| format!("{}: {e}", module.display()))?;
+    print!("{}", wasmgate::plugins::doc::config_markdown(&loaded.schema)?);
+    Ok(())
 }

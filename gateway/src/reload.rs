@@ -84,8 +84,13 @@ impl Reloader {
         let loaded = loader.load()?;
         let live = Arc::new(ArcSwap::from_pointee(loaded.snapshot));
         let server = loaded.server.clone();
-        let reloader =
-            Reloader { loader, live, started_with: loaded.server, plugin_paths: loaded.plugin_paths, lock: Mutex::new(()) };
+        let reloader = Reloader {
+            loader,
+            live,
+            started_with: loaded.server,
+            plugin_paths: loaded.plugin_paths,
+            lock: Mutex::new(()),
+        };
         Ok((Arc::new(reloader), server))
     }
 
@@ -182,20 +187,25 @@ impl BackgroundService for ReloadService {
 
 /// Watches files (through their directories: editors replace files by renaming) and directories
 /// (any `.wasm` in them), and reports changes.
-fn watch_paths(paths: &[PathBuf], tx: tokio::sync::mpsc::UnboundedSender<&'static str>) -> Option<notify::RecommendedWatcher> {
+fn watch_paths(
+    paths: &[PathBuf],
+    tx: tokio::sync::mpsc::UnboundedSender<&'static str>,
+) -> Option<notify::RecommendedWatcher> {
     let paths: Vec<PathBuf> = paths.iter().map(|p| canonical(p)).collect();
     let (dirs, files): (Vec<PathBuf>, Vec<PathBuf>) = paths.into_iter().partition(|p| p.is_dir());
     let (watched_dirs, watched_files) = (dirs.clone(), files.clone());
     let relevant = move |p: &Path| {
         let p = canonical(p);
         watched_files.contains(&p)
-            || (p.extension().is_some_and(|e| e == "wasm") && p.parent().is_some_and(|d| watched_dirs.iter().any(|w| w == d)))
+            || (p.extension().is_some_and(|e| e == "wasm")
+                && p.parent().is_some_and(|d| watched_dirs.iter().any(|w| w == d)))
     };
     let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-        if let Ok(ev) = ev {
-            if !ev.kind.is_access() && ev.paths.iter().any(|p| relevant(p)) {
-                let _ = tx.send("file changed");
-            }
+        if let Ok(ev) = ev
+            && !ev.kind.is_access()
+            && ev.paths.iter().any(|p| relevant(p))
+        {
+            let _ = tx.send("file changed");
         }
     })
     .map_err(|e| tracing::error!(error = %e, "cannot watch configuration files"))

@@ -126,7 +126,8 @@ impl Entities {
             if let Some(svc) = build_service(s, &label, &upstream_by_name, &mut errors) {
                 for key in [Some(&svc.id), s.name.as_ref()].into_iter().flatten() {
                     if service_index.insert(key.clone(), services.len()).is_some() {
-                        errors.push(format!("{label}: {key:?} is used by another service; names and ids must be unique"));
+                        errors
+                            .push(format!("{label}: {key:?} is used by another service; names and ids must be unique"));
                     }
                 }
                 services.push(svc);
@@ -140,10 +141,10 @@ impl Entities {
         let mut route_by_key: HashMap<String, usize> = HashMap::new();
         for fr in &flat {
             if let Some(r) = build_route(fr, &service_index, &mut errors) {
-                if let Some(n) = &r.name {
-                    if route_by_key.insert(n.clone(), routes.len()).is_some() {
-                        errors.push(format!("{}: name {n:?} is used by another route; names must be unique", fr.label));
-                    }
+                if let Some(n) = &r.name
+                    && route_by_key.insert(n.clone(), routes.len()).is_some()
+                {
+                    errors.push(format!("{}: name {n:?} is used by another route; names must be unique", fr.label));
                 }
                 route_by_key.insert(r.id.clone(), routes.len());
                 routes.push(r);
@@ -194,7 +195,6 @@ impl Entities {
     pub fn route_index(&self, name_or_id: &str) -> Option<usize> {
         self.route_by_key.get(name_or_id).copied()
     }
-
 }
 
 fn placeholder_service() -> Service {
@@ -221,19 +221,27 @@ fn proxy_settings(s: &ServerConfig, errors: &mut ConfigErrors) -> ProxySettings 
         }
     }
     if s.admin_listen.parse::<std::net::SocketAddr>().is_err() {
-        errors.push(format!("server: admin_listen: {:?} is not an ip:port address, e.g. \"127.0.0.1:8001\"", s.admin_listen));
+        errors.push(format!(
+            "server: admin_listen: {:?} is not an ip:port address, e.g. \"127.0.0.1:8001\"",
+            s.admin_listen
+        ));
     }
     if !matches!(s.access_log.as_str(), "text" | "json" | "off") {
         errors.push(format!("server: access_log: {:?} is not one of text, json, off", s.access_log));
     }
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&s.log_level) {
-        errors.push(format!("server: log_level: {:?} is not a log filter ({e}); use e.g. \"info\" or \"wasmgate=debug,info\"", s.log_level));
+        errors.push(format!(
+            "server: log_level: {:?} is not a log filter ({e}); use e.g. \"info\" or \"wasmgate=debug,info\"",
+            s.log_level
+        ));
     }
     let mut trusted_ips = Vec::new();
     for (i, ip) in s.trusted_ips.iter().enumerate() {
         match parse_net(ip) {
             Some(net) => trusted_ips.push(net),
-            None => errors.push(format!("server: trusted_ips[{i}]: {ip:?} is not an IP address or CIDR (e.g. 10.0.0.0/8)")),
+            None => {
+                errors.push(format!("server: trusted_ips[{i}]: {ip:?} is not an IP address or CIDR (e.g. 10.0.0.0/8)"))
+            }
         }
     }
     let real_ip_header = http::HeaderName::from_bytes(s.real_ip_header.as_bytes()).unwrap_or_else(|_| {
@@ -278,7 +286,9 @@ fn build_upstreams(cfg: &GatewayConfig, errors: &mut ConfigErrors) -> (Vec<Upstr
     for u in &cfg.upstreams {
         let label = format!("upstream {:?}", u.name);
         if Address::parse(&u.name, 80).is_err() || u.name.contains(':') {
-            errors.push(format!("{label}: name: must be a host name (letters, digits, '-', '.'), as services use it as their host"));
+            errors.push(format!(
+                "{label}: name: must be a host name (letters, digits, '-', '.'), as services use it as their host"
+            ));
         }
         if u.algorithm != "round-robin" {
             errors.push(format!(
@@ -355,7 +365,9 @@ fn build_service(
         errors.push(format!("{label}: id: {e}"));
         String::new()
     });
-    for (field, ms) in [("connect_timeout", s.connect_timeout), ("read_timeout", s.read_timeout), ("write_timeout", s.write_timeout)] {
+    for (field, ms) in
+        [("connect_timeout", s.connect_timeout), ("read_timeout", s.read_timeout), ("write_timeout", s.write_timeout)]
+    {
         if ms == 0 {
             errors.push(format!("{label}: {field}: must be at least 1 (milliseconds)"));
         }
@@ -377,7 +389,8 @@ fn build_service(
 
 /// Splits `http://host[:port][/path]`.
 fn split_url(url: &str) -> Result<(String, String, Option<u16>, Option<String>), String> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("{url:?} is not a URL like http://host:port/path"))?;
+    let (scheme, rest) =
+        url.split_once("://").ok_or_else(|| format!("{url:?} is not a URL like http://host:port/path"))?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], Some(rest[i..].to_string())),
         None => (rest, None),

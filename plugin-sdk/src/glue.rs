@@ -1,9 +1,9 @@
 //! The generic implementation of the world's exports for any [`Plugin`]: configurations are parsed
 //! once per instance and kept by id; phase calls look them up.
 
+use crate::Plugin;
 use crate::bindings::exports::wasmgate::plugin::handler::Guest;
 use crate::bindings::wasmgate::plugin::types::{Action, ConfigNeeds, PluginInfo};
-use crate::Plugin;
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -15,6 +15,9 @@ pub trait PluginVersion {
     /// `CARGO_PKG_VERSION` of the plugin crate.
     const VERSION: &'static str;
 }
+
+/// The `body-filter` export.
+pub type BodyFilter = fn(u64, Vec<u8>, bool) -> Result<Option<Vec<u8>>, String>;
 
 /// The exported functions of a plugin, as plain function pointers (what `export_plugin!`
 /// provides when building for the host, where there are no component exports).
@@ -30,7 +33,7 @@ pub struct Exports {
     /// `header-filter`
     pub header_filter: fn(u64) -> Result<(), String>,
     /// `body-filter`
-    pub body_filter: fn(u64, Vec<u8>, bool) -> Result<Option<Vec<u8>>, String>,
+    pub body_filter: BodyFilter,
     /// `log`
     pub log: fn(u64) -> Result<(), String>,
 }
@@ -67,7 +70,8 @@ fn with_config<P: Plugin, R>(id: u64, f: impl FnOnce(&P::Config) -> Result<R, St
 /// Refuses top-level keys the configuration's schema does not know, also for configs that
 /// `#[serde(flatten)]` shared parts (where serde cannot deny unknown fields itself).
 fn check_known_keys(json: &str, schema: &serde_json::Value) -> Result<(), String> {
-    let (Some(known), Ok(serde_json::Value::Object(given))) = (schema.get("properties").and_then(|p| p.as_object()), serde_json::from_str(json))
+    let (Some(known), Ok(serde_json::Value::Object(given))) =
+        (schema.get("properties").and_then(|p| p.as_object()), serde_json::from_str(json))
     else {
         return Ok(());
     };

@@ -46,8 +46,8 @@ pub mod bindings {
 
 pub use auth::set_consumer;
 pub use bindings::wasmgate::plugin::types::{
-    Action, ConfigNeeds, Consumer, CounterOp, CounterResult, CounterState, Credential, LogLevel, Phases,
-    Response, ResponseSource, Window,
+    Action, ConfigNeeds, Consumer, CounterOp, CounterResult, CounterState, Credential, LogLevel, Phases, Response,
+    ResponseSource, Window,
 };
 pub use bindings::wasmgate::plugin::{cache, clock, consumers, context, counters, request, response, upstreams};
 #[doc(hidden)]

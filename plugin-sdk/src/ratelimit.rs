@@ -4,24 +4,30 @@
 use crate::bindings::wasmgate::plugin::counters;
 use crate::{CounterOp, Window};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Requests allowed per window; at least one must be set, and a longer window's limit may not be
 /// lower than a shorter one's.
-#[derive(Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Debug, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Requests per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub second: Option<u64>,
     /// Requests per minute.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub minute: Option<u64>,
     /// Requests per hour.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub hour: Option<u64>,
     /// Requests per day.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub day: Option<u64>,
     /// Requests per calendar month (UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub month: Option<u64>,
     /// Requests per calendar year (UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub year: Option<u64>,
 }
 
@@ -66,13 +72,13 @@ impl Limits {
     pub fn validate(&self, field: &str) -> Result<(), String> {
         let mut previous: Option<(&str, u64)> = None;
         for (_, name, limit) in self.windows() {
-            if let Some((shorter, shorter_limit)) = previous {
-                if limit < shorter_limit {
-                    let (name, shorter) = (name.to_lowercase(), shorter.to_lowercase());
-                    return Err(format!(
-                        "{field}.{name}: the limit for {name} ({limit}) cannot be lower than the limit for {shorter} ({shorter_limit})"
-                    ));
-                }
+            if let Some((shorter, shorter_limit)) = previous
+                && limit < shorter_limit
+            {
+                let (name, shorter) = (name.to_lowercase(), shorter.to_lowercase());
+                return Err(format!(
+                    "{field}.{name}: the limit for {name} ({limit}) cannot be lower than the limit for {shorter} ({shorter_limit})"
+                ));
             }
             previous = Some((name, limit));
         }
@@ -98,7 +104,11 @@ impl Limits {
                 name,
                 limit: *limit,
                 // A refused request still fills the window that refused it.
-                remaining: if result.admitted { limit.saturating_sub(state.count) } else { limit.saturating_sub(state.count + 1) },
+                remaining: if result.admitted {
+                    limit.saturating_sub(state.count)
+                } else {
+                    limit.saturating_sub(state.count + 1)
+                },
                 reset: state.reset_ms.div_ceil(1000),
             })
             .collect();
@@ -183,7 +193,10 @@ mod tests {
         let get = |n: &str| h.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
         assert_eq!(get("X-RateLimit-Limit-Second"), Some("5"));
         assert_eq!(get("X-RateLimit-Remaining-Minute"), Some("0"));
-        assert_eq!((get("RateLimit-Limit"), get("RateLimit-Remaining"), get("RateLimit-Reset")), (Some("10"), Some("0"), Some("42")));
+        assert_eq!(
+            (get("RateLimit-Limit"), get("RateLimit-Remaining"), get("RateLimit-Reset")),
+            (Some("10"), Some("0"), Some("42"))
+        );
         assert_eq!(get("Retry-After"), Some("42"));
         let encoded = encode_headers(&h);
         assert_eq!(decode_headers(&encoded).count(), h.len());

@@ -5,6 +5,7 @@ mod support;
 mod balancing;
 mod bundled;
 mod check;
+mod docs;
 mod plugin_host;
 mod proxying;
 mod reload;

@@ -61,15 +61,15 @@ config = { tag = "t", consumer = "alice", credential_key = "k-bob" }
 #[tokio::test(flavor = "multi_thread")]
 async fn every_request_host_function() {
     let (gw, _up, _canary) = gateway(PROBE).await;
-    let headers = [
-        ("host", "Example.COM:8080"),
-        ("x-in", "val"),
-        ("x-multi", "a"),
-        ("x-multi", "b"),
-        ("x-remove-me", "secret"),
-    ];
+    let headers =
+        [("host", "Example.COM:8080"), ("x-in", "val"), ("x-multi", "a"), ("x-multi", "b"), ("x-remove-me", "secret")];
     let first = Echo::from(&request(gw.port, "POST", "/any/x?q=hello%20world&z=1", &headers, b"").await);
-    let h = |n: &str| first.header(&format!("x-probe-{n}")).unwrap_or_else(|| panic!("x-probe-{n} missing: {:?}", first.headers)).to_string();
+    let h = |n: &str| {
+        first
+            .header(&format!("x-probe-{n}"))
+            .unwrap_or_else(|| panic!("x-probe-{n} missing: {:?}", first.headers))
+            .to_string()
+    };
     assert_eq!(h("method"), "POST");
     assert_eq!(h("scheme"), "http");
     assert_eq!((h("host"), h("port")), ("example.com".into(), gw.port.to_string()));
@@ -87,6 +87,7 @@ async fn every_request_host_function() {
     assert_eq!(h("clock"), "true");
     assert_eq!(h("env"), "0", "plugins see no environment");
     assert_eq!((h("counter"), h("cached")), ("1".into(), "none".into()));
+    assert_eq!(h("deleted"), "true", "cache.delete and clearing a context value");
     assert_eq!(first.header("x-remove-me"), None, "remove-header");
     assert_eq!(first.header("x-added"), Some("1, 2"), "add-header twice");
     assert_eq!(first.header("x-order"), Some("t"));
@@ -123,7 +124,8 @@ async fn rewrite_runs_before_routing() {
         up.url(),
         rewritten.url()
     );
-    let gw = Gateway::builder(&config).plugins("[[plugins]]\nname = \"probe\"\nconfig = { tag = \"g\" }\n").start().await;
+    let gw =
+        Gateway::builder(&config).plugins("[[plugins]]\nname = \"probe\"\nconfig = { tag = \"g\" }\n").start().await;
     let resp = request(gw.port, "GET", "/", &[("x-probe-rewrite", "1")], b"").await;
     assert_eq!(resp.header("x-upstream"), Some("rewritten"), "routing saw the header set in rewrite");
     let resp = request(gw.port, "GET", "/", &[], b"").await;
@@ -134,7 +136,9 @@ async fn rewrite_runs_before_routing() {
 async fn path_query_and_body_rewrites_reach_the_upstream() {
     let plugins = "[[plugins]]\nname = \"probe\"\nroute = \"r\"\nconfig = { read_body = true }\n";
     let (gw, _up, _canary) = gateway(plugins).await;
-    let echo = Echo::from(&request(gw.port, "GET", "/a?x=1", &[("x-probe-path", "/elsewhere"), ("x-probe-query", "b=2")], b"").await);
+    let echo = Echo::from(
+        &request(gw.port, "GET", "/a?x=1", &[("x-probe-path", "/elsewhere"), ("x-probe-query", "b=2")], b"").await,
+    );
     assert_eq!(echo.path, "/elsewhere?b=2");
     let echo = Echo::from(&request(gw.port, "GET", "/a?x=1", &[("x-probe-query", "-")], b"").await);
     assert_eq!(echo.path, "/a");
@@ -148,7 +152,8 @@ async fn path_query_and_body_rewrites_reach_the_upstream() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn response_status_headers_and_body_reach_the_client() {
-    let plugins = "[[plugins]]\nname = \"probe\"\nroute = \"r\"\nconfig = { set_status = 202, body_suffix = \"\\nEND\" }\n";
+    let plugins =
+        "[[plugins]]\nname = \"probe\"\nroute = \"r\"\nconfig = { set_status = 202, body_suffix = \"\\nEND\" }\n";
     let (gw, _up, _canary) = gateway(plugins).await;
     let resp = request(gw.port, "GET", "/x", &[], b"").await;
     assert_eq!(resp.status, 202);
@@ -170,8 +175,11 @@ async fn early_answer_skips_the_upstream() {
 #[tokio::test(flavor = "multi_thread")]
 async fn log_runs_after_errors_and_unrouted_requests() {
     let dead = free_port();
-    let config = format!("[[services]]\nname = \"s\"\nurl = \"http://127.0.0.1:{dead}\"\nretries = 0\n[[services.routes]]\nname = \"down\"\npaths = [\"/down\"]\n");
-    let gw = Gateway::builder(&config).plugins("[[plugins]]\nname = \"probe\"\nconfig = { tag = \"g\" }\n").start().await;
+    let config = format!(
+        "[[services]]\nname = \"s\"\nurl = \"http://127.0.0.1:{dead}\"\nretries = 0\n[[services.routes]]\nname = \"down\"\npaths = [\"/down\"]\n"
+    );
+    let gw =
+        Gateway::builder(&config).plugins("[[plugins]]\nname = \"probe\"\nconfig = { tag = \"g\" }\n").start().await;
     let resp = request(gw.port, "GET", "/down", &[], b"").await;
     assert_eq!((resp.status, resp.header("x-probe-source")), (502, Some("error")));
     gw.wait_for_log("probe log: tag=g status=502 route=down", 1).await;
@@ -231,7 +239,8 @@ key = "k-carol"
 "#,
         url = up.url()
     );
-    let probe = |scope: &str, tag: &str| format!("[[plugins]]\nname = \"probe\"\n{scope}\nconfig = {{ tag = \"{tag}\" }}\n");
+    let probe =
+        |scope: &str, tag: &str| format!("[[plugins]]\nname = \"probe\"\n{scope}\nconfig = {{ tag = \"{tag}\" }}\n");
     let plugins = [
         probe("", "global"),
         probe("service = \"s2\"", "service"),
@@ -311,7 +320,10 @@ async fn an_endless_loop_is_stopped_while_others_are_served() {
     let resp = looping.await.unwrap();
     let took = started.elapsed();
     assert_eq!(resp.status, 500);
-    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "stopped at its deadline, after {took:?}");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "stopped at its deadline, after {took:?}"
+    );
     assert!(gw.stderr().contains("stopped at its CPU deadline (300 ms)"));
     assert_eq!(request(port, "GET", "/x", &[], b"").await.status, 200);
 }
@@ -378,7 +390,11 @@ async fn hot_load_under_load_loses_nothing() {
     assert!(seen.iter().all(|(_, status, _)| *status == 200), "every request succeeded");
     let first_v2 = seen.iter().find(|(_, _, v)| v == "v2").map(|(t, _, _)| *t).expect("v2 seen");
     assert!(first_v2 >= swap.saturating_sub(Duration::from_millis(50)), "v2 before the swap?");
-    assert!(first_v2 - swap.min(first_v2) < Duration::from_secs(1), "v2 visible {:?} after the swap", first_v2 - swap.min(first_v2));
+    assert!(
+        first_v2 - swap.min(first_v2) < Duration::from_secs(1),
+        "v2 visible {:?} after the swap",
+        first_v2 - swap.min(first_v2)
+    );
     assert!(seen.iter().rev().take(10).all(|(_, _, v)| v == "v2"), "the new version stays");
     assert!(seen.iter().take(5).all(|(_, _, v)| v == "v1"));
 }
@@ -424,7 +440,11 @@ async fn compiled_modules_are_cached_on_disk() {
     let up = Upstream::start("up").await;
     let canary = Upstream::start("canary").await;
     let first = Gateway::builder(&entities(&up, &canary)).plugins_with(&plugins, &["probe"]).start().await;
-    assert!(first.stderr().contains("plugin=\"probe\"") && first.stderr().contains("cached=false"), "{}", first.stderr());
+    assert!(
+        first.stderr().contains("plugin=\"probe\"") && first.stderr().contains("cached=false"),
+        "{}",
+        first.stderr()
+    );
     let cached: Vec<_> = std::fs::read_dir(cache.path()).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
     assert!(cached[0].to_string_lossy().ends_with(".cwasm"));
@@ -468,7 +488,6 @@ fn bad_plugin_configs_are_rejected_naming_the_field() {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
 }
-
 
 #[test]
 fn modules_that_want_the_filesystem_or_network_are_refused() {

@@ -3,7 +3,10 @@
 use crate::support::{Echo, Gateway, Upstream, free_port, request};
 
 fn service(up: &Upstream, extra: &str) -> String {
-    format!("[[services]]\nname = \"s\"\nurl = \"{}\"\n{extra}\n[[services.routes]]\nname = \"r\"\npaths = [\"/api\"]\n", up.url())
+    format!(
+        "[[services]]\nname = \"s\"\nurl = \"{}\"\n{extra}\n[[services.routes]]\nname = \"r\"\npaths = [\"/api\"]\n",
+        up.url()
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -147,7 +150,10 @@ async fn access_log_has_one_line_per_request() {
         gw.stdout().lines().map(|l| serde_json::from_str(l).expect("JSON access log line")).collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
     let ok = &lines[0];
-    assert_eq!((ok["method"].as_str(), ok["path"].as_str(), ok["status"].as_u64()), (Some("POST"), Some("/api/orders"), Some(200)));
+    assert_eq!(
+        (ok["method"].as_str(), ok["path"].as_str(), ok["status"].as_u64()),
+        (Some("POST"), Some("/api/orders"), Some(200))
+    );
     assert_eq!((ok["route"].as_str(), ok["service"].as_str()), (Some("r"), Some("s")));
     assert_eq!(ok["upstream"].as_str(), Some(up.addr().as_str()));
     assert!(ok["latency_ms"].as_u64().is_some() && ok["upstream_ms"].as_i64().unwrap() >= 0);

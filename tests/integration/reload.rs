@@ -4,7 +4,10 @@ use crate::support::{Gateway, Upstream, request};
 use std::time::Duration;
 
 fn one_route(up: &Upstream, path: &str) -> String {
-    format!("[[services]]\nname = \"s\"\nurl = \"{}\"\n[[services.routes]]\nname = \"r\"\npaths = [\"{path}\"]\n", up.url())
+    format!(
+        "[[services]]\nname = \"s\"\nurl = \"{}\"\n[[services.routes]]\nname = \"r\"\npaths = [\"{path}\"]\n",
+        up.url()
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -23,7 +26,10 @@ async fn sighup_applies_a_good_config() {
 async fn a_bad_config_is_rejected_and_the_old_one_keeps_serving() {
     let up = Upstream::start("up").await;
     let gw = Gateway::start(&one_route(&up, "/kept")).await;
-    gw.write_config(&format!("{}\n[[routes]]\nname = \"broken\"\nservice = \"nope\"\npaths = [\"~/(\"]\n", one_route(&up, "/kept")));
+    gw.write_config(&format!(
+        "{}\n[[routes]]\nname = \"broken\"\nservice = \"nope\"\npaths = [\"~/(\"]\n",
+        one_route(&up, "/kept")
+    ));
     gw.signal(libc::SIGHUP);
     gw.wait_for_log("configuration rejected", 1).await;
     let log = gw.stderr();

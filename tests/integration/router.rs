@@ -168,11 +168,8 @@ async fn case_18_header_values_are_case_insensitive() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn case_19_header_regex() {
-    let r = Routes::start(&[(
-        "A",
-        r#"headers = { user-agent = ['~*windows|linux|os\s+x\s*[\d\._]+|solaris|bsd'] }"#,
-    )])
-    .await;
+    let r = Routes::start(&[("A", r#"headers = { user-agent = ['~*windows|linux|os\s+x\s*[\d\._]+|solaris|bsd'] }"#)])
+        .await;
     assert_eq!(r.which("GET", "/", &[("User-Agent", "Mozilla/5.0 (X11; Linux x86_64)")]).await, "A");
     assert_eq!(r.which("GET", "/", &[("User-Agent", "curl/8.0")]).await, "404");
 }
@@ -213,7 +210,11 @@ async fn upstream_path_case(service_path: &str, route_path: &str, strip: bool, c
     for (req, want) in cases {
         let resp = request(gw.port, "GET", req, &[], b"").await;
         assert_eq!(resp.status, 200, "{req}: {}", resp.text());
-        assert_eq!(Echo::from(&resp).path, *want, "service.path={service_path} route={route_path} strip={strip} request={req}");
+        assert_eq!(
+            Echo::from(&resp).path,
+            *want,
+            "service.path={service_path} route={route_path} strip={strip} request={req}"
+        );
     }
 }
 
@@ -271,7 +272,10 @@ async fn case_39_root_route_strips_nothing() {
     let gw = Gateway::start(&config).await;
     let resp = request(gw.port, "POST", "/my-route/hello/world", &[], b"payload").await;
     let echo = Echo::from(&resp);
-    assert_eq!((echo.method.as_str(), echo.path.as_str(), echo.body.as_str()), ("POST", "/my-route/hello/world", "payload"));
+    assert_eq!(
+        (echo.method.as_str(), echo.path.as_str(), echo.body.as_str()),
+        ("POST", "/my-route/hello/world", "payload")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -327,7 +331,10 @@ async fn case_43_preserve_host_sends_the_client_host() {
 #[tokio::test(flavor = "multi_thread")]
 async fn case_45_service_host_by_default() {
     let up = Upstream::start("up").await;
-    let config = format!("[[services]]\nname = \"s\"\nurl = \"{}\"\n[[services.routes]]\nhosts = [\"discarded.com\"]\n", up.url());
+    let config = format!(
+        "[[services]]\nname = \"s\"\nurl = \"{}\"\n[[services.routes]]\nhosts = [\"discarded.com\"]\n",
+        up.url()
+    );
     let gw = Gateway::start(&config).await;
     let resp = request(gw.port, "GET", "/", &[("host", "discarded.com")], b"").await;
     assert_eq!(Echo::from(&resp).header("host"), Some(up.addr().as_str()));

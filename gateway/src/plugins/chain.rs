@@ -86,6 +86,9 @@ impl Chain {
     }
 }
 
+/// A resolved chain, shared.
+type Chained = Arc<Chain>;
+
 /// All plugin instances of one configuration version and their resolved chains.
 #[derive(Default)]
 pub struct PluginSet {
@@ -93,7 +96,7 @@ pub struct PluginSet {
     global: Arc<Chain>,
     routes: Vec<Arc<Chain>>,
     consumer_scoped: bool,
-    consumer_chains: RwLock<HashMap<(Option<usize>, usize), Arc<Chain>>>,
+    consumer_chains: RwLock<HashMap<(Option<usize>, usize), Chained>>,
 }
 
 impl PluginSet {
@@ -112,7 +115,10 @@ impl PluginSet {
             match configure_entry(e, modules, entities) {
                 Ok(c) if e.enabled => {
                     if let Some(prev) = seen_scopes.insert((e.name.clone(), c.route, c.service, c.consumer), i) {
-                        errors.push(format!("{label}: plugins[{prev}] already configures {:?} for this scope; merge them", e.name));
+                        errors.push(format!(
+                            "{label}: plugins[{prev}] already configures {:?} for this scope; merge them",
+                            e.name
+                        ));
                     }
                     by_name.entry(c.module.name.clone()).or_default().push(Arc::new(c));
                 }
@@ -123,7 +129,12 @@ impl PluginSet {
         let consumer_scoped = by_name.values().flatten().any(|c| c.consumer.is_some());
         let mut set = PluginSet { by_name, consumer_scoped, ..PluginSet::default() };
         set.global = Arc::new(Chain::new(set.resolve(None, None, None)));
-        set.routes = entities.routes.iter().enumerate().map(|(r, route)| Arc::new(Chain::new(set.resolve(Some(r), route.service, None)))).collect();
+        set.routes = entities
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(r, route)| Arc::new(Chain::new(set.resolve(Some(r), route.service, None))))
+            .collect();
         set
     }
 
@@ -132,7 +143,11 @@ impl PluginSet {
         self.by_name
             .values()
             .filter_map(|candidates| {
-                candidates.iter().filter_map(|c| c.rank(route, service, consumer).map(|r| (r, c))).min_by_key(|(r, _)| *r).map(|(_, c)| c.clone())
+                candidates
+                    .iter()
+                    .filter_map(|c| c.rank(route, service, consumer).map(|r| (r, c)))
+                    .min_by_key(|(r, _)| *r)
+                    .map(|(_, c)| c.clone())
             })
             .collect()
     }
@@ -178,7 +193,11 @@ fn entry_label(i: usize, e: &PluginEntry) -> String {
     format!("plugins[{i}] ({} on {scope})", e.name)
 }
 
-fn configure_entry(e: &PluginEntry, modules: &HashMap<String, Arc<Module>>, entities: &Arc<Entities>) -> Result<Configured, Vec<String>> {
+fn configure_entry(
+    e: &PluginEntry,
+    modules: &HashMap<String, Arc<Module>>,
+    entities: &Arc<Entities>,
+) -> Result<Configured, Vec<String>> {
     let mut errors = Vec::new();
     let Some(module) = modules.get(&e.name) else {
         let mut known: Vec<_> = modules.keys().map(String::as_str).collect();

@@ -9,6 +9,7 @@
 
 pub mod chain;
 pub mod config;
+pub mod doc;
 pub mod engine;
 pub mod host;
 pub mod module;
@@ -41,7 +42,11 @@ pub struct PluginHost {
 impl PluginHost {
     /// Loads every module `file` names (all `*.wasm` in its `plugins_dir`, plus `[modules]` paths).
     /// `file_path` is where `plugins.toml` lives; relative paths are resolved against it.
-    pub fn load_modules(&self, file: &PluginsFile, file_path: &Path) -> Result<HashMap<String, Arc<Module>>, ConfigErrors> {
+    pub fn load_modules(
+        &self,
+        file: &PluginsFile,
+        file_path: &Path,
+    ) -> Result<HashMap<String, Arc<Module>>, ConfigErrors> {
         let mut errors = ConfigErrors::default();
         let sources = module_sources(file, file_path, &mut errors);
         if sources.is_empty() {
@@ -66,6 +71,21 @@ impl PluginHost {
         errors.into_result(modules)
     }
 
+    /// Loads one module file on its own (for `wasmgate plugin-doc`).
+    pub fn load_file(&self, path: &Path) -> Result<Arc<Module>, String> {
+        let name = path.file_stem().and_then(|s| s.to_str()).ok_or("the file has no name")?;
+        let cache_dir = engine::default_cache_dir();
+        let engine = self.engine.get_or_init(|| PluginEngine::new(cache_dir).map_err(|e| format!("{e:#}"))).as_ref()?;
+        self.module(
+            engine,
+            &mut self.loaded.lock(),
+            name,
+            path,
+            &config::ModuleSettings::default(),
+            &PluginsFile::default(),
+        )
+    }
+
     /// The module `name` from `path`, reusing the loaded one when file and settings are unchanged.
     fn module(
         &self,
@@ -78,10 +98,12 @@ impl PluginHost {
     ) -> Result<Arc<Module>, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
         let hash = hex::encode(Sha256::digest(&bytes));
-        if let Some(m) = loaded.get(name) {
-            if m.path == path && m.hash == hash && m.loaded_with == (settings.clone(), file.defaults) {
-                return Ok(m.clone());
-            }
+        if let Some(m) = loaded.get(name)
+            && m.path == path
+            && m.hash == hash
+            && m.loaded_with == (settings.clone(), file.defaults)
+        {
+            return Ok(m.clone());
         }
         let source = module::Source { name, path: path.to_path_buf(), bytes: &bytes, hash };
         let module = Arc::new(Module::load(engine, &self.shared, source, settings, file.defaults)?);
@@ -99,10 +121,10 @@ fn module_sources(file: &PluginsFile, file_path: &Path, errors: &mut ConfigError
         Ok(entries) => {
             for entry in entries.flatten() {
                 let path = entry.path();
-                if path.extension().is_some_and(|e| e == "wasm") {
-                    if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-                        sources.insert(stem.to_string(), path.clone());
-                    }
+                if path.extension().is_some_and(|e| e == "wasm")
+                    && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+                {
+                    sources.insert(stem.to_string(), path.clone());
                 }
             }
         }

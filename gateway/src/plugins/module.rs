@@ -61,7 +61,7 @@ pub struct Module {
     pub loaded_with: (ModuleSettings, Limits),
     pre: PluginPre<HostState>,
     shared: Arc<Shared>,
-    idle: Mutex<Vec<Box<Instance>>>,
+    idle: Mutex<Vec<Instance>>,
     max_idle: usize,
 }
 
@@ -129,7 +129,8 @@ impl Module {
         defaults: Limits,
     ) -> Result<Module, String> {
         let Source { name, path, bytes, hash } = source;
-        let (component, cached) = engine.compile(bytes, &hash).map_err(|e| format!("not a valid wasm component: {e:#}"))?;
+        let (component, cached) =
+            engine.compile(bytes, &hash).map_err(|e| format!("not a valid wasm component: {e:#}"))?;
         let pre = engine
             .linker
             .instantiate_pre(&component)
@@ -164,7 +165,9 @@ impl Module {
         };
         let mut instance = module.instantiate().map_err(|e| format!("cannot be instantiated: {e}"))?;
         instance.store.set_epoch_deadline(module.deadline_ticks());
-        let meta = module.pre_call(&mut instance, |p, s| p.wasmgate_plugin_handler().call_metadata(s)).map_err(|e| format!("metadata(): {e}"))?;
+        let meta = module
+            .pre_call(&mut instance, |p, s| p.wasmgate_plugin_handler().call_metadata(s))
+            .map_err(|e| format!("metadata(): {e}"))?;
         module.version = meta.version;
         module.priority = settings.priority.unwrap_or(meta.priority);
         module.phases = PhaseSet(meta.phases.as_array()[0] as u8);
@@ -183,13 +186,13 @@ impl Module {
         self.limits.cpu_ms.max(1) * 1_000 / TICK.as_micros() as u64
     }
 
-    fn instantiate(&self) -> Result<Box<Instance>, CallError> {
+    fn instantiate(&self) -> Result<Instance, CallError> {
         let state = HostState::new(self.name.clone(), self.shared.clone(), (self.limits.memory_mb as usize) << 20);
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| s.limiter());
         store.set_epoch_deadline(self.deadline_ticks());
         let plugin = self.pre.instantiate(&mut store).map_err(|e| self.classify(e))?;
-        Ok(Box::new(Instance { store, plugin, configured: Vec::new() }))
+        Ok(Instance { store, plugin, configured: Vec::new() })
     }
 
     /// Runs `f` on a fresh instance with no request (metadata at load).
@@ -231,9 +234,9 @@ impl Module {
         };
         swap_in(&mut instance.store, scope);
         instance.store.set_epoch_deadline(self.deadline_ticks());
-        let result = self.configure_instance(&mut instance, config).and_then(|()| {
-            f(&instance.plugin, &mut instance.store).map_err(|e| self.classify(e))
-        });
+        let result = self
+            .configure_instance(&mut instance, config)
+            .and_then(|()| f(&instance.plugin, &mut instance.store).map_err(|e| self.classify(e)));
         swap_out(&mut instance.store, scope);
         match result {
             Ok(Ok(value)) => {
@@ -254,7 +257,12 @@ impl Module {
         if instance.configured.contains(&id) {
             return Ok(());
         }
-        match instance.plugin.wasmgate_plugin_handler().call_configure(&mut instance.store, id, json).map_err(|e| self.classify(e))? {
+        match instance
+            .plugin
+            .wasmgate_plugin_handler()
+            .call_configure(&mut instance.store, id, json)
+            .map_err(|e| self.classify(e))?
+        {
             Ok(_) => {
                 instance.configured.push(id);
                 Ok(())
@@ -263,7 +271,7 @@ impl Module {
         }
     }
 
-    fn put_back(&self, instance: Box<Instance>) {
+    fn put_back(&self, instance: Instance) {
         let mut idle = self.idle.lock();
         if idle.len() < self.max_idle {
             idle.push(instance);

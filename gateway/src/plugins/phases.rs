@@ -75,7 +75,8 @@ pub fn access(set: &PluginSet, chain: &mut Arc<Chain>, scope: &mut CallScope<'_>
         if let Some(verdict) = call_action(&p, scope) {
             return verdict;
         }
-        if let Some(consumer) = scope.state.consumer.filter(|c| Some(*c) != consumer_before && set.has_consumer_scope()) {
+        if let Some(consumer) = scope.state.consumer.filter(|c| Some(*c) != consumer_before && set.has_consumer_scope())
+        {
             *chain = set.for_consumer(scope.state.info.route, scope.state.info.service, consumer);
             i = chain.position_after(&p);
         }
@@ -88,10 +89,12 @@ pub fn header_filter(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
     scope.phase = Phase::HeaderFilter;
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::HeaderFilter)) {
         let id = p.config_id;
-        if let Err(e) = p.module.call(scope, config(p), |plugin, store| plugin.wasmgate_plugin_handler().call_header_filter(store, id)) {
-            if fails_closed(p, Phase::HeaderFilter, &e) {
-                return Verdict::Fail;
-            }
+        if let Err(e) = p
+            .module
+            .call(scope, config(p), |plugin, store| plugin.wasmgate_plugin_handler().call_header_filter(store, id))
+            && fails_closed(p, Phase::HeaderFilter, &e)
+        {
+            return Verdict::Fail;
         }
     }
     Verdict::Continue
@@ -103,7 +106,9 @@ pub fn body_filter(chain: &Chain, scope: &mut CallScope<'_>, body: &mut Option<B
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::BodyFilter)) {
         let id = p.config_id;
         let chunk: &[u8] = body.as_deref().unwrap_or_default();
-        match p.module.call(scope, config(p), |plugin, store| plugin.wasmgate_plugin_handler().call_body_filter(store, id, chunk, end_of_stream)) {
+        match p.module.call(scope, config(p), |plugin, store| {
+            plugin.wasmgate_plugin_handler().call_body_filter(store, id, chunk, end_of_stream)
+        }) {
             Ok(Some(replacement)) => *body = Some(Bytes::from(replacement)),
             Ok(None) => {}
             Err(e) if fails_closed(p, Phase::BodyFilter, &e) => return Verdict::Fail,
@@ -118,7 +123,9 @@ pub fn log(chain: &Chain, scope: &mut CallScope<'_>) {
     scope.phase = Phase::Log;
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::Log)) {
         let id = p.config_id;
-        if let Err(e) = p.module.call(scope, config(p), |plugin, store| plugin.wasmgate_plugin_handler().call_log(store, id)) {
+        if let Err(e) =
+            p.module.call(scope, config(p), |plugin, store| plugin.wasmgate_plugin_handler().call_log(store, id))
+        {
             tracing::error!(plugin = %p.module.name, phase = ?Phase::Log, "plugin {e}");
         }
     }

@@ -132,7 +132,8 @@ impl Default for LocalCounters {
 
 impl CounterStore for LocalCounters {
     fn increment(&self, now_ms: u64, batch: &[CounterRequest]) -> Result<CounterReply, String> {
-        let shard_of: Vec<usize> = batch.iter().map(|r| self.hasher.hash_one((&r.key, r.period)) as usize % SHARDS).collect();
+        let shard_of: Vec<usize> =
+            batch.iter().map(|r| self.hasher.hash_one((&r.key, r.period)) as usize % SHARDS).collect();
         let mut order: Vec<usize> = shard_of.clone();
         order.sort_unstable();
         order.dedup();
@@ -174,9 +175,12 @@ impl CounterStore for LocalCounters {
     }
 }
 
+/// One shard of the cache: (plugin, key) -> (value, expiry).
+type CacheShard = Mutex<HashMap<(String, String), (Vec<u8>, Instant)>>;
+
 /// A bounded cache with a time to live per entry, namespaced by plugin.
 pub struct TtlCache {
-    shards: Vec<Mutex<HashMap<(String, String), (Vec<u8>, Instant)>>>,
+    shards: Vec<CacheShard>,
     hasher: RandomState,
 }
 
@@ -190,7 +194,7 @@ impl Default for TtlCache {
 }
 
 impl TtlCache {
-    fn shard(&self, plugin: &str, key: &str) -> &Mutex<HashMap<(String, String), (Vec<u8>, Instant)>> {
+    fn shard(&self, plugin: &str, key: &str) -> &CacheShard {
         &self.shards[self.hasher.hash_one((plugin, key)) as usize % SHARDS]
     }
 

@@ -2,9 +2,9 @@
 //! request context and the box is swapped into the store for each phase call (a pointer swap), so
 //! it survives across phases while instances go back to the pool.
 
+use crate::snapshot::Entities;
 use bytes::Bytes;
 use std::collections::HashMap;
-use crate::snapshot::Entities;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 

@@ -82,7 +82,10 @@ mod tests {
         assert_eq!(for_error(&timeout, None).unwrap().status, 504);
         let refused = Error::new_up(ErrorType::ConnectRefused);
         let a = for_error(&refused, None).unwrap();
-        assert_eq!((a.status, a.body.as_ref()), (502, br#"{"message":"An invalid response was received from the upstream server"}"#.as_ref()));
+        assert_eq!(
+            (a.status, a.body.as_ref()),
+            (502, br#"{"message":"An invalid response was received from the upstream server"}"#.as_ref())
+        );
         let no_peer = status_error(503, messages::NO_PEER);
         assert_eq!(for_error(&no_peer, Some(messages::NO_PEER)).unwrap().status, 503);
         let gone = Error::new_down(ErrorType::WriteError);

@@ -19,10 +19,10 @@ mod forwarding;
 
 use crate::balancer::Address;
 use crate::dns::Resolver;
+use crate::plugins::Chain;
 use crate::plugins::module::CallScope;
 use crate::plugins::phases::{self, Verdict};
 use crate::plugins::state::{Phase, RequestInfo, RequestState, Source};
-use crate::plugins::Chain;
 use crate::router::{RequestHost, RequestView, path};
 use crate::snapshot::{Destination, Entities, Snapshot};
 use answer::{Answer, messages};
@@ -183,7 +183,8 @@ impl ProxyHttp for Gateway {
 
         // ROUTE
         let req = session.req_header();
-        let view = RequestView { method: req.method.as_str(), host: &host, path: &ctx.state.info.path, headers: &req.headers };
+        let view =
+            RequestView { method: req.method.as_str(), host: &host, path: &ctx.state.info.path, headers: &req.headers };
         let Some(found) = entities.router.find(&view) else {
             return self.answer(session, ctx, Answer::message(404, messages::NO_ROUTE), Source::Error).await;
         };
@@ -203,10 +204,10 @@ impl ProxyHttp for Gateway {
         ctx.state.info.service = Some(service);
 
         // ACCESS: the route's plugins (auth, limits, canary, ...), which may answer early.
-        if ctx.chain.needs_body {
-            if let Some(done) = self.buffer_request_body(session, ctx).await? {
-                return Ok(done);
-            }
+        if ctx.chain.needs_body
+            && let Some(done) = self.buffer_request_body(session, ctx).await?
+        {
+            return Ok(done);
         }
         if !ctx.chain.plugins.is_empty() {
             let mut chain = ctx.chain.clone();
@@ -273,13 +274,24 @@ impl ProxyHttp for Gateway {
         Ok(Box::new(peer))
     }
 
-    fn fail_to_connect(&self, _session: &mut Session, _peer: &HttpPeer, ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
         let retries = ctx.service().map_or(0, |s| s.retries);
         e.set_retry(ctx.tries <= retries);
         e
     }
 
-    async fn upstream_request_filter(&self, session: &mut Session, upstream: &mut RequestHeader, ctx: &mut RequestCtx) -> Result<()> {
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
         let query = match &ctx.state.upstream_query {
             Some(q) => q.as_deref(),
             None => session.req_header().uri.query(),
@@ -317,7 +329,13 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    async fn request_body_filter(&self, _session: &mut Session, body: &mut Option<Bytes>, _end: bool, ctx: &mut RequestCtx) -> Result<()> {
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
         // A plugin replaced the (fully buffered) body: send the replacement once, then nothing.
         if ctx.state.new_body.is_some() {
             *body = if ctx.state.body.take().is_some() { ctx.state.new_body.clone() } else { None };
@@ -325,12 +343,22 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    async fn upstream_response_filter(&self, _session: &mut Session, _resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
         ctx.upstream_latency = ctx.sent_upstream.map(|t| t.elapsed());
         Ok(())
     }
 
-    async fn response_filter(&self, session: &mut Session, resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
         let settings = &ctx.entities().settings;
         if settings.server_tokens {
             resp.append_header(http::header::VIA, format!("1.1 {SERVER_TOKEN}"))?;
@@ -350,11 +378,18 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    fn response_body_filter(&self, session: &mut Session, body: &mut Option<Bytes>, end: bool, ctx: &mut RequestCtx) -> Result<Option<Duration>> {
+    fn response_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        end: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
         if ctx.chain.filters_body {
             let chain = ctx.chain.clone();
             let mut resp = ctx.response.take();
-            let verdict = phases::body_filter(&chain, &mut scope!(session, ctx, Phase::BodyFilter, resp.as_mut()), body, end);
+            let verdict =
+                phases::body_filter(&chain, &mut scope!(session, ctx, Phase::BodyFilter, resp.as_mut()), body, end);
             ctx.response = resp;
             if verdict == Verdict::Fail {
                 return Err(Error::explain(ErrorType::InternalError, "a fail-closed plugin failed in body_filter"));
@@ -406,7 +441,13 @@ impl Gateway {
     }
 
     /// Sends a gateway answer and ends the request (`Ok(true)` for `request_filter`).
-    async fn answer(&self, session: &mut Session, ctx: &mut RequestCtx, answer: Answer, source: Source) -> Result<bool> {
+    async fn answer(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        answer: Answer,
+        source: Source,
+    ) -> Result<bool> {
         ctx.state.source = source;
         self.write_answer(session, ctx, answer).await?;
         Ok(true)
@@ -426,7 +467,10 @@ impl Gateway {
             resp.insert_header("x-gateway-response-latency", ctx.started.elapsed().as_millis().to_string())?;
         }
         let mut body = Some(answer.body);
-        if !ctx.plugin_failed && self.filter_response(session, ctx, &mut resp) == Verdict::Continue && ctx.chain.filters_body {
+        if !ctx.plugin_failed
+            && self.filter_response(session, ctx, &mut resp) == Verdict::Continue
+            && ctx.chain.filters_body
+        {
             let chain = ctx.chain.clone();
             let mut kept = ctx.response.take();
             phases::body_filter(&chain, &mut scope!(session, ctx, Phase::BodyFilter, kept.as_mut()), &mut body, true);
@@ -478,7 +522,10 @@ impl Gateway {
 
 /// The Host header, or the URI's authority (HTTP/2, absolute-form requests).
 fn request_host(req: &RequestHeader) -> Option<&str> {
-    req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri.authority().map(|a| a.as_str()))
+    req.headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri.authority().map(|a| a.as_str()))
 }
 
 /// `host[:port]` for the upstream Host header; the port only when it is not 80.

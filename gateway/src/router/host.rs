@@ -25,9 +25,8 @@ impl HostPattern {
     /// Parses a route host; the error says what is wrong and what is allowed.
     pub fn parse(raw: &str) -> Result<HostPattern, String> {
         let lower = raw.trim().to_ascii_lowercase();
-        let (name, port) = split_port(&lower).ok_or_else(|| {
-            format!("invalid host {raw:?}: the port must be a number from 1 to 65535")
-        })?;
+        let (name, port) = split_port(&lower)
+            .ok_or_else(|| format!("invalid host {raw:?}: the port must be a number from 1 to 65535"))?;
         if name.is_empty() {
             return Err(format!("invalid host {raw:?}: the name is empty"));
         }
@@ -35,9 +34,7 @@ impl HostPattern {
         let kind = match stars {
             0 => HostKind::Exact(name.to_string()),
             1 if name.starts_with("*.") && name.len() > 2 => HostKind::Suffix(name[1..].to_string()),
-            1 if name.ends_with(".*") && name.len() > 2 => {
-                HostKind::Prefix(name[..name.len() - 1].to_string())
-            }
+            1 if name.ends_with(".*") && name.len() > 2 => HostKind::Prefix(name[..name.len() - 1].to_string()),
             _ => {
                 return Err(format!(
                     "invalid host {raw:?}: a wildcard must be the whole leftmost or rightmost label \
@@ -48,9 +45,7 @@ impl HostPattern {
         let label_part = name.trim_start_matches("*.").trim_end_matches(".*");
         let is_ipv6 = label_part.starts_with('[') && label_part.ends_with(']');
         if !is_ipv6 && !valid_labels(label_part) {
-            return Err(format!(
-                "invalid host {raw:?}: use letters, digits, '-' and '.' between non-empty labels"
-            ));
+            return Err(format!("invalid host {raw:?}: use letters, digits, '-' and '.' between non-empty labels"));
         }
         Ok(HostPattern { kind, port })
     }
@@ -72,8 +67,7 @@ impl HostPattern {
 }
 
 fn valid_labels(name: &str) -> bool {
-    name.split('.')
-        .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    name.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
 }
 
 /// Splits `name[:port]` (also `[v6]:port`). `None` when a port is present but not valid.

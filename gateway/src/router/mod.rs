@@ -224,14 +224,14 @@ impl Router {
     pub fn find(&self, req: &RequestView<'_>) -> Option<RouteMatch> {
         let mut best: Option<(Rank, RouteMatch)> = None;
         let mut consider = |e: Entry, hit: PathHit| {
-            if let Some(rank) = self.rank(e, hit, req) {
-                if best.as_ref().is_none_or(|(b, _)| rank > *b) {
-                    let matched_len = match hit {
-                        PathHit::None => None,
-                        PathHit::Prefix(n) | PathHit::Regex(n) => Some(n),
-                    };
-                    best = Some((rank, RouteMatch { route: e.route as usize, matched_len }));
-                }
+            if let Some(rank) = self.rank(e, hit, req)
+                && best.as_ref().is_none_or(|(b, _)| rank > *b)
+            {
+                let matched_len = match hit {
+                    PathHit::None => None,
+                    PathHit::Prefix(n) | PathHit::Regex(n) => Some(n),
+                };
+                best = Some((rank, RouteMatch { route: e.route as usize, matched_len }));
             }
         };
         let name = req.host.name.as_str();
@@ -306,7 +306,14 @@ fn add_paths(index: &mut PathIndex, entry: Entry, paths: &[PathRule]) {
 impl CompiledRoute {
     /// A placeholder for a rejected route; it is never filed, so it never matches.
     fn never() -> CompiledRoute {
-        CompiledRoute { hosts: Vec::new(), methods: Vec::new(), headers: Vec::new(), regex_priority: 0, categories: 0, field_count: 0 }
+        CompiledRoute {
+            hosts: Vec::new(),
+            methods: Vec::new(),
+            headers: Vec::new(),
+            regex_priority: 0,
+            categories: 0,
+            field_count: 0,
+        }
     }
 }
 
@@ -348,7 +355,12 @@ fn compile_route(cfg: &RouteConfig) -> Result<(CompiledRoute, Vec<PathRule>), Ve
         }
     }
     let mut categories = 0;
-    for (present, bit) in [(!hosts.is_empty(), HOST), (!headers.is_empty(), HEADER), (!paths.is_empty(), PATH), (!methods.is_empty(), METHOD)] {
+    for (present, bit) in [
+        (!hosts.is_empty(), HOST),
+        (!headers.is_empty(), HEADER),
+        (!paths.is_empty(), PATH),
+        (!methods.is_empty(), METHOD),
+    ] {
         if present {
             categories |= bit;
         }
@@ -371,8 +383,8 @@ fn compile_route(cfg: &RouteConfig) -> Result<(CompiledRoute, Vec<PathRule>), Ve
 }
 
 fn compile_header(name: &str, values: &[String]) -> Result<HeaderRule, String> {
-    let header = http::HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| format!("{name:?} is not a valid header name"))?;
+    let header =
+        http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("{name:?} is not a valid header name"))?;
     if header == http::header::HOST {
         return Err("`host` cannot be matched as a header; use the route's `hosts`".into());
     }

@@ -15,9 +15,7 @@ pub fn normalize(path: &str) -> Cow<'_, str> {
 }
 
 fn needs_work(p: &[u8]) -> bool {
-    p.iter().enumerate().any(|(i, &b)| {
-        b == b'%' || (b == b'/' && matches!(p.get(i + 1), Some(b'/' | b'.')))
-    })
+    p.iter().enumerate().any(|(i, &b)| b == b'%' || (b == b'/' && matches!(p.get(i + 1), Some(b'/' | b'.'))))
 }
 
 fn is_unreserved(b: u8) -> bool {
@@ -33,19 +31,20 @@ fn decode_unreserved(path: &str) -> String {
     let mut out = String::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                let c = h * 16 + l;
-                if is_unreserved(c) {
-                    out.push(c as char);
-                } else {
-                    out.push('%');
-                    out.push(b[i + 1].to_ascii_uppercase() as char);
-                    out.push(b[i + 2].to_ascii_uppercase() as char);
-                }
-                i += 3;
-                continue;
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            let c = h * 16 + l;
+            if is_unreserved(c) {
+                out.push(c as char);
+            } else {
+                out.push('%');
+                out.push(b[i + 1].to_ascii_uppercase() as char);
+                out.push(b[i + 2].to_ascii_uppercase() as char);
             }
+            i += 3;
+            continue;
         }
         // Copy one UTF-8 character (the path came from a &str, so boundaries are valid).
         let ch_len = utf8_len(b[i]);
@@ -124,7 +123,7 @@ pub fn upstream_path(req_path: &str, stripped: Option<&str>, strip_path: bool, b
             return if base == "/" || req_has_trailing_slash {
                 base.to_string()
             } else {
-                base[..base.len() - 1].to_string()
+                base.strip_suffix('/').unwrap_or(base).to_string()
             };
         }
         if let Some(r) = rest.strip_prefix('/') {
@@ -137,17 +136,9 @@ pub fn upstream_path(req_path: &str, stripped: Option<&str>, strip_path: bool, b
         return if req_path == "/" { base.to_string() } else { format!("{base}{req_path}") };
     }
     if rest.is_empty() {
-        return if req_path.len() > 1 && req_has_trailing_slash {
-            format!("{base}/")
-        } else {
-            base.to_string()
-        };
+        return if req_path.len() > 1 && req_has_trailing_slash { format!("{base}/") } else { base.to_string() };
     }
-    if rest.starts_with('/') {
-        format!("{base}{rest}")
-    } else {
-        format!("{base}/{rest}")
-    }
+    if rest.starts_with('/') { format!("{base}{rest}") } else { format!("{base}/{rest}") }
 }
 
 /// Drops a leading `./` or `../` (or a lone `.`/`..`) left over after stripping.

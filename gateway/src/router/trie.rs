@@ -70,8 +70,7 @@ impl<T> PrefixTrie<T> {
                 f(depth, v);
             }
             let rest = &key[depth..];
-            let Some(edge) = rest.first().and_then(|b| self.nodes[node].edges.iter().find(|e| e.label[0] == *b))
-            else {
+            let Some(edge) = rest.first().and_then(|b| self.nodes[node].edges.iter().find(|e| e.label[0] == *b)) else {
                 return;
             };
             if !rest.starts_with(&edge.label) {
@@ -109,7 +108,10 @@ mod tests {
             vec![(1, "/"), (3, "/my"), (3, "/my again"), (8, "/my-rout"), (9, "/my-route")]
         );
         assert_eq!(prefixes(&t, "/oth"), vec![(1, "/")]);
-        assert_eq!(prefixes(&t, "/my-route/x/y"), vec![(1, "/"), (3, "/my"), (3, "/my again"), (8, "/my-rout"), (9, "/my-route"), (11, "/my-route/x")]);
+        assert_eq!(
+            prefixes(&t, "/my-route/x/y"),
+            vec![(1, "/"), (3, "/my"), (3, "/my again"), (8, "/my-rout"), (9, "/my-route"), (11, "/my-route/x")]
+        );
         assert!(prefixes(&t, "").is_empty());
     }
 }

@@ -29,9 +29,10 @@ impl Plugin for Acl {
     fn configure(config: &mut Config) -> Result<ConfigNeeds, String> {
         match (&config.allow, &config.deny) {
             (Some(_), Some(_)) | (None, None) => Err("config: set exactly one of `allow` or `deny`".into()),
-            (Some(list), None) | (None, Some(list)) if list.is_empty() => {
-                Err(format!("config.{}: give at least one group", if config.allow.is_some() { "allow" } else { "deny" }))
-            }
+            (Some(list), None) | (None, Some(list)) if list.is_empty() => Err(format!(
+                "config.{}: give at least one group",
+                if config.allow.is_some() { "allow" } else { "deny" }
+            )),
             _ => Ok(ConfigNeeds { request_body: false }),
         }
     }

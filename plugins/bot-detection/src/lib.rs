@@ -30,7 +30,9 @@ struct Compiled {
 
 fn compile(field: &str, patterns: &[String]) -> Result<RegexSet, String> {
     for (i, p) in patterns.iter().enumerate() {
-        Regex::new(p).map_err(|e| format!("config.{field}[{i}]: invalid regex {p:?}: {}", e.to_string().lines().last().unwrap_or_default()))?;
+        Regex::new(p).map_err(|e| {
+            format!("config.{field}[{i}]: invalid regex {p:?}: {}", e.to_string().lines().last().unwrap_or_default())
+        })?;
     }
     RegexSet::new(patterns).map_err(|e| format!("config.{field}: {e}"))
 }

@@ -2,12 +2,12 @@
 //! upstream and, with `echo_downstream`, back to the client. Kong's plugin of the same name.
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use wasmgate_plugin_sdk::{Action, Phases, Plugin, clock, context, export_plugin, request, response};
 
 /// How ids are made.
-#[derive(Deserialize, JsonSchema, Clone, Copy, PartialEq, Debug)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Copy, PartialEq, Debug)]
 enum Generator {
     /// A random UUID per request.
     #[serde(rename = "uuid")]
@@ -75,7 +75,8 @@ fn request_id(config: &Config) -> String {
     if let Some(id) = context::get("id") {
         return id;
     }
-    let id = request::header(&config.header_name).filter(|v| !v.is_empty()).unwrap_or_else(|| generate(config.generator));
+    let id =
+        request::header(&config.header_name).filter(|v| !v.is_empty()).unwrap_or_else(|| generate(config.generator));
     context::set("id", Some(&id));
     id
 }

@@ -6,7 +6,7 @@
 use fnv::FnvHasher;
 use ipnet::IpNet;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::hash::Hasher;
 use std::net::IpAddr;
 use wasmgate_plugin_sdk::{
@@ -14,7 +14,7 @@ use wasmgate_plugin_sdk::{
 };
 
 /// How selectors combine.
-#[derive(Deserialize, JsonSchema, Clone, Copy, PartialEq, Debug)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Copy, PartialEq, Debug)]
 #[serde(rename_all = "lowercase")]
 enum Combine {
     /// Any matching selector sends the request to the canary.
@@ -139,7 +139,11 @@ impl Plugin for GrayRelease {
                 config.canary_upstream
             ));
         }
-        if config.ips.is_empty() && config.cookies.is_empty() && config.headers.is_empty() && config.percentage.is_none() {
+        if config.ips.is_empty()
+            && config.cookies.is_empty()
+            && config.headers.is_empty()
+            && config.percentage.is_none()
+        {
             return Err("config: give at least one selector: ips, cookies, headers or percentage".into());
         }
         if config.percentage.is_some_and(|p| !(0.0..=100.0).contains(&p)) {
@@ -148,7 +152,10 @@ impl Plugin for GrayRelease {
         let valid_hash_on = matches!(config.hash_on.as_str(), "ip" | "consumer")
             || config.hash_on.split_once(':').is_some_and(|(k, n)| matches!(k, "cookie" | "header") && !n.is_empty());
         if !valid_hash_on {
-            return Err(format!("config.hash_on: {:?} is not one of ip, consumer, cookie:NAME, header:NAME", config.hash_on));
+            return Err(format!(
+                "config.hash_on: {:?} is not one of ip, consumer, cookie:NAME, header:NAME",
+                config.hash_on
+            ));
         }
         for (field, list) in [("cookies", &config.cookies), ("headers", &config.headers)] {
             if let Some(i) = list.iter().position(|p| pair(p).0.is_empty()) {

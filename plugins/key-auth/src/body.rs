@@ -47,7 +47,9 @@ fn multipart_take(body: &[u8], boundary: &str, name: &str) -> Option<(String, Ve
     let mut kept = Vec::new();
     for part in parts {
         let (head, content) = part.split_once("\r\n\r\n").unwrap_or((part, ""));
-        if value.is_none() && head.lines().any(|l| l.to_ascii_lowercase().starts_with("content-disposition") && l.contains(&wanted)) {
+        if value.is_none()
+            && head.lines().any(|l| l.to_ascii_lowercase().starts_with("content-disposition") && l.contains(&wanted))
+        {
             value = Some(content.strip_suffix("\r\n").unwrap_or(content).to_string());
         } else {
             kept.push(part);

@@ -70,14 +70,14 @@ impl KeyAuth {
                     return Ok(Some(v));
                 }
             }
-            if config.key_in_query {
-                if let Some(v) = request::query_arg(name) {
-                    if config.hide_credentials {
-                        let rest = body::without_form_field(&request::query().unwrap_or_default(), name);
-                        request::set_query((!rest.is_empty()).then_some(rest.as_str()));
-                    }
-                    return Ok(Some(v));
+            if config.key_in_query
+                && let Some(v) = request::query_arg(name)
+            {
+                if config.hide_credentials {
+                    let rest = body::without_form_field(&request::query().unwrap_or_default(), name);
+                    request::set_query((!rest.is_empty()).then_some(rest.as_str()));
                 }
+                return Ok(Some(v));
             }
             if config.key_in_body {
                 let content_type = request::header("content-type").unwrap_or_default();
@@ -112,10 +112,10 @@ impl Plugin for KeyAuth {
         if config.key_names.is_empty() || config.key_names.iter().any(|k| k.trim().is_empty()) {
             return Err("config.key_names: give at least one non-empty name".into());
         }
-        if let Some(anon) = &config.anonymous {
-            if consumers::find(anon).is_none() {
-                return Err(format!("config.anonymous: no consumer with id or username {anon:?}"));
-            }
+        if let Some(anon) = &config.anonymous
+            && consumers::find(anon).is_none()
+        {
+            return Err(format!("config.anonymous: no consumer with id or username {anon:?}"));
         }
         Ok(ConfigNeeds { request_body: config.key_in_body })
     }
@@ -131,7 +131,8 @@ impl Plugin for KeyAuth {
         match (Self::authenticate(config), &config.anonymous) {
             (Ok(()), _) => Ok(Action::Proceed),
             (Err(_), Some(anonymous)) => {
-                let consumer = consumers::find(anonymous).ok_or_else(|| format!("anonymous consumer {anonymous:?} is gone"))?;
+                let consumer =
+                    consumers::find(anonymous).ok_or_else(|| format!("anonymous consumer {anonymous:?} is gone"))?;
                 set_consumer(&consumer, None, true)?;
                 Ok(Action::Proceed)
             }

@@ -3,12 +3,14 @@
 //! exact under concurrency: the host applies all windows' increments atomically.
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use wasmgate_plugin_sdk::ratelimit::{Limits, decode_headers, encode_headers};
-use wasmgate_plugin_sdk::{Action, ConfigNeeds, Phases, Plugin, consumers, context, export_plugin, json_message, request, response};
+use wasmgate_plugin_sdk::{
+    Action, ConfigNeeds, Phases, Plugin, consumers, context, export_plugin, json_message, request, response,
+};
 
 /// What requests are counted together.
-#[derive(Deserialize, JsonSchema, Clone, Copy, PartialEq, Debug)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Copy, PartialEq, Debug)]
 #[serde(rename_all = "lowercase")]
 enum LimitBy {
     /// The authenticated consumer.
@@ -26,7 +28,7 @@ enum LimitBy {
 }
 
 /// Where counters live.
-#[derive(Deserialize, JsonSchema, Clone, Copy, PartialEq, Debug)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Copy, PartialEq, Debug)]
 #[serde(rename_all = "lowercase")]
 enum Policy {
     /// In this gateway node.
@@ -48,7 +50,7 @@ struct Config {
     header_name: Option<String>,
     /// Path that is counted, with `limit_by = "path"`.
     path: Option<String>,
-    /// Where counters live: `local`.
+    /// Where counters live: `local` (this node); `redis` is reserved for the shared store, not available yet.
     #[serde(default = "default_policy")]
     policy: Policy,
     /// When the counter store fails, let requests through (otherwise answer 500).
@@ -84,7 +86,9 @@ fn default_error_message() -> String {
 /// The identity whose requests are counted together.
 fn identifier(config: &Config) -> String {
     let id = match config.limit_by {
-        LimitBy::Consumer => consumers::authenticated().map(|c| c.id).or_else(|| consumers::authenticated_credential().map(|c| c.id)),
+        LimitBy::Consumer => {
+            consumers::authenticated().map(|c| c.id).or_else(|| consumers::authenticated_credential().map(|c| c.id))
+        }
         LimitBy::Credential => consumers::authenticated_credential().map(|c| c.id),
         LimitBy::Ip => None,
         LimitBy::Service => context::service_id(),
@@ -104,8 +108,12 @@ impl Plugin for RateLimiting {
     fn configure(config: &mut Config) -> Result<ConfigNeeds, String> {
         config.limits.validate("config")?;
         match config.limit_by {
-            LimitBy::Header if config.header_name.is_none() => return Err("config.header_name: required with limit_by = \"header\"".into()),
-            LimitBy::Path if config.path.is_none() => return Err("config.path: required with limit_by = \"path\"".into()),
+            LimitBy::Header if config.header_name.is_none() => {
+                return Err("config.header_name: required with limit_by = \"header\"".into());
+            }
+            LimitBy::Path if config.path.is_none() => {
+                return Err("config.path: required with limit_by = \"path\"".into());
+            }
             _ => {}
         }
         if config.policy == Policy::Redis {
@@ -129,7 +137,10 @@ impl Plugin for RateLimiting {
         let usage = match config.limits.count(&key) {
             Ok(usage) => usage,
             Err(e) if config.fault_tolerant => {
-                wasmgate_plugin_sdk::log(wasmgate_plugin_sdk::LogLevel::Error, &format!("counter store failed, request let through: {e}"));
+                wasmgate_plugin_sdk::log(
+                    wasmgate_plugin_sdk::LogLevel::Error,
+                    &format!("counter store failed, request let through: {e}"),
+                );
                 return Ok(Action::Proceed);
             }
             Err(_) => return Ok(json_message(500, "An unexpected error occurred", &[])),

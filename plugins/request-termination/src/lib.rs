@@ -4,7 +4,9 @@
 
 use schemars::JsonSchema;
 use serde::Deserialize;
-use wasmgate_plugin_sdk::{Action, ConfigNeeds, Phases, Plugin, context, export_plugin, json_message, request, respond};
+use wasmgate_plugin_sdk::{
+    Action, ConfigNeeds, Phases, Plugin, context, export_plugin, json_message, request, respond,
+};
 
 /// Configuration of request-termination.
 #[derive(Deserialize, JsonSchema)]
@@ -49,7 +51,8 @@ fn reason(status: u16) -> &'static str {
 
 /// The request, as the echo answer shows it.
 fn echo(config: &Config) -> serde_json::Value {
-    let headers: serde_json::Map<String, serde_json::Value> = request::headers().into_iter().map(|(k, v)| (k, v.into())).collect();
+    let headers: serde_json::Map<String, serde_json::Value> =
+        request::headers().into_iter().map(|(k, v)| (k, v.into())).collect();
     serde_json::json!({
         "message": config.message.as_deref().unwrap_or(reason(config.status_code)),
         "request": {
@@ -87,10 +90,11 @@ impl Plugin for RequestTermination {
     }
 
     fn access(config: &Config) -> Result<Action, String> {
-        if let Some(trigger) = &config.trigger {
-            if request::header(trigger).is_none() && request::query_arg(trigger).is_none() {
-                return Ok(Action::Proceed);
-            }
+        if let Some(trigger) = &config.trigger
+            && request::header(trigger).is_none()
+            && request::query_arg(trigger).is_none()
+        {
+            return Ok(Action::Proceed);
         }
         if config.echo {
             let body = echo(config).to_string();

@@ -5,14 +5,15 @@
 
 use regex::{Regex, RegexSet};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use wasmgate_plugin_sdk::ratelimit::{Limits, decode_headers, encode_headers};
 use wasmgate_plugin_sdk::{
-    Action, ConfigNeeds, LogLevel, Phases, Plugin, consumers, context, export_plugin, json_message, log, request, response,
+    Action, ConfigNeeds, LogLevel, Phases, Plugin, consumers, context, export_plugin, json_message, log, request,
+    response,
 };
 
 /// Who shares a counter within a role.
-#[derive(Deserialize, JsonSchema, Clone, Copy, PartialEq, Debug)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Copy, PartialEq, Debug)]
 #[serde(rename_all = "snake_case")]
 enum LimitBy {
     /// All requests of the role.
@@ -26,7 +27,7 @@ enum LimitBy {
 }
 
 /// A class of clients.
-#[derive(Deserialize, JsonSchema, Clone)]
+#[derive(Deserialize, Serialize, JsonSchema, Clone)]
 #[serde(deny_unknown_fields)]
 struct Role {
     /// Name, used in logs and counters.
@@ -95,13 +96,20 @@ fn default_roles() -> Vec<Role> {
             limit_by: LimitBy::Role,
             limits: Limits { minute: Some(120), ..Limits::default() },
         },
-        Role { name: "user".into(), patterns: Vec::new(), limit_by: LimitBy::UserAgent, limits: Limits { minute: Some(600), ..Limits::default() } },
+        Role {
+            name: "user".into(),
+            patterns: Vec::new(),
+            limit_by: LimitBy::UserAgent,
+            limits: Limits { minute: Some(600), ..Limits::default() },
+        },
     ]
 }
 
 fn compile(field: &str, patterns: &[String]) -> Result<RegexSet, String> {
     for (i, p) in patterns.iter().enumerate() {
-        Regex::new(p).map_err(|e| format!("{field}[{i}]: invalid regex {p:?}: {}", e.to_string().lines().last().unwrap_or_default()))?;
+        Regex::new(p).map_err(|e| {
+            format!("{field}[{i}]: invalid regex {p:?}: {}", e.to_string().lines().last().unwrap_or_default())
+        })?;
     }
     RegexSet::new(patterns).map_err(|e| format!("{field}: {e}"))
 }
@@ -114,7 +122,10 @@ struct UaRateLimiting;
 impl UaRateLimiting {
     fn refuse(what: &str, role: &str, ua: &str) {
         let route = context::route_name().or_else(context::route_id).unwrap_or_else(|| "-".into());
-        log(LogLevel::Warn, &format!("ua-rate-limiting {what}: role={role} route={route} client={} ua={ua:?}", request::client_ip()));
+        log(
+            LogLevel::Warn,
+            &format!("ua-rate-limiting {what}: role={role} route={route} client={} ua={ua:?}", request::client_ip()),
+        );
     }
 }
 
@@ -150,7 +161,8 @@ impl Plugin for UaRateLimiting {
             Self::refuse("blocked", "-", &ua);
             return Ok(json_message(config.block_status, "Forbidden", &[]));
         }
-        let matched = config.roles.iter().zip(&compiled.roles).find(|(_, set)| set.as_ref().is_none_or(|s| s.is_match(&ua)));
+        let matched =
+            config.roles.iter().zip(&compiled.roles).find(|(_, set)| set.as_ref().is_none_or(|s| s.is_match(&ua)));
         let Some((role, _)) = matched else { return Ok(Action::Proceed) };
         let who = match role.limit_by {
             LimitBy::Role => String::new(),

@@ -6,7 +6,10 @@ use super::{assert_refused, get, on_route, start};
 async fn allow_list() {
     let (gw, _up) = start(&format!("{}{}", on_route("key-auth", ""), on_route("acl", r#"allow = ["admins"]"#))).await;
     let (status, echo, _) = get(&gw, "/", &[("apikey", "k-alice")]).await;
-    assert_eq!((status, echo.unwrap().header("x-consumer-groups").map(str::to_string)), (200, Some("admins, dev".into())));
+    assert_eq!(
+        (status, echo.unwrap().header("x-consumer-groups").map(str::to_string)),
+        (200, Some("admins, dev".into()))
+    );
     let (status, _, resp) = get(&gw, "/", &[("apikey", "k-bob")]).await;
     assert_eq!(status, 403);
     assert_eq!(resp.json(), serde_json::json!({"message": "You cannot consume this service"}));
@@ -14,7 +17,8 @@ async fn allow_list() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deny_list_and_hidden_groups() {
-    let plugins = format!("{}{}", on_route("key-auth", ""), on_route("acl", r#"deny = ["guests"], hide_groups_header = true"#));
+    let plugins =
+        format!("{}{}", on_route("key-auth", ""), on_route("acl", r#"deny = ["guests"], hide_groups_header = true"#));
     let (gw, _up) = start(&plugins).await;
     let (status, echo, _) = get(&gw, "/", &[("apikey", "k-alice"), ("x-consumer-groups", "forged")]).await;
     assert_eq!((status, echo.unwrap().header("x-consumer-groups").map(str::to_string)), (200, None));

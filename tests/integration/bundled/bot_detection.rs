@@ -7,7 +7,12 @@ const BROWSER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/
 #[tokio::test(flavor = "multi_thread")]
 async fn well_known_bots_are_refused_by_default() {
     let (gw, up) = start("[[plugins]]\nname = \"bot-detection\"\nroute = \"api\"\n").await;
-    for bot in ["Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "Python-urllib/3.11", "AhrefsBot/7.0", "Scrapy/2.11 (+https://scrapy.org)"] {
+    for bot in [
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "Python-urllib/3.11",
+        "AhrefsBot/7.0",
+        "Scrapy/2.11 (+https://scrapy.org)",
+    ] {
         let (status, _, resp) = get(&gw, "/", &[("user-agent", bot)]).await;
         assert_eq!((status, resp.json()), (403, serde_json::json!({"message": "Forbidden"})), "{bot}");
     }
@@ -20,7 +25,8 @@ async fn well_known_bots_are_refused_by_default() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deny_and_allow_patterns() {
-    let (gw, _up) = start(&on_route("bot-detection", r#"deny = ["(?i)mycorp-scanner"], allow = ["(?i)googlebot"]"#)).await;
+    let (gw, _up) =
+        start(&on_route("bot-detection", r#"deny = ["(?i)mycorp-scanner"], allow = ["(?i)googlebot"]"#)).await;
     assert_eq!(get(&gw, "/", &[("user-agent", "MyCorp-Scanner 3.0")]).await.0, 403);
     assert_eq!(get(&gw, "/", &[("user-agent", "Googlebot/2.1")]).await.0, 200, "allow wins over the built-in list");
     assert_eq!(get(&gw, "/", &[("user-agent", "bingbot/2.0")]).await.0, 403);
@@ -29,5 +35,8 @@ async fn deny_and_allow_patterns() {
 #[test]
 fn bad_configs_are_refused() {
     assert_refused(&on_route("bot-detection", r#"deny = ["*bad"]"#), "config.deny[0]: invalid regex \"*bad\"");
-    assert_refused(&on_route("bot-detection", r#"allow = "googlebot""#), "config.allow: invalid type: string \"googlebot\", expected a sequence");
+    assert_refused(
+        &on_route("bot-detection", r#"allow = "googlebot""#),
+        "config.allow: invalid type: string \"googlebot\", expected a sequence",
+    );
 }

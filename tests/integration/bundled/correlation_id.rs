@@ -23,7 +23,11 @@ async fn default_uuid_counter_upstream_only() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn echo_uuid_custom_header_and_kept_ids() {
-    let (gw, _up) = start(&on_route("correlation-id", r#"header_name = "Kong-Request-ID", generator = "uuid", echo_downstream = true"#)).await;
+    let (gw, _up) = start(&on_route(
+        "correlation-id",
+        r#"header_name = "Kong-Request-ID", generator = "uuid", echo_downstream = true"#,
+    ))
+    .await;
     let (_, echo, resp) = get(&gw, "/", &[]).await;
     let upstream_id = echo.unwrap().header("kong-request-id").unwrap().to_string();
     assert!(is_uuid(&upstream_id));
@@ -40,5 +44,8 @@ async fn echo_uuid_custom_header_and_kept_ids() {
 
 #[test]
 fn bad_configs_are_refused() {
-    assert_refused(&on_route("correlation-id", r#"generator = "snowflake""#), "config.generator: unknown variant `snowflake`");
+    assert_refused(
+        &on_route("correlation-id", r#"generator = "snowflake""#),
+        "config.generator: unknown variant `snowflake`",
+    );
 }

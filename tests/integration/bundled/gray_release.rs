@@ -9,8 +9,13 @@ async fn start(config: &str, plugins_extra: &str) -> (Gateway, Upstream, Upstrea
     let stable = Upstream::start("stable").await;
     let canary = Upstream::start("canary").await;
     let extra = CANARY_UPSTREAM.replace("{canary}", &canary.addr());
-    let plugins = format!("{plugins_extra}{}", on_route("gray-release", &format!(r#"canary_upstream = "canary", {config}"#)));
-    let gw = Gateway::builder(&super::entities(&stable, &extra)).server("trusted_ips = [\"127.0.0.1\"]").plugins(&plugins).start().await;
+    let plugins =
+        format!("{plugins_extra}{}", on_route("gray-release", &format!(r#"canary_upstream = "canary", {config}"#)));
+    let gw = Gateway::builder(&super::entities(&stable, &extra))
+        .server("trusted_ips = [\"127.0.0.1\"]")
+        .plugins(&plugins)
+        .start()
+        .await;
     (gw, stable, canary)
 }
 
@@ -70,9 +75,21 @@ async fn ten_percent_of_anonymous_users_from_one_region() {
 #[test]
 fn bad_configs_are_refused() {
     let gr = |c: &str| on_route("gray-release", c);
-    assert_refused(&gr(r#"canary_upstream = "nope", percentage = 5"#), "config.canary_upstream: no upstream is named \"nope\"");
+    assert_refused(
+        &gr(r#"canary_upstream = "nope", percentage = 5"#),
+        "config.canary_upstream: no upstream is named \"nope\"",
+    );
     assert_refused(&gr(r#"canary_upstream = "canary""#), "config: give at least one selector");
-    assert_refused(&gr(r#"canary_upstream = "canary", percentage = 150.0"#), "config.percentage: must be between 0 and 100");
-    assert_refused(&gr(r#"canary_upstream = "canary", ips = ["10.0.0.0/33"]"#), "config.ips[0]: \"10.0.0.0/33\" is not an IP address or CIDR range");
-    assert_refused(&gr(r#"canary_upstream = "canary", percentage = 5, hash_on = "asn""#), "config.hash_on: \"asn\" is not one of");
+    assert_refused(
+        &gr(r#"canary_upstream = "canary", percentage = 150.0"#),
+        "config.percentage: must be between 0 and 100",
+    );
+    assert_refused(
+        &gr(r#"canary_upstream = "canary", ips = ["10.0.0.0/33"]"#),
+        "config.ips[0]: \"10.0.0.0/33\" is not an IP address or CIDR range",
+    );
+    assert_refused(
+        &gr(r#"canary_upstream = "canary", percentage = 5, hash_on = "asn""#),
+        "config.hash_on: \"asn\" is not one of",
+    );
 }

@@ -42,10 +42,13 @@ async fn hide_credentials_everywhere() {
     assert_eq!(echo.unwrap().header("apikey"), None);
     let (_, echo, _) = get(&gw, "/p?a=1&apikey=k-alice&b=2", &[]).await;
     assert_eq!(echo.unwrap().path, "/p?a=1&b=2");
-    let form = request(gw.port, "POST", "/f", &[("content-type", "application/x-www-form-urlencoded")], b"x=1&apikey=k-alice").await;
+    let form =
+        request(gw.port, "POST", "/f", &[("content-type", "application/x-www-form-urlencoded")], b"x=1&apikey=k-alice")
+            .await;
     let echo = crate::support::Echo::from(&form);
     assert_eq!((form.status, echo.body.as_str()), (200, "x=1"));
-    let json = request(gw.port, "POST", "/j", &[("content-type", "application/json")], br#"{"apikey":"k-bob","n":1}"#).await;
+    let json =
+        request(gw.port, "POST", "/j", &[("content-type", "application/json")], br#"{"apikey":"k-bob","n":1}"#).await;
     let echo = crate::support::Echo::from(&json);
     assert_eq!((json.status, echo.body.as_str()), (200, r#"{"n":1}"#));
     assert_eq!(echo.header("x-consumer-username"), Some("bob"));
@@ -58,13 +61,15 @@ async fn key_names_and_places() {
     assert_eq!(get(&gw, "/", &[("x-api-key", "k-alice")]).await.0, 401, "headers are not looked at");
     let (status, echo, _) = get(&gw, "/?token=k-alice", &[]).await;
     assert_eq!((status, echo.unwrap().header("x-consumer-username").map(str::to_string)), (200, Some("alice".into())));
-    let body = request(gw.port, "POST", "/", &[("content-type", "application/x-www-form-urlencoded")], b"token=k-alice").await;
+    let body =
+        request(gw.port, "POST", "/", &[("content-type", "application/x-www-form-urlencoded")], b"token=k-alice").await;
     assert_eq!(body.status, 401, "key_in_body is off by default");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn anonymous_fallback_and_preflight() {
-    let (gw, _up) = start(&on_route("key-auth", r#"anonymous = "guest", run_on_preflight = false, realm = "api""#)).await;
+    let (gw, _up) =
+        start(&on_route("key-auth", r#"anonymous = "guest", run_on_preflight = false, realm = "api""#)).await;
     let (status, echo, _) = get(&gw, "/", &[("x-anonymous-consumer", "false")]).await;
     let echo = echo.unwrap();
     assert_eq!(status, 200);
@@ -80,7 +85,16 @@ async fn anonymous_fallback_and_preflight() {
 #[test]
 fn bad_configs_are_refused() {
     assert_refused(&on_route("key-auth", "key_names = []"), "config.key_names: give at least one non-empty name");
-    assert_refused(&on_route("key-auth", r#"anonymous = "nobody""#), r#"config.anonymous: no consumer with id or username "nobody""#);
-    assert_refused(&on_route("key-auth", "hide_credential = true"), "config.hide_credential: unknown field `hide_credential`");
-    assert_refused(&on_route("key-auth", r#"key_in_body = "yes""#), "config.key_in_body: invalid type: string \"yes\", expected a boolean");
+    assert_refused(
+        &on_route("key-auth", r#"anonymous = "nobody""#),
+        r#"config.anonymous: no consumer with id or username "nobody""#,
+    );
+    assert_refused(
+        &on_route("key-auth", "hide_credential = true"),
+        "config.hide_credential: unknown field `hide_credential`",
+    );
+    assert_refused(
+        &on_route("key-auth", r#"key_in_body = "yes""#),
+        "config.key_in_body: invalid type: string \"yes\", expected a boolean",
+    );
 }

@@ -47,7 +47,10 @@ pub const ALICE_ID: &str = "8d2b7c7e-4f4e-4b8e-9a55-3a1d2c3b4a01";
 
 /// One service on `up` with route `api` (`/`), plus [`CONSUMERS`] and `extra` entities.
 pub fn entities(up: &Upstream, extra: &str) -> String {
-    format!("[[services]]\nname = \"svc\"\nurl = \"{}\"\n[[services.routes]]\nname = \"api\"\npaths = [\"/\"]\n{CONSUMERS}\n{extra}", up.url())
+    format!(
+        "[[services]]\nname = \"svc\"\nurl = \"{}\"\n[[services.routes]]\nname = \"api\"\npaths = [\"/\"]\n{CONSUMERS}\n{extra}",
+        up.url()
+    )
 }
 
 /// A gateway with the entities above and `plugins` (a plugins.toml body).
@@ -81,7 +84,11 @@ pub fn refused(plugins: &str) -> String {
     );
     std::fs::write(dir.path().join("gateway.toml"), entities).unwrap();
     let cache = crate::support::plugins::cache_dir().display().to_string();
-    std::fs::write(dir.path().join("plugins.toml"), format!("plugins_dir = \"plugins\"\ncache_dir = {cache:?}\n{plugins}")).unwrap();
+    std::fs::write(
+        dir.path().join("plugins.toml"),
+        format!("plugins_dir = \"plugins\"\ncache_dir = {cache:?}\n{plugins}"),
+    )
+    .unwrap();
     let (code, out, err) = run_cli(&["check", "-c", "gateway.toml"], dir.path());
     assert_eq!(code, 1, "expected the configuration to be refused:\n{out}{err}");
     err

@@ -65,7 +65,8 @@ async fn limit_by_consumer_header_and_path() {
     assert_eq!(get(&gw, "/", &[("apikey", "k-alice")]).await.0, 429);
     assert_eq!(get(&gw, "/", &[("apikey", "k-bob")]).await.0, 200, "each consumer has its own counter");
 
-    let (gw, _up) = start(&on_route("rate-limiting", r#"minute = 1, limit_by = "header", header_name = "x-tenant""#)).await;
+    let (gw, _up) =
+        start(&on_route("rate-limiting", r#"minute = 1, limit_by = "header", header_name = "x-tenant""#)).await;
     assert_eq!(get(&gw, "/", &[("x-tenant", "a")]).await.0, 200);
     assert_eq!(get(&gw, "/", &[("x-tenant", "a")]).await.0, 429);
     assert_eq!(get(&gw, "/", &[("x-tenant", "b")]).await.0, 200);
@@ -91,7 +92,10 @@ async fn several_windows_custom_answer_and_hidden_headers() {
     assert!(resp.header("x-ratelimit-limit-minute").is_none());
     let (gw, _up) = start(&on_route("rate-limiting", "second = 5, hour = 10")).await;
     let (_, _, resp) = get(&gw, "/", &[]).await;
-    assert_eq!((resp.header("x-ratelimit-limit-second"), resp.header("x-ratelimit-limit-hour")), (Some("5"), Some("10")));
+    assert_eq!(
+        (resp.header("x-ratelimit-limit-second"), resp.header("x-ratelimit-limit-hour")),
+        (Some("5"), Some("10"))
+    );
     assert_eq!(resp.header("ratelimit-remaining"), Some("4"), "the window closest to its limit");
 }
 
@@ -101,9 +105,21 @@ fn bad_configs_are_refused() {
         &on_route("rate-limiting", "second = 100, minute = 60"),
         "config.minute: the limit for minute (60) cannot be lower than the limit for second (100)",
     );
-    assert_refused(&on_route("rate-limiting", ""), "config: set at least one of second, minute, hour, day, month, year");
-    assert_refused(&on_route("rate-limiting", r#"minute = 5, policy = "redis""#), "config.policy: \"redis\" is not available yet");
-    assert_refused(&on_route("rate-limiting", r#"minute = 5, limit_by = "header""#), "config.header_name: required with limit_by = \"header\"");
-    assert_refused(&on_route("rate-limiting", r#"minute = 5, limit_by = "tenant""#), "config.limit_by: unknown variant `tenant`");
+    assert_refused(
+        &on_route("rate-limiting", ""),
+        "config: set at least one of second, minute, hour, day, month, year",
+    );
+    assert_refused(
+        &on_route("rate-limiting", r#"minute = 5, policy = "redis""#),
+        "config.policy: \"redis\" is not available yet",
+    );
+    assert_refused(
+        &on_route("rate-limiting", r#"minute = 5, limit_by = "header""#),
+        "config.header_name: required with limit_by = \"header\"",
+    );
+    assert_refused(
+        &on_route("rate-limiting", r#"minute = 5, limit_by = "tenant""#),
+        "config.limit_by: unknown variant `tenant`",
+    );
     assert_refused(&on_route("rate-limiting", "minutes = 5"), "config.minutes: unknown field `minutes`");
 }

@@ -4,7 +4,8 @@
 use super::{assert_refused, away_from_minute_end, get, on_route, start_with};
 use std::time::Duration;
 
-const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36";
+const CHROME: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36";
 
 fn roles(extra: &str) -> String {
     on_route(

@@ -45,7 +45,10 @@ key = "moesif-key"
 
     let (status, _, resp) = get(&gw, "/", &[]).await;
     assert_eq!((status, resp.text().as_str()), (200, "Hello from my service"));
-    assert!(resp.header("via").is_some() && resp.header("x-gateway-upstream-latency").is_some(), "gateway headers added");
+    assert!(
+        resp.header("via").is_some() && resp.header("x-gateway-upstream-latency").is_some(),
+        "gateway headers added"
+    );
 
     let (status, _, resp) = get(&gw, "/profile", &[]).await;
     assert_eq!((status, resp.json()), (401, serde_json::json!({"message": "No API key found in request"})));

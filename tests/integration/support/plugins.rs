@@ -27,7 +27,11 @@ pub fn built() -> &'static [PathBuf; 2] {
 
 /// The path of a built plugin module, bundled or test-only (`stamp-v2` included).
 pub fn wasm(name: &str) -> PathBuf {
-    built().iter().map(|d| d.join(format!("{name}.wasm"))).find(|p| p.exists()).unwrap_or_else(|| panic!("no plugin {name}.wasm"))
+    built()
+        .iter()
+        .map(|d| d.join(format!("{name}.wasm")))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("no plugin {name}.wasm"))
 }
 
 /// Every built module name that loads (not the second `stamp`, nor `escape`, which is refused).

@@ -125,11 +125,11 @@ async fn answer(
         Ok(resp.body(Full::new(Bytes::from(body))).unwrap())
     };
     match (replica, req.uri().path(), consumer) {
-        (true, "/", _) => return text(200, "Hello from my service".into()),
-        (true, "/profile", None) => return text(401, "Unauthorized".into()),
+        (true, "/", _) => text(200, "Hello from my service".into()),
+        (true, "/profile", None) => text(401, "Unauthorized".into()),
         (true, "/profile", Some(id)) => {
             let username = req.headers().get("x-consumer-username").and_then(|v| v.to_str().ok()).unwrap_or_default();
-            return text(200, serde_json::json!({ "id": id, "username": username }).to_string());
+            text(200, serde_json::json!({ "id": id, "username": username }).to_string())
         }
         _ => echo(server, req).await,
     }

@@ -23,7 +23,7 @@ wasmtime::component::bindgen!({
     world: "plugin",
 });
 
-pub use wasmgate::plugin::types;
+pub use self::wasmgate::plugin::types;
 
 /// Data of one store (one pooled instance).
 pub struct HostState {

@@ -23,10 +23,10 @@ impl Host for HostState {
 
     fn set_status(&mut self, status: u16) {
         let plugin = self.plugin.clone();
-        if let Some(r) = self.resp(true) {
-            if let Err(e) = r.set_status(status) {
-                tracing::warn!(plugin = %plugin, status, error = %e, "plugin set an invalid status; ignored");
-            }
+        if let Some(r) = self.resp(true)
+            && let Err(e) = r.set_status(status)
+        {
+            tracing::warn!(plugin = %plugin, status, error = %e, "plugin set an invalid status; ignored");
         }
     }
 

@@ -98,7 +98,11 @@ impl streams::HostOutputStream for HostState {
         self.output(&s, &contents).map(Ok)
     }
 
-    fn blocking_write_and_flush(&mut self, s: Resource<OutputStream>, contents: Vec<u8>) -> Result<std::result::Result<(), StreamError>> {
+    fn blocking_write_and_flush(
+        &mut self,
+        s: Resource<OutputStream>,
+        contents: Vec<u8>,
+    ) -> Result<std::result::Result<(), StreamError>> {
         self.output(&s, &contents).map(Ok)
     }
 
@@ -118,15 +122,29 @@ impl streams::HostOutputStream for HostState {
         self.output(&s, &vec![0; len.min(MAX_LINE as u64) as usize]).map(Ok)
     }
 
-    fn blocking_write_zeroes_and_flush(&mut self, s: Resource<OutputStream>, len: u64) -> Result<std::result::Result<(), StreamError>> {
+    fn blocking_write_zeroes_and_flush(
+        &mut self,
+        s: Resource<OutputStream>,
+        len: u64,
+    ) -> Result<std::result::Result<(), StreamError>> {
         self.write_zeroes(s, len)
     }
 
-    fn splice(&mut self, _d: Resource<OutputStream>, _s: Resource<InputStream>, _len: u64) -> Result<std::result::Result<u64, StreamError>> {
+    fn splice(
+        &mut self,
+        _d: Resource<OutputStream>,
+        _s: Resource<InputStream>,
+        _len: u64,
+    ) -> Result<std::result::Result<u64, StreamError>> {
         Ok(Err(StreamError::Closed))
     }
 
-    fn blocking_splice(&mut self, _d: Resource<OutputStream>, _s: Resource<InputStream>, _len: u64) -> Result<std::result::Result<u64, StreamError>> {
+    fn blocking_splice(
+        &mut self,
+        _d: Resource<OutputStream>,
+        _s: Resource<InputStream>,
+        _len: u64,
+    ) -> Result<std::result::Result<u64, StreamError>> {
         Ok(Err(StreamError::Closed))
     }
 
@@ -143,7 +161,11 @@ impl streams::HostInputStream for HostState {
         Ok(Err(StreamError::Closed))
     }
 
-    fn blocking_read(&mut self, _s: Resource<InputStream>, _len: u64) -> Result<std::result::Result<Vec<u8>, StreamError>> {
+    fn blocking_read(
+        &mut self,
+        _s: Resource<InputStream>,
+        _len: u64,
+    ) -> Result<std::result::Result<Vec<u8>, StreamError>> {
         Ok(Err(StreamError::Closed))
     }
 

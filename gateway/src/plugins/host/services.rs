@@ -85,7 +85,8 @@ impl upstreams::Host for HostState {
     }
 
     fn set_upstream(&mut self, name: String) -> Result<(), String> {
-        let index = self.entities().and_then(|e| e.upstream(&name)).ok_or_else(|| format!("no upstream named {name:?}"))?;
+        let index =
+            self.entities().and_then(|e| e.upstream(&name)).ok_or_else(|| format!("no upstream named {name:?}"))?;
         self.call.state.upstream = Some(index);
         Ok(())
     }

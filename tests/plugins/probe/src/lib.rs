@@ -48,7 +48,11 @@ impl Probe {
     fn control(config: &Config) -> Result<Option<Action>, String> {
         if let Some(status) = request::header("x-probe-respond") {
             let status = status.parse().map_err(|_| "x-probe-respond must be a status code")?;
-            return Ok(Some(respond(status, &[("x-probe-early", "yes"), ("content-type", "text/plain")], "early answer")));
+            return Ok(Some(respond(
+                status,
+                &[("x-probe-early", "yes"), ("content-type", "text/plain")],
+                "early answer",
+            )));
         }
         if let Some(path) = request::header("x-probe-path") {
             request::set_path(&path);
@@ -56,10 +60,10 @@ impl Probe {
         if let Some(query) = request::header("x-probe-query") {
             request::set_query((query != "-").then_some(query.as_str()));
         }
-        if let Some(name) = request::header("x-probe-upstream") {
-            if let Err(e) = upstreams::set_upstream(&name) {
-                return Ok(Some(json_message(400, &e, &[])));
-            }
+        if let Some(name) = request::header("x-probe-upstream")
+            && let Err(e) = upstreams::set_upstream(&name)
+        {
+            return Ok(Some(json_message(400, &e, &[])));
         }
         if let Some(who) = request::header("x-probe-authenticate") {
             let consumer = consumers::find(&who).ok_or_else(|| format!("unknown consumer {who}"))?;
@@ -140,6 +144,11 @@ impl Plugin for Probe {
         let previous = cache::get("last-path").map(|v| String::from_utf8_lossy(&v).into_owned());
         report("cached", previous.unwrap_or_else(|| "none".into()));
         cache::set("last-path", request::path().as_bytes(), 60_000);
+        cache::set("scratch", b"x", 60_000);
+        cache::delete("scratch");
+        context::set("scratch", Some("x"));
+        context::set("scratch", None);
+        report("deleted", (cache::get("scratch").is_none() && context::get("scratch").is_none()).to_string());
 
         context::set("seen", Some(&format!("access-{}", config.tag)));
         context::shared_set("who", Some(&config.tag));

@@ -127,14 +127,4 @@ impl Consumers {
     pub fn credential(&self, kind: &str, key: &str) -> Option<&Credential> {
         self.credentials.get(kind)?.get(key)
     }
-
-    /// Number of consumers.
-    pub fn len(&self) -> usize {
-        self.list.len()
-    }
-
-    /// True when there are none.
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
 }

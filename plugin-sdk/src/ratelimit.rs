@@ -1,8 +1,8 @@
 //! Building blocks for rate-limiting plugins: Kong's six fixed windows, exact counting through the
 //! host's counters, and the `RateLimit-*` / `X-RateLimit-*` / `Retry-After` headers.
 
-use crate::bindings::wasmgate::plugin::counters;
-use crate::{CounterOp, Window};
+use crate::bindings::wasmgate::plugin::{context, counters, response};
+use crate::{Action, CounterOp, Window, json_message};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -148,13 +148,44 @@ impl Usage {
     }
 }
 
+impl Usage {
+    /// The access phase's answer: over a limit, `status` with `{"message": message}`, the
+    /// headers (unless `hide`) and always `Retry-After`; otherwise go on, with the headers kept
+    /// for [`send_headers`].
+    pub fn verdict(&self, hide: bool, status: u16, message: &str) -> Action {
+        let mut headers = if hide { Vec::new() } else { self.headers() };
+        if self.admitted {
+            if !headers.is_empty() {
+                context::set(HEADERS_KEY, Some(&encode_headers(&headers)));
+            }
+            return Action::Proceed;
+        }
+        if hide {
+            headers.push(("Retry-After".into(), self.retry_after().to_string()));
+        }
+        let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        json_message(status, message, &refs)
+    }
+}
+
+/// The header filter of a rate-limiting plugin: the headers [`Usage::verdict`] kept.
+pub fn send_headers() {
+    if let Some(encoded) = context::get(HEADERS_KEY) {
+        for (name, value) in decode_headers(&encoded) {
+            response::set_header(name, value);
+        }
+    }
+}
+
+const HEADERS_KEY: &str = "ratelimit-headers";
+
 /// Encodes headers to keep them in a context value until the header filter.
-pub fn encode_headers(headers: &[(String, String)]) -> String {
+fn encode_headers(headers: &[(String, String)]) -> String {
     headers.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join("\n")
 }
 
 /// The inverse of [`encode_headers`].
-pub fn decode_headers(encoded: &str) -> impl Iterator<Item = (&str, &str)> {
+fn decode_headers(encoded: &str) -> impl Iterator<Item = (&str, &str)> {
     encoded.lines().filter_map(|l| l.split_once(':'))
 }
 

@@ -530,8 +530,11 @@ fn request_host(req: &RequestHeader) -> Option<&str> {
 
 /// `host[:port]` for the upstream Host header; the port only when it is not 80.
 fn host_header(a: &Address) -> String {
-    let host = if a.host.contains(':') { format!("[{}]", a.host) } else { a.host.clone() };
-    if a.port == 80 { host } else { format!("{host}:{}", a.port) }
+    match (a.port, a.ip) {
+        (80, Some(IpAddr::V6(_))) => format!("[{}]", a.host),
+        (80, _) => a.host.clone(),
+        _ => a.to_string(),
+    }
 }
 
 /// Access-log view of a finished request.

@@ -4,9 +4,9 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use wasmgate_plugin_sdk::ratelimit::{Limits, decode_headers, encode_headers};
+use wasmgate_plugin_sdk::ratelimit::{Limits, send_headers};
 use wasmgate_plugin_sdk::{
-    Action, ConfigNeeds, Phases, Plugin, consumers, context, export_plugin, json_message, request, response,
+    Action, ConfigNeeds, Phases, Plugin, consumers, context, export_plugin, json_message, request,
 };
 
 /// What requests are counted together.
@@ -145,27 +145,11 @@ impl Plugin for RateLimiting {
             }
             Err(_) => return Ok(json_message(500, "An unexpected error occurred", &[])),
         };
-        let headers = if config.hide_client_headers { Vec::new() } else { usage.headers() };
-        if !usage.admitted {
-            let mut headers = headers;
-            if config.hide_client_headers {
-                headers.push(("Retry-After".into(), usage.retry_after().to_string()));
-            }
-            let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            return Ok(json_message(config.error_code, &config.error_message, &refs));
-        }
-        if !headers.is_empty() {
-            context::set("headers", Some(&encode_headers(&headers)));
-        }
-        Ok(Action::Proceed)
+        Ok(usage.verdict(config.hide_client_headers, config.error_code, &config.error_message))
     }
 
     fn header_filter(_config: &Config) -> Result<(), String> {
-        if let Some(encoded) = context::get("headers") {
-            for (name, value) in decode_headers(&encoded) {
-                response::set_header(name, value);
-            }
-        }
+        send_headers();
         Ok(())
     }
 }

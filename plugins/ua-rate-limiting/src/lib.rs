@@ -6,10 +6,9 @@
 use regex::{Regex, RegexSet};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use wasmgate_plugin_sdk::ratelimit::{Limits, decode_headers, encode_headers};
+use wasmgate_plugin_sdk::ratelimit::{Limits, send_headers};
 use wasmgate_plugin_sdk::{
     Action, ConfigNeeds, LogLevel, Phases, Plugin, consumers, context, export_plugin, json_message, log, request,
-    response,
 };
 
 /// Who shares a counter within a role.
@@ -172,24 +171,14 @@ impl Plugin for UaRateLimiting {
         };
         let key = format!("{}:{}:{who}", context::route_id().unwrap_or_default(), role.name);
         let usage = role.limits.count(&key)?;
-        let headers = if config.hide_client_headers { Vec::new() } else { usage.headers() };
         if !usage.admitted {
             Self::refuse("rejected", &role.name, &ua);
-            let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            return Ok(json_message(config.error_code, &config.error_message, &refs));
         }
-        if !headers.is_empty() {
-            context::set("headers", Some(&encode_headers(&headers)));
-        }
-        Ok(Action::Proceed)
+        Ok(usage.verdict(config.hide_client_headers, config.error_code, &config.error_message))
     }
 
     fn header_filter(_config: &Config) -> Result<(), String> {
-        if let Some(encoded) = context::get("headers") {
-            for (name, value) in decode_headers(&encoded) {
-                response::set_header(name, value);
-            }
-        }
+        send_headers();
         Ok(())
     }
 }

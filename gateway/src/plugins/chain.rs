@@ -70,14 +70,17 @@ pub struct Chain {
     pub needs_body: bool,
     /// Some plugin filters the response body (so its length may change).
     pub filters_body: bool,
+    /// Some plugin has a log phase.
+    pub logs: bool,
 }
 
 impl Chain {
     fn new(mut plugins: Vec<Arc<Configured>>) -> Chain {
         plugins.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
         let needs_body = plugins.iter().any(|p| p.needs_body);
-        let filters_body = plugins.iter().any(|p| p.module.phases.has(super::state::Phase::BodyFilter));
-        Chain { plugins, needs_body, filters_body }
+        let has = |phase| plugins.iter().any(|p| p.module.phases.has(phase));
+        let (filters_body, logs) = (has(super::state::Phase::BodyFilter), has(super::state::Phase::Log));
+        Chain { plugins, needs_body, filters_body, logs }
     }
 
     /// Index of the first plugin that runs after `after` (by order), for switching chains midway.

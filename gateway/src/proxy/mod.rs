@@ -413,7 +413,7 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        if ctx.chain.plugins.iter().any(|p| p.module.phases.has(Phase::Log)) {
+        if ctx.chain.logs {
             let chain = ctx.chain.clone();
             let mut resp = ctx.response.take().or_else(|| session.response_written().cloned());
             phases::log(&chain, &mut scope!(session, ctx, Phase::Log, resp.as_mut()));
@@ -497,7 +497,7 @@ impl Gateway {
             // The body may change length: let it be chunked.
             resp.remove_header(&http::header::CONTENT_LENGTH);
         }
-        if chain.plugins.iter().any(|p| p.module.phases.has(Phase::BodyFilter) || p.module.phases.has(Phase::Log)) {
+        if chain.filters_body || chain.logs {
             ctx.response = Some(resp.clone());
         }
         verdict

@@ -3,7 +3,7 @@
 #   make test   every test
 # Both install what is missing first (scripts/setup.sh is idempotent).
 
-.PHONY: setup plugins run test lint docs bench
+.PHONY: setup plugins run test lint docs bench bench-compare
 
 setup:
 	@scripts/setup.sh
@@ -27,4 +27,6 @@ docs: setup
 bench: setup
 	scripts/build-plugins.sh
 	cargo bench -p wasmgate-bench
-	bench/throughput.sh
+
+bench-compare: setup
+	bench/compare.sh $(ARGS)

@@ -1,4 +1,7 @@
-//! Shared fixtures for the benchmarks in `benches/`.
+//! Shared fixtures for the benchmarks in `benches/`, and the bare Pingora proxy that
+//! `make bench-compare` measures wasmgate against.
+
+pub mod bare;
 
 use wasmgate::config::RouteConfig;
 

@@ -16,9 +16,24 @@ pub struct Address {
     pub port: u16,
     /// Set when `host` is an IP literal, so no lookup is needed.
     pub ip: Option<IpAddr>,
+    /// The `Host` header for this target: `host[:port]`, the port only when it is not 80.
+    pub host_header: http::HeaderValue,
 }
 
 impl Address {
+    /// An address of a host (lower-case name or IP literal) and port.
+    pub fn new(host: String, port: u16, ip: Option<IpAddr>) -> Address {
+        let header = match (port, ip) {
+            (80, Some(IpAddr::V6(_))) => format!("[{host}]"),
+            (80, _) => host.clone(),
+            (_, Some(IpAddr::V6(_))) => format!("[{host}]:{port}"),
+            _ => format!("{host}:{port}"),
+        };
+        // Names and IP literals are made of characters a header value allows.
+        let host_header = http::HeaderValue::try_from(header).unwrap_or_else(|_| http::HeaderValue::from_static(""));
+        Address { host, port, ip, host_header }
+    }
+
     /// Parses `host[:port]` or `[v6][:port]`, using `default_port` when no port is given.
     pub fn parse(raw: &str, default_port: u16) -> Result<Address, String> {
         let raw = raw.trim();
@@ -53,7 +68,7 @@ impl Address {
         {
             return Err(bad("the host is neither an IP address nor a DNS name"));
         }
-        Ok(Address { host: host.to_ascii_lowercase(), port, ip })
+        Ok(Address::new(host.to_ascii_lowercase(), port, ip))
     }
 
     /// The socket address, when the host is an IP literal.

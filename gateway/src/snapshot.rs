@@ -201,7 +201,7 @@ fn placeholder_service() -> Service {
     Service {
         id: String::new(),
         name: None,
-        destination: Destination::Direct(Address { host: String::new(), port: 0, ip: None }),
+        destination: Destination::Direct(Address::new(String::new(), 0, None)),
         path: "/".into(),
         retries: 0,
         connect_timeout: Duration::ZERO,

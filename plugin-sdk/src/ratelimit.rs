@@ -1,7 +1,7 @@
 //! Building blocks for rate-limiting plugins: Kong's six fixed windows, exact counting through the
 //! host's counters, and the `RateLimit-*` / `X-RateLimit-*` / `Retry-After` headers.
 
-use crate::bindings::wasmgate::plugin::{context, counters, response};
+use crate::bindings::wasmgate::plugin::{counters, response};
 use crate::{Action, CounterOp, Window, json_message};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -150,13 +150,13 @@ impl Usage {
 
 impl Usage {
     /// The access phase's answer: over a limit, `status` with `{"message": message}`, the
-    /// headers (unless `hide`) and always `Retry-After`; otherwise go on, with the headers kept
-    /// for [`send_headers`].
+    /// headers (unless `hide`) and always `Retry-After`; otherwise go on, with the headers set on
+    /// the response to come (one host call; no header-filter phase needed).
     pub fn verdict(&self, hide: bool, status: u16, message: &str) -> Action {
         let mut headers = if hide { Vec::new() } else { self.headers() };
         if self.admitted {
             if !headers.is_empty() {
-                context::set(HEADERS_KEY, Some(&encode_headers(&headers)));
+                response::set_headers(&headers);
             }
             return Action::Proceed;
         }
@@ -166,27 +166,6 @@ impl Usage {
         let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         json_message(status, message, &refs)
     }
-}
-
-/// The header filter of a rate-limiting plugin: the headers [`Usage::verdict`] kept.
-pub fn send_headers() {
-    if let Some(encoded) = context::get(HEADERS_KEY) {
-        for (name, value) in decode_headers(&encoded) {
-            response::set_header(name, value);
-        }
-    }
-}
-
-const HEADERS_KEY: &str = "ratelimit-headers";
-
-/// Encodes headers to keep them in a context value until the header filter.
-fn encode_headers(headers: &[(String, String)]) -> String {
-    headers.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join("\n")
-}
-
-/// The inverse of [`encode_headers`].
-fn decode_headers(encoded: &str) -> impl Iterator<Item = (&str, &str)> {
-    encoded.lines().filter_map(|l| l.split_once(':'))
 }
 
 #[cfg(test)]
@@ -229,7 +208,5 @@ mod tests {
             (Some("10"), Some("0"), Some("42"))
         );
         assert_eq!(get("Retry-After"), Some("42"));
-        let encoded = encode_headers(&h);
-        assert_eq!(decode_headers(&encoded).count(), h.len());
     }
 }

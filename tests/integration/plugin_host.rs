@@ -173,6 +173,20 @@ async fn early_answer_skips_the_upstream() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn response_headers_written_in_access_reach_every_answer() {
+    let (gw, _up, _canary) = gateway(PROBE).await;
+    for extra in [None, Some(("x-probe-respond", "418"))] {
+        let mut headers = vec![("x-probe-response-header", "first")];
+        headers.extend(extra);
+        let resp = request(gw.port, "GET", "/", &headers, b"").await;
+        assert_eq!(resp.header_values("x-probe-from-access"), ["first", "second"], "set, then add, in order");
+        assert_eq!(resp.header("x-probe-dropped"), None, "a later remove wins");
+    }
+    let resp = request(gw.port, "GET", "/", &[], b"").await;
+    assert_eq!(resp.header("x-probe-from-access"), None, "kept per request, not across requests");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn log_runs_after_errors_and_unrouted_requests() {
     let dead = free_port();
     let config = format!(

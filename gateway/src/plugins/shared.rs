@@ -112,17 +112,23 @@ pub trait CounterStore: Send + Sync {
 
 const SHARDS: usize = 64;
 
-/// Counters of this node, in sharded maps; a batch locks its shards in order.
+/// The windows of one counter name, indexed by `Period as usize`.
+type Windows = [Slot; 6];
+
+/// Counters of this node, in sharded maps looked up by borrowed name; a batch locks its shards in
+/// order.
 pub struct LocalCounters {
-    shards: Vec<Mutex<HashMap<(String, Period), Slot>>>,
+    shards: Vec<Mutex<HashMap<String, Windows>>>,
     hasher: RandomState,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Slot {
     window_start: u64,
     count: u64,
 }
+
+const PERIODS: [Period; 6] = [Period::Second, Period::Minute, Period::Hour, Period::Day, Period::Month, Period::Year];
 
 impl Default for LocalCounters {
     fn default() -> Self {
@@ -132,8 +138,7 @@ impl Default for LocalCounters {
 
 impl CounterStore for LocalCounters {
     fn increment(&self, now_ms: u64, batch: &[CounterRequest]) -> Result<CounterReply, String> {
-        let shard_of: Vec<usize> =
-            batch.iter().map(|r| self.hasher.hash_one((&r.key, r.period)) as usize % SHARDS).collect();
+        let shard_of: Vec<usize> = batch.iter().map(|r| self.hasher.hash_one(&r.key) as usize % SHARDS).collect();
         let mut order: Vec<usize> = shard_of.clone();
         order.sort_unstable();
         order.dedup();
@@ -145,7 +150,7 @@ impl CounterStore for LocalCounters {
         let mut admitted = true;
         for (r, &g) in batch.iter().zip(&guard_of) {
             let (start, end) = r.period.window(now_ms);
-            let count = match guards[g].get(&(r.key.clone(), r.period)) {
+            let count = match guards[g].get(r.key.as_str()).map(|w| w[r.period as usize]) {
                 Some(slot) if slot.window_start == start => slot.count,
                 _ => 0,
             };
@@ -160,10 +165,15 @@ impl CounterStore for LocalCounters {
             let (start, end, count) = current[i];
             let count = if admitted {
                 let map = &mut guards[g];
-                let slot = map.entry((r.key.clone(), r.period)).or_insert(Slot { window_start: start, count: 0 });
-                *slot = Slot { window_start: start, count: count + r.delta };
+                let windows = match map.get_mut(r.key.as_str()) {
+                    Some(w) => w,
+                    None => map.entry(r.key.clone()).or_default(),
+                };
+                windows[r.period as usize] = Slot { window_start: start, count: count + r.delta };
                 if map.len() > 10_000 {
-                    map.retain(|(_, p), s| s.window_start >= p.window(now_ms).0);
+                    map.retain(|_, w| {
+                        w.iter().zip(PERIODS).any(|(s, p)| s.count > 0 && s.window_start >= p.window(now_ms).0)
+                    });
                 }
                 count + r.delta
             } else {

@@ -92,14 +92,45 @@ pub struct RequestState {
     pub body: Option<Bytes>,
     /// A replacement request body.
     pub new_body: Option<Bytes>,
+    /// Response header writes made before there was a response (rewrite, access), applied to it
+    /// by [`RequestState::apply_response_headers`].
+    pub response_headers: Vec<HeaderOp>,
     /// Who produced the response.
     pub source: Source,
+}
+
+/// A header write kept for later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderOp {
+    /// Replace all values.
+    Set(String, String),
+    /// Add a value.
+    Add(String, String),
+    /// Remove all values.
+    Remove(String),
 }
 
 impl RequestState {
     /// A fresh state for a request on `entities`.
     pub fn new(entities: Arc<Entities>) -> Box<RequestState> {
         Box::new(RequestState { entities: Some(entities), ..RequestState::default() })
+    }
+
+    /// Applies the kept response header writes, in order (once; they are consumed).
+    pub fn apply_response_headers(&mut self, resp: &mut pingora_http::ResponseHeader) {
+        for op in self.response_headers.drain(..) {
+            let result = match op {
+                HeaderOp::Set(name, value) => resp.insert_header(name, value),
+                HeaderOp::Add(name, value) => resp.append_header(name, value).map(|_| ()),
+                HeaderOp::Remove(name) => {
+                    resp.remove_header(&name);
+                    Ok(())
+                }
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "a plugin wrote an invalid response header; ignored");
+            }
+        }
     }
 
     /// The values of plugin `name`, if it stored any.

@@ -29,6 +29,7 @@ use answer::{Answer, messages};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
+use http::HeaderValue;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
@@ -40,6 +41,8 @@ use std::time::{Duration, Instant};
 
 /// `Via` / `Server` token.
 pub const SERVER_TOKEN: &str = concat!("wasmgate/", env!("CARGO_PKG_VERSION"));
+/// The `Via` header of proxied responses.
+const VIA: &str = concat!("1.1 wasmgate/", env!("CARGO_PKG_VERSION"));
 /// How long an idle upstream connection is kept for reuse.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest request body buffered for plugins that read it.
@@ -292,20 +295,24 @@ impl ProxyHttp for Gateway {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let query = match &ctx.state.upstream_query {
-            Some(q) => q.as_deref(),
-            None => session.req_header().uri.query(),
-        };
-        let uri = match query {
-            Some(q) => format!("{}?{q}", ctx.upstream_path),
-            None => ctx.upstream_path.clone(),
-        };
-        upstream.set_uri(uri.parse().map_err(|_| Error::explain(ErrorType::InvalidHTTPHeader, "upstream path"))?);
+        // The client's URI goes as it is when neither the path nor the query changed.
+        if ctx.state.upstream_query.is_some() || upstream.uri.path() != ctx.upstream_path {
+            let query = match &ctx.state.upstream_query {
+                Some(q) => q.as_deref(),
+                None => session.req_header().uri.query(),
+            };
+            let uri = match query {
+                Some(q) => format!("{}?{q}", ctx.upstream_path),
+                None => ctx.upstream_path.clone(),
+            };
+            upstream.set_uri(uri.parse().map_err(|_| Error::explain(ErrorType::InvalidHTTPHeader, "upstream path"))?);
+        }
 
         let route = &ctx.entities().routes[ctx.state.info.route.expect("routed")];
-        if !route.preserve_host {
-            let host = ctx.target_address().map(host_header).unwrap_or_default();
-            upstream.insert_header(http::header::HOST, host)?;
+        if !route.preserve_host
+            && let Some(target) = ctx.target_address()
+        {
+            upstream.insert_header(http::header::HOST, target.host_header.clone())?;
         }
         if let Some(body) = &ctx.state.new_body {
             upstream.remove_header(&http::header::TRANSFER_ENCODING);
@@ -361,14 +368,14 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         let settings = &ctx.entities().settings;
         if settings.server_tokens {
-            resp.append_header(http::header::VIA, format!("1.1 {SERVER_TOKEN}"))?;
+            resp.append_header("Via", HeaderValue::from_static(VIA))?;
         }
         if settings.latency_tokens {
             if let Some(up) = ctx.upstream_latency {
-                resp.insert_header("x-gateway-upstream-latency", up.as_millis().to_string())?;
+                resp.insert_header("x-gateway-upstream-latency", millis(up))?;
             }
             if let Some(sent) = ctx.sent_upstream {
-                resp.insert_header("x-gateway-proxy-latency", (sent - ctx.started).as_millis().to_string())?;
+                resp.insert_header("x-gateway-proxy-latency", millis(sent - ctx.started))?;
             }
         }
         if self.filter_response(session, ctx, resp) == Verdict::Fail {
@@ -464,7 +471,7 @@ impl Gateway {
             resp.insert_header(http::header::SERVER, SERVER_TOKEN)?;
         }
         if settings.latency_tokens {
-            resp.insert_header("x-gateway-response-latency", ctx.started.elapsed().as_millis().to_string())?;
+            resp.insert_header("x-gateway-response-latency", millis(ctx.started.elapsed()))?;
         }
         let mut body = Some(answer.body);
         if !ctx.plugin_failed
@@ -486,8 +493,10 @@ impl Gateway {
         Ok(())
     }
 
-    /// HEADER_FILTER plugins on a response; keeps a copy for body-filter and log plugins.
+    /// Header writes plugins made in rewrite and access, then HEADER_FILTER plugins, on a
+    /// response; keeps a copy for body-filter and log plugins.
     fn filter_response(&self, session: &mut Session, ctx: &mut RequestCtx, resp: &mut ResponseHeader) -> Verdict {
+        ctx.state.apply_response_headers(resp);
         if ctx.chain.plugins.is_empty() {
             return Verdict::Continue;
         }
@@ -528,13 +537,9 @@ fn request_host(req: &RequestHeader) -> Option<&str> {
         .or_else(|| req.uri.authority().map(|a| a.as_str()))
 }
 
-/// `host[:port]` for the upstream Host header; the port only when it is not 80.
-fn host_header(a: &Address) -> String {
-    match (a.port, a.ip) {
-        (80, Some(IpAddr::V6(_))) => format!("[{}]", a.host),
-        (80, _) => a.host.clone(),
-        _ => a.to_string(),
-    }
+/// A duration as a header value in whole milliseconds.
+fn millis(d: Duration) -> HeaderValue {
+    HeaderValue::from(d.as_millis() as u64)
 }
 
 /// Access-log view of a finished request.

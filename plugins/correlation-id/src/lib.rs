@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
-use wasmgate_plugin_sdk::{Action, Phases, Plugin, clock, context, export_plugin, request, response};
+use wasmgate_plugin_sdk::{Action, Phases, Plugin, clock, export_plugin, request, response};
 
 /// How ids are made.
 #[derive(Deserialize, Serialize, JsonSchema, Clone, Copy, PartialEq, Debug)]
@@ -70,35 +70,24 @@ fn generate(generator: Generator) -> String {
     }
 }
 
-/// The id of this request: the client's, or a new one (remembered for the response).
-fn request_id(config: &Config) -> String {
-    if let Some(id) = context::get("id") {
-        return id;
-    }
-    let id =
-        request::header(&config.header_name).filter(|v| !v.is_empty()).unwrap_or_else(|| generate(config.generator));
-    context::set("id", Some(&id));
-    id
-}
-
 struct CorrelationId;
 
 impl Plugin for CorrelationId {
     type Config = Config;
     const PRIORITY: i32 = 100_001;
-    const PHASES: Phases = Phases::ACCESS.union(Phases::HEADER_FILTER);
+    const PHASES: Phases = Phases::ACCESS;
 
+    /// The client's id, or a new one; sent upstream and, with `echo_downstream`, set on the
+    /// response to come.
     fn access(config: &Config) -> Result<Action, String> {
-        let id = request_id(config);
+        let id = request::header(&config.header_name)
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| generate(config.generator));
         request::set_header(&config.header_name, &id);
-        Ok(Action::Proceed)
-    }
-
-    fn header_filter(config: &Config) -> Result<(), String> {
         if config.echo_downstream {
-            response::set_header(&config.header_name, &request_id(config));
+            response::set_header(&config.header_name, &id);
         }
-        Ok(())
+        Ok(Action::Proceed)
     }
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::hash::Hasher;
 use std::net::IpAddr;
 use wasmgate_plugin_sdk::{
-    Action, ConfigNeeds, Phases, Plugin, consumers, context, export_plugin, request, response, upstreams,
+    Action, ConfigNeeds, Phases, Plugin, consumers, export_plugin, request, response, upstreams,
 };
 
 /// How selectors combine.
@@ -130,7 +130,7 @@ struct GrayRelease;
 impl Plugin for GrayRelease {
     type Config = Config;
     const PRIORITY: i32 = 880;
-    const PHASES: Phases = Phases::ACCESS.union(Phases::HEADER_FILTER);
+    const PHASES: Phases = Phases::ACCESS;
 
     fn configure(config: &mut Config) -> Result<ConfigNeeds, String> {
         if !upstreams::exists(&config.canary_upstream) {
@@ -180,15 +180,10 @@ impl Plugin for GrayRelease {
         if canary {
             upstreams::set_upstream(&config.canary_upstream)?;
         }
-        context::set("side", Some(if canary { "canary" } else { "stable" }));
-        Ok(Action::Proceed)
-    }
-
-    fn header_filter(config: &Config) -> Result<(), String> {
-        if let (Some(header), Some(side)) = (&config.response_header, context::get("side")) {
-            response::set_header(header, &side);
+        if let Some(header) = &config.response_header {
+            response::set_header(header, if canary { "canary" } else { "stable" });
         }
-        Ok(())
+        Ok(Action::Proceed)
     }
 }
 

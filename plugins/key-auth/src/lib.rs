@@ -96,8 +96,7 @@ impl KeyAuth {
     fn authenticate(config: &Config) -> Result<(), &'static str> {
         let key = Self::find_key(config)?.filter(|k| !k.is_empty()).ok_or(NO_KEY)?;
         let credential = consumers::find_credential("key-auth", &key).ok_or(BAD_KEY)?;
-        let consumer = consumers::find(&credential.consumer_id).ok_or(BAD_KEY)?;
-        set_consumer(&consumer, Some(&credential), false).map_err(|_| BAD_KEY)
+        set_consumer(&credential.consumer_id, Some(&credential), false).map_err(|_| BAD_KEY)
     }
 }
 
@@ -131,9 +130,7 @@ impl Plugin for KeyAuth {
         match (Self::authenticate(config), &config.anonymous) {
             (Ok(()), _) => Ok(Action::Proceed),
             (Err(_), Some(anonymous)) => {
-                let consumer =
-                    consumers::find(anonymous).ok_or_else(|| format!("anonymous consumer {anonymous:?} is gone"))?;
-                set_consumer(&consumer, None, true)?;
+                set_consumer(anonymous, None, true)?;
                 Ok(Action::Proceed)
             }
             (Err(message), None) => {

@@ -4,7 +4,7 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use wasmgate_plugin_sdk::ratelimit::{Limits, send_headers};
+use wasmgate_plugin_sdk::ratelimit::Limits;
 use wasmgate_plugin_sdk::{
     Action, ConfigNeeds, Phases, Plugin, consumers, context, export_plugin, json_message, request,
 };
@@ -103,7 +103,7 @@ struct RateLimiting;
 impl Plugin for RateLimiting {
     type Config = Config;
     const PRIORITY: i32 = 910;
-    const PHASES: Phases = Phases::ACCESS.union(Phases::HEADER_FILTER);
+    const PHASES: Phases = Phases::ACCESS;
 
     fn configure(config: &mut Config) -> Result<ConfigNeeds, String> {
         config.limits.validate("config")?;
@@ -146,11 +146,6 @@ impl Plugin for RateLimiting {
             Err(_) => return Ok(json_message(500, "An unexpected error occurred", &[])),
         };
         Ok(usage.verdict(config.hide_client_headers, config.error_code, &config.error_message))
-    }
-
-    fn header_filter(_config: &Config) -> Result<(), String> {
-        send_headers();
-        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@
 use regex::{Regex, RegexSet};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use wasmgate_plugin_sdk::ratelimit::{Limits, send_headers};
+use wasmgate_plugin_sdk::ratelimit::Limits;
 use wasmgate_plugin_sdk::{
     Action, ConfigNeeds, LogLevel, Phases, Plugin, consumers, context, export_plugin, json_message, log, request,
 };
@@ -131,7 +131,7 @@ impl UaRateLimiting {
 impl Plugin for UaRateLimiting {
     type Config = Config;
     const PRIORITY: i32 = 905;
-    const PHASES: Phases = Phases::ACCESS.union(Phases::HEADER_FILTER);
+    const PHASES: Phases = Phases::ACCESS;
 
     fn configure(config: &mut Config) -> Result<ConfigNeeds, String> {
         if config.roles.is_empty() && config.block.is_empty() {
@@ -175,11 +175,6 @@ impl Plugin for UaRateLimiting {
             Self::refuse("rejected", &role.name, &ua);
         }
         Ok(usage.verdict(config.hide_client_headers, config.error_code, &config.error_message))
-    }
-
-    fn header_filter(_config: &Config) -> Result<(), String> {
-        send_headers();
-        Ok(())
     }
 }
 

@@ -26,6 +26,11 @@ impl Response {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// Every value of a header, in order.
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect()
+    }
+
     /// The body as text.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()

@@ -1,5 +1,5 @@
 //! `wasmgate:plugin/consumers`: consumer and credential look-up (O(1) indexes of the snapshot) and
-//! marking the request authenticated.
+//! marking the request authenticated (with Kong's `X-Consumer-*` headers upstream).
 
 use super::HostState;
 use super::wasmgate::plugin::consumers::Host;
@@ -36,6 +36,37 @@ impl Host for HostState {
         };
         self.call.state.consumer = consumer;
         self.call.state.credential = credential_id;
+        Ok(())
+    }
+
+    fn set_consumer(
+        &mut self,
+        consumer_id: String,
+        credential_id: Option<String>,
+        anonymous: bool,
+    ) -> Result<(), String> {
+        let super::Call { req, state, .. } = &mut self.call;
+        let consumers = &state.entities.as_deref().ok_or("no configuration")?.consumers;
+        let index =
+            consumers.find(&consumer_id).ok_or_else(|| format!("no consumer with id or username {consumer_id:?}"))?;
+        let c = consumers.get(index);
+        let identity = [
+            ("x-consumer-id", Some(c.id.as_str())),
+            ("x-consumer-custom-id", c.custom_id.as_deref()),
+            ("x-consumer-username", c.username.as_deref()),
+            ("x-credential-identifier", credential_id.as_deref()),
+            ("x-anonymous-consumer", anonymous.then_some("true")),
+        ];
+        for (name, value) in identity {
+            match value {
+                Some(v) => req.insert_header(name, v).map_err(|e| format!("{name}: {e}"))?,
+                None => {
+                    req.remove_header(name);
+                }
+            }
+        }
+        state.consumer = Some(index);
+        state.credential = credential_id;
         Ok(())
     }
 

@@ -1,18 +1,38 @@
-//! `wasmgate:plugin/response`: the response in header-filter, body-filter and log.
+//! `wasmgate:plugin/response`: the response in header-filter, body-filter and log; header writes
+//! in rewrite and access are kept in the request state for the response.
 
 use super::HostState;
 use super::headers::{self, HeaderAccess};
 use super::wasmgate::plugin::response::Host;
 use super::wasmgate::plugin::types::ResponseSource;
+use crate::plugins::state::{HeaderOp, Phase};
 
 impl HostState {
-    /// The response, if this phase has one (writes are refused outside header-filter).
+    /// The response, if this phase has one (writes go to it only in header-filter).
     fn resp(&mut self, write: bool) -> Option<&mut pingora_http::ResponseHeader> {
-        let allowed = self.call.has_resp && (!write || self.call.phase == super::Phase::HeaderFilter);
+        let allowed = self.call.has_resp && (!write || self.call.phase == Phase::HeaderFilter);
         if !allowed {
             tracing::debug!(plugin = %self.plugin, phase = ?self.call.phase, "response not available in this phase");
         }
         allowed.then_some(&mut self.call.resp)
+    }
+
+    /// A header write: applied in header-filter, kept for the response in rewrite and access.
+    fn write_header(&mut self, op: HeaderOp) {
+        if matches!(self.call.phase, Phase::Rewrite | Phase::Access) {
+            self.call.state.response_headers.push(op);
+            return;
+        }
+        let plugin = self.plugin.clone();
+        let Some(r) = self.resp(true) else { return };
+        let (name, result) = match op {
+            HeaderOp::Set(name, value) => (name.clone(), r.set(name, &value)),
+            HeaderOp::Add(name, value) => (name.clone(), r.add(name, &value)),
+            HeaderOp::Remove(name) => return r.remove(&name),
+        };
+        if let Err(e) = result {
+            headers::rejected(&plugin, &name, e);
+        }
     }
 }
 
@@ -43,22 +63,20 @@ impl Host for HostState {
     }
 
     fn set_header(&mut self, name: String, value: String) {
-        let plugin = self.plugin.clone();
-        if let Some(Err(e)) = self.resp(true).map(|r| r.set(name.clone(), &value)) {
-            headers::rejected(&plugin, &name, e);
-        }
+        self.write_header(HeaderOp::Set(name, value));
     }
 
     fn add_header(&mut self, name: String, value: String) {
-        let plugin = self.plugin.clone();
-        if let Some(Err(e)) = self.resp(true).map(|r| r.add(name.clone(), &value)) {
-            headers::rejected(&plugin, &name, e);
-        }
+        self.write_header(HeaderOp::Add(name, value));
     }
 
     fn remove_header(&mut self, name: String) {
-        if let Some(r) = self.resp(true) {
-            r.remove(&name);
+        self.write_header(HeaderOp::Remove(name));
+    }
+
+    fn set_headers(&mut self, fields: Vec<(String, String)>) {
+        for (name, value) in fields {
+            self.write_header(HeaderOp::Set(name, value));
         }
     }
 

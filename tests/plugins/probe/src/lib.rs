@@ -5,7 +5,7 @@
 //! - access: reports the request as the host shows it in `x-probe-*` request headers (the echo
 //!   upstream sends them back); appends `tag` to `x-order`; counts, caches and keeps context
 //!   values; obeys control headers (`x-probe-respond`, `-path`, `-query`, `-upstream`,
-//!   `-authenticate`, `-log`).
+//!   `-authenticate`, `-log`, `-response-header`).
 //! - header-filter: reports status, context values and source in `x-probe-*` response headers.
 //! - body-filter: appends `body_suffix`.
 //! - log: logs one line per request.
@@ -46,6 +46,12 @@ fn report(name: &str, value: impl AsRef<str>) {
 
 impl Probe {
     fn control(config: &Config) -> Result<Option<Action>, String> {
+        // Response headers written before there is a response: kept for it.
+        if let Some(value) = request::header("x-probe-response-header") {
+            response::set_headers(&[("x-probe-from-access".into(), value), ("x-probe-dropped".into(), "yes".into())]);
+            response::add_header("x-probe-from-access", "second");
+            response::remove_header("x-probe-dropped");
+        }
         if let Some(status) = request::header("x-probe-respond") {
             let status = status.parse().map_err(|_| "x-probe-respond must be a status code")?;
             return Ok(Some(respond(
@@ -67,7 +73,7 @@ impl Probe {
         }
         if let Some(who) = request::header("x-probe-authenticate") {
             let consumer = consumers::find(&who).ok_or_else(|| format!("unknown consumer {who}"))?;
-            set_consumer(&consumer, None, false)?;
+            set_consumer(&consumer.id, None, false)?;
         }
         if let Some(message) = request::header("x-probe-log") {
             log(LogLevel::Warn, &format!("probe says: {message} ({})", config.tag));

@@ -1,0 +1,365 @@
+#!/usr/bin/env bash
+# Side-by-side proxy benchmark on loopback, one worker each: nginx, nginx + lua, bare Pingora and
+# wasmgate (no plugins; key-auth + rate-limiting; five plugins), against one fixed nginx backend.
+#
+#   make bench-compare                      the main table
+#   bench/compare.sh --scenarios            also 10,000 routes, 1,000 consumers, hot replace
+#   ROUNDS=3 DURATION=10 CONNS=50 bench/compare.sh
+#
+# Targets are interleaved over ROUNDS rounds and each figure is the median. Each proxy runs only
+# during its own measurement. With two or more cores the proxy under test is pinned to the last
+# core and wrk and the backend to the others, so that the client never competes with it.
+# Results: stdout and target/bench-compare.md. Compare rows of one run, never across runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scenarios=0
+for arg in "$@"; do
+  case "$arg" in
+    --scenarios) scenarios=1 ;;
+    *) echo "usage: bench/compare.sh [--scenarios]" >&2; exit 2 ;;
+  esac
+done
+rounds="${ROUNDS:-3}"
+duration="${DURATION:-10}"
+conns="${CONNS:-50}"
+
+# --- prerequisites -------------------------------------------------------------------------------
+need=()
+command -v nginx >/dev/null || need+=(nginx)
+[ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || need+=(libnginx-mod-http-lua)
+command -v wrk >/dev/null || need+=(wrk)
+command -v taskset >/dev/null || need+=(util-linux)
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "bench-compare: installing ${need[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+scripts/build-plugins.sh >/dev/null
+cargo build --quiet --release -p wasmgate --bin wasmgate -p wasmgate-bench --bins
+bin="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/release"
+
+work=$(mktemp -d /tmp/wasmgate-compare.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+# Cores: the proxy under test gets the last one, everything else the rest.
+cores=$(nproc)
+if [ "$cores" -ge 2 ]; then
+  proxy_cpu="taskset -c $((cores - 1))"
+  client_cpu="taskset -c 0-$((cores - 2))"
+else
+  proxy_cpu=""; client_cpu=""
+fi
+
+BACKEND=127.0.0.1:19201
+PORT=19202
+clk_tck=$(getconf CLK_TCK)
+
+# --- the fixed backend ---------------------------------------------------------------------------
+nginx_conf() { # dir, server block
+  mkdir -p "$1/logs"
+  cat > "$1/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+daemon off;
+master_process off;
+worker_processes 1;
+error_log $1/logs/error.log error;
+pid $1/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream backend { server $BACKEND; keepalive 128; keepalive_requests 1000000; }
+  lua_shared_dict keys 10m;
+  lua_shared_dict counters 10m;
+  $2
+}
+CONF
+}
+
+nginx_conf "$work/backend" "server { listen $BACKEND reuseport; location / { default_type text/plain; return 200 'hello from the backend\n'; } }"
+$client_cpu nginx -p "$work/backend" -c nginx.conf &
+pids+=($!)
+
+# --- the targets ---------------------------------------------------------------------------------
+proxy_pass='proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";'
+nginx_conf "$work/nginx" "server { listen 127.0.0.1:$PORT; location / { $proxy_pass } }"
+
+# key-auth from a shared dict (1,000 consumers plus bench-key) and a per-consumer counter in a
+# one-second window, with the rate-limit headers: what key-auth + rate-limiting do.
+nginx_conf "$work/nginx-lua" "
+  init_by_lua_block {
+    local keys = ngx.shared.keys
+    keys:set('bench-key', 'bench')
+    for i = 1, 1000 do keys:set('key-' .. i, 'consumer-' .. i) end
+  }
+  server { listen 127.0.0.1:$PORT; location / {
+    access_by_lua_block {
+      local key = ngx.var.http_apikey
+      local consumer = key and ngx.shared.keys:get(key)
+      if not consumer then
+        ngx.status = 401
+        ngx.header['WWW-Authenticate'] = 'Key realm=\"wasmgate\"'
+        ngx.say('{\"message\":\"Unauthorized\"}')
+        return ngx.exit(401)
+      end
+      local limit = 1000000000
+      local n = ngx.shared.counters:incr(consumer .. ':' .. math.floor(ngx.now()), 1, 0, 2)
+      if n > limit then return ngx.exit(429) end
+      ngx.req.set_header('X-Consumer-Username', consumer)
+      ngx.ctx.remaining = limit - n
+    }
+    header_filter_by_lua_block {
+      ngx.header['X-RateLimit-Limit-Second'] = 1000000000
+      ngx.header['X-RateLimit-Remaining-Second'] = ngx.ctx.remaining
+    }
+    $proxy_pass
+  } }"
+
+mkdir -p "$work/plugins"
+for p in key-auth rate-limiting acl correlation-id gray-release; do cp "target/plugins/$p.wasm" "$work/plugins/"; done
+cp target/test-plugins/stamp.wasm "$work/plugins/stamp.wasm"
+
+gateway_toml() { # extra TOML appended to the base
+  cat <<TOML
+[server]
+proxy_listen = "127.0.0.1:$PORT"
+worker_threads = 1
+access_log = "off"
+log_level = "warn"
+plugins_file = "plugins.toml"
+[[upstreams]]
+name = "canary"
+[[upstreams.targets]]
+target = "$BACKEND"
+[[services]]
+name = "bench"
+url = "http://$BACKEND"
+[[services.routes]]
+name = "r"
+paths = ["/"]
+[[consumers]]
+username = "bench"
+[[consumers.keyauth_credentials]]
+key = "bench-key"
+[[consumers.acls]]
+group = "bench"
+$1
+TOML
+}
+
+plugins_toml() { # [[plugins]] entries
+  printf 'plugins_dir = "plugins"\ncache_dir = "%s/cache"\n%s\n' "$work" "$1"
+}
+
+KEY_AUTH_RL='[[plugins]]
+name = "key-auth"
+route = "r"
+[[plugins]]
+name = "rate-limiting"
+route = "r"
+config = { second = 1000000000, limit_by = "consumer" }'
+FIVE="$KEY_AUTH_RL"'
+[[plugins]]
+name = "acl"
+route = "r"
+config = { allow = ["bench"] }
+[[plugins]]
+name = "correlation-id"
+route = "r"
+[[plugins]]
+name = "gray-release"
+route = "r"
+config = { canary_upstream = "canary", headers = ["x-canary=yes"] }'
+
+# A wasmgate target: its directory with gateway.toml and plugins.toml.
+wasmgate_dir() { # name, gateway extra, plugins
+  local d="$work/$1"
+  mkdir -p "$d"
+  ln -sfn "$work/plugins" "$d/plugins"
+  gateway_toml "$2" > "$d/gateway.toml"
+  plugins_toml "$3" > "$d/plugins.toml"
+}
+wasmgate_dir none "" ""
+wasmgate_dir keyauth-rl "" "$KEY_AUTH_RL"
+wasmgate_dir five "" "$FIVE"
+
+# name | label | command (run in the target's directory) | extra wrk arguments
+targets=(
+  "nginx|nginx reverse proxy|nginx -p $work/nginx -c nginx.conf|"
+  "nginx-lua|nginx + lua: key-auth + counter|nginx -p $work/nginx-lua -c nginx.conf|"
+  "bare|bare Pingora|$bin/bare-pingora 127.0.0.1:$PORT $BACKEND 1|"
+  "bare-mimalloc|bare Pingora + mimalloc|$bin/bare-pingora-mimalloc 127.0.0.1:$PORT $BACKEND 1|"
+  "none|wasmgate, no plugins|$bin/wasmgate run -c gateway.toml|"
+  "keyauth-rl|wasmgate, key-auth + rate-limiting|$bin/wasmgate run -c gateway.toml|"
+  "five|wasmgate, 5 plugins|$bin/wasmgate run -c gateway.toml|"
+)
+
+if [ "$scenarios" = 1 ]; then
+  # 10,000 routes, one host each; the request goes to one in the middle.
+  routes=$(for i in $(seq 1 10000); do
+    printf '[[services.routes]]\nname = "r%s"\nhosts = ["api%s.example.com"]\npaths = ["/svc%s"]\n' "$i" "$i" "$i"
+  done)
+  wasmgate_dir routes10k "$routes" ""
+  # 1,000 consumers with key-auth; wrk rotates over their keys.
+  consumers=$(for i in $(seq 1 1000); do
+    printf '[[consumers]]\nusername = "consumer-%s"\n[[consumers.keyauth_credentials]]\nkey = "key-%s"\n' "$i" "$i"
+  done)
+  wasmgate_dir consumers1k "$consumers" "$KEY_AUTH_RL"
+  cat > "$work/rotate.lua" <<'LUA'
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, nil, { ["apikey"] = "key-" .. (n % 1000 + 1) })
+end
+LUA
+  # key-auth + rate-limiting + stamp, whose .wasm is replaced every second (--watch).
+  wasmgate_dir hotload "" "$KEY_AUTH_RL"'
+[[plugins]]
+name = "stamp"
+route = "r"'
+  targets+=(
+    "routes10k|wasmgate, 10,000 routes, no plugins|$bin/wasmgate run -c gateway.toml|-H Host:api5000.example.com"
+    "nginx-lua-1k|nginx + lua, 1,000 consumers|nginx -p $work/nginx-lua -c nginx.conf|-s $work/rotate.lua"
+    "consumers1k|wasmgate, key-auth + rate-limiting, 1,000 consumers|$bin/wasmgate run -c gateway.toml|-s $work/rotate.lua"
+    "hotload|wasmgate, key-auth + rate-limiting + a plugin replaced every 1 s|$bin/wasmgate run --watch -c gateway.toml|"
+  )
+fi
+
+# --- measuring -----------------------------------------------------------------------------------
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_mb() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+to_ms() { # wrk latency (e.g. 812.00us, 1.20ms, 1.01s) in ms
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
+}
+
+wait_ready() { # name: its log is shown if it does not come up
+  for _ in $(seq 1 200); do
+    curl -s -o /dev/null -m 1 -H 'apikey: bench-key' "http://127.0.0.1:$PORT/" && return 0
+    sleep 0.05
+  done
+  echo "bench-compare: $1 did not come up on :$PORT" >&2
+  cat "$work/$1.log" >&2
+  return 1
+}
+
+# Runs one target once; appends "name rps p50 p99 cpu_us rss errors" to $work/results.
+measure() {
+  local name="$1" label="$2" cmd="$3" extra="$4" dir="$work/$1"
+  [ -d "$dir" ] || dir="$work"
+  (cd "$dir" && exec $proxy_cpu $cmd >"$work/$name.log" 2>&1) &
+  local pid=$! swapper=""
+  wait_ready "$name"
+  # shellcheck disable=SC2086
+  $client_cpu wrk -t1 -c"$conns" -d2s -H 'apikey: bench-key' $extra "http://127.0.0.1:$PORT/svc5000" >/dev/null
+  if [ "$name" = hotload ]; then
+    (
+      i=0
+      while true; do
+        sleep 1
+        i=$((i + 1))
+        if [ $((i % 2)) = 1 ]; then src=target/test-plugins/stamp-v2.wasm; else src=target/test-plugins/stamp.wasm; fi
+        cp "$src" "$work/plugins/.stamp.tmp" && mv -f "$work/plugins/.stamp.tmp" "$work/plugins/stamp.wasm"
+      done
+    ) &
+    swapper=$!
+  fi
+  local before after out profiler=""
+  # PROFILE=NAME records that target with perf during its measurement (into PERF_OUT).
+  if [ "${PROFILE:-}" = "$name" ]; then
+    perf record -F 2000 -g -p "$pid" -o "${PERF_OUT:-/tmp/wasmgate.perf}" -- sleep "$duration" >/dev/null 2>&1 &
+    profiler=$!
+  fi
+  before=$(cpu_ticks "$pid")
+  # shellcheck disable=SC2086
+  out=$($client_cpu wrk -t1 -c"$conns" -d"${duration}s" --latency -H 'apikey: bench-key' $extra "http://127.0.0.1:$PORT/svc5000")
+  after=$(cpu_ticks "$pid")
+  [ -z "$profiler" ] || wait "$profiler"
+  local rss
+  rss=$(rss_mb "$pid")
+  [ -z "$swapper" ] || { kill "$swapper"; wait "$swapper" 2>/dev/null || true; cp target/test-plugins/stamp.wasm "$work/plugins/stamp.wasm"; }
+  kill -INT "$pid"; wait "$pid" 2>/dev/null || true
+  local requests rps p50 p99 errors cpu_us
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
+  rps=$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$out")
+  p50=$(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
+  p99=$(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
+  errors=$(awk '/Non-2xx/ {n += $5} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")
+  cpu_us=$(awk -v t=$((after - before)) -v hz="$clk_tck" -v n="$requests" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+  echo "$name $rps $p50 $p99 $cpu_us $rss $errors" >> "$work/results"
+  printf '  %-62s %8s req/s  p99 %6s ms  %s errors\n' "$label" "$rps" "$p99" "$errors" >&2
+}
+
+# Idle RSS with the nine bundled plugins loaded and configured.
+idle_rss() {
+  local d="$work/idle"
+  mkdir -p "$d/plugins"
+  cp target/plugins/*.wasm "$d/plugins/"
+  local entries=""
+  for f in target/plugins/*.wasm; do
+    local n; n=$(basename "$f" .wasm)
+    case "$n" in
+      acl) cfg='config = { allow = ["bench"] }' ;;
+      gray-release) cfg='config = { canary_upstream = "canary", headers = ["x-canary=yes"] }' ;;
+      ip-restriction) cfg='config = { allow = ["127.0.0.1"] }' ;;
+      rate-limiting) cfg='config = { minute = 100 }' ;;
+      *) cfg='' ;;
+    esac
+    entries+=$(printf '\n[[plugins]]\nname = "%s"\nroute = "idle"\n%s\n' "$n" "$cfg")
+  done
+  gateway_toml '[[services.routes]]
+name = "idle"
+paths = ["/idle"]' > "$d/gateway.toml"
+  plugins_toml "$entries" > "$d/plugins.toml"
+  (cd "$d" && exec $proxy_cpu "$bin/wasmgate" run -c gateway.toml >"$work/idle.log" 2>&1) &
+  local pid=$!
+  wait_ready idle
+  sleep 1
+  rss_mb "$pid"
+  kill -INT "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+echo "bench-compare: $rounds rounds x ${duration}s, wrk -t1 -c$conns, $(nproc) cores" >&2
+for round in $(seq 1 "$rounds"); do
+  echo "round $round/$rounds" >&2
+  for t in "${targets[@]}"; do
+    IFS='|' read -r name label cmd extra <<<"$t"
+    # ONLY="none five" measures just those targets.
+    [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $name "* ]] || continue
+    measure "$name" "$label" "$cmd" "$extra"
+  done
+done
+[ -n "${ONLY:-}" ] || idle=$(idle_rss)
+
+# --- report --------------------------------------------------------------------------------------
+median() { sort -g | awk '{a[NR] = $1} END { print a[int((NR + 1) / 2)] }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+col() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$work/results" | median; }
+{
+  echo "| target | req/s | p50 ms | p99 ms | CPU µs/req | RSS MB | errors | x nginx | x bare Pingora |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  nginx_rps=$(col nginx 2); bare_rps=$(col bare 2); bare_mi_rps=$(col bare-mimalloc 2)
+  for t in "${targets[@]}"; do
+    IFS='|' read -r name label _ _ <<<"$t"
+    rps=$(col "$name" 2)
+    [ -n "$rps" ] || continue
+    errors=$(awk -v n="$name" '$1 == n {s += $7} END {print s + 0}' "$work/results")
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$rps" "$(col "$name" 3)" \
+      "$(col "$name" 4)" "$(col "$name" 5)" "$(col "$name" 6)" "$errors" "$(ratio "$rps" "$nginx_rps")" \
+      "$(ratio "$rps" "$bare_rps")"
+  done
+  none=$(col none 2)
+  echo
+  echo "Ratios (goals in docs/BENCHMARKS.md):"
+  echo "- wasmgate no plugins / bare Pingora: $(ratio "$none" "$bare_rps") req/s, $(ratio "$(col none 4)" "$(col bare 4)") p99 (goals: >= 0.95, <= 1.1)"
+  echo "- wasmgate no plugins / bare Pingora + mimalloc: $(ratio "$none" "$bare_mi_rps") req/s, $(ratio "$(col none 4)" "$(col bare-mimalloc 4)") p99"
+  echo "- key-auth + rate-limiting / no plugins: $(ratio "$(col keyauth-rl 2)" "$none") (goal: >= 0.85)"
+  echo "- five plugins / no plugins: $(ratio "$(col five 2)" "$none") (goal: >= 0.75)"
+  echo "- idle RSS with the 9 bundled plugins loaded: ${idle:--} MB (goal: <= 64)"
+  echo
+  echo "$rounds rounds x ${duration}s, wrk -t1 -c$conns; median per target; $(nproc) cores, proxy pinned: ${proxy_cpu:-no}."
+} | tee target/bench-compare.md

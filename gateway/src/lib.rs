@@ -10,6 +10,7 @@ pub mod consumers;
 pub mod dns;
 pub mod ids;
 pub mod logging;
+pub mod memory;
 pub mod plugins;
 pub mod proxy;
 pub mod reload;

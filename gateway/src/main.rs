@@ -4,7 +4,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// mimalloc: measured faster than glibc's malloc on the proxy path (docs/BENCHMARKS.md).
+/// mimalloc: measured faster than glibc's malloc on the proxy path (docs/BENCHMARKS.md); see
+/// [`wasmgate::memory`].
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -222,8 +222,14 @@ fn watch_paths(
     Some(watcher)
 }
 
-/// The absolute path of `p`, resolving its directory (the file itself may be absent for a moment).
+/// The absolute path of `p`: a directory resolved whole (a symlinked plugins directory is watched
+/// where it points), a file through its directory (the file itself may be absent for a moment).
 fn canonical(p: &Path) -> PathBuf {
+    if p.is_dir()
+        && let Ok(dir) = p.canonicalize()
+    {
+        return dir;
+    }
     let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     match p.file_name() {

@@ -427,6 +427,23 @@ async fn a_broken_module_is_rejected_and_the_old_one_keeps_working() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_symlinked_plugins_directory_is_watched_where_it_points() {
+    let up = Upstream::start("up").await;
+    let canary = Upstream::start("canary").await;
+    let plugins = "[[plugins]]\nname = \"stamp\"\nroute = \"r\"\n";
+    let gw =
+        Gateway::builder(&entities(&up, &canary)).plugins_with(plugins, &["stamp"]).linked_plugins_dir().start().await;
+    assert_eq!(request(gw.port, "GET", "/", &[], b"").await.header("x-stamp"), Some("v1"));
+    let v2 = std::fs::read(crate::support::plugins::wasm("stamp-v2")).unwrap();
+    crate::support::gateway::write_atomically(&gw.plugins_dir().join("stamp.wasm"), &v2);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while request(gw.port, "GET", "/", &[], b"").await.header("x-stamp") != Some("v2") {
+        assert!(Instant::now() < deadline, "the new version never loaded:\n{}", gw.stderr());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn new_modules_and_plugins_toml_edits_load_without_restart() {
     let up = Upstream::start("up").await;
     let canary = Upstream::start("canary").await;

@@ -40,6 +40,9 @@ impl PluginEngine {
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
+            // One thread compiles: it leaves no per-thread heaps behind, so `release_free` returns
+            // all of the compiler's memory, and a hot load takes one core from traffic, not all.
+            .parallel_compilation(false)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
         start_ticker(&engine);
@@ -66,8 +69,18 @@ impl PluginEngine {
             }
         }
         let component = Component::new(&self.engine, bytes)?;
-        if let Err(e) = write_cache(&cached, &component.serialize()?) {
-            tracing::warn!(dir = %self.cache_dir.display(), error = %e, "cannot cache compiled module");
+        let written = write_cache(&cached, &component.serialize()?);
+        // The compiler's scratch memory is free now: hand it back to the OS.
+        crate::memory::release_free();
+        match written {
+            // Run the code from the file just written, as a restart would: file-backed pages are
+            // shared and reclaimable, where the freshly compiled copy is anonymous memory.
+            // SAFETY: as above; this process wrote the file a moment ago.
+            Ok(()) => match unsafe { Component::deserialize_file(&self.engine, &cached) } {
+                Ok(c) => return Ok((c, false)),
+                Err(e) => tracing::warn!(file = %cached.display(), error = %e, "cannot map the compiled module"),
+            },
+            Err(e) => tracing::warn!(dir = %self.cache_dir.display(), error = %e, "cannot cache compiled module"),
         }
         Ok((component, false))
     }

@@ -16,6 +16,7 @@ pub struct GatewayBuilder {
     server: String,
     config: String,
     plugins: Option<(String, Vec<String>)>,
+    linked_plugins_dir: bool,
     args: Vec<String>,
 }
 
@@ -27,7 +28,13 @@ impl Gateway {
 
     /// A builder for more control.
     pub fn builder(config: &str) -> GatewayBuilder {
-        GatewayBuilder { server: String::new(), config: config.to_string(), plugins: None, args: Vec::new() }
+        GatewayBuilder {
+            server: String::new(),
+            config: config.to_string(),
+            plugins: None,
+            linked_plugins_dir: false,
+            args: Vec::new(),
+        }
     }
 
     /// The gateway's plugins directory.
@@ -119,6 +126,12 @@ impl GatewayBuilder {
         self.server("plugins_file = \"plugins.toml\"")
     }
 
+    /// Makes the plugins directory a symlink (to `plugins.real`), as deployments often do.
+    pub fn linked_plugins_dir(mut self) -> Self {
+        self.linked_plugins_dir = true;
+        self
+    }
+
     /// Extra command-line arguments for `wasmgate run`.
     pub fn arg(mut self, a: &str) -> Self {
         self.args.push(a.to_string());
@@ -145,9 +158,13 @@ impl GatewayBuilder {
         std::fs::write(dir.path().join("server.part"), &server).unwrap();
         std::fs::write(dir.path().join("gateway.toml"), format!("{server}\n{}", self.config)).unwrap();
         if let Some((plugins, modules)) = &self.plugins {
-            std::fs::create_dir(dir.path().join("plugins")).unwrap();
+            let real = dir.path().join(if self.linked_plugins_dir { "plugins.real" } else { "plugins" });
+            std::fs::create_dir(&real).unwrap();
+            if self.linked_plugins_dir {
+                std::os::unix::fs::symlink(&real, dir.path().join("plugins")).unwrap();
+            }
             for m in modules {
-                std::fs::copy(super::plugins::wasm(m), dir.path().join(format!("plugins/{m}.wasm"))).unwrap();
+                std::fs::copy(super::plugins::wasm(m), real.join(format!("{m}.wasm"))).unwrap();
             }
             std::fs::write(dir.path().join("plugins.toml"), plugins_toml(plugins)).unwrap();
         }

@@ -45,28 +45,31 @@ impl Host for HostState {
         credential_id: Option<String>,
         anonymous: bool,
     ) -> Result<(), String> {
+        self.authenticate(Some(consumer_id), credential_id)?;
         let super::Call { req, state, .. } = &mut self.call;
-        let consumers = &state.entities.as_deref().ok_or("no configuration")?.consumers;
-        let index =
-            consumers.find(&consumer_id).ok_or_else(|| format!("no consumer with id or username {consumer_id:?}"))?;
-        let c = consumers.get(index);
+        let (Some(entities), Some(index)) = (state.entities.as_deref(), state.consumer) else {
+            return Err("no configuration".into());
+        };
+        let c = entities.consumers.get(index);
         let identity = [
             ("x-consumer-id", Some(c.id.as_str())),
             ("x-consumer-custom-id", c.custom_id.as_deref()),
             ("x-consumer-username", c.username.as_deref()),
-            ("x-credential-identifier", credential_id.as_deref()),
+            ("x-credential-identifier", state.credential.as_deref()),
             ("x-anonymous-consumer", anonymous.then_some("true")),
         ];
         for (name, value) in identity {
-            match value {
-                Some(v) => req.insert_header(name, v).map_err(|e| format!("{name}: {e}"))?,
+            let written = match value {
+                Some(v) => req.insert_header(name, v),
                 None => {
                     req.remove_header(name);
+                    Ok(())
                 }
+            };
+            if let Err(e) = written {
+                super::headers::rejected(&self.plugin, name, e);
             }
         }
-        state.consumer = Some(index);
-        state.credential = credential_id;
         Ok(())
     }
 

@@ -61,7 +61,8 @@ pub struct Module {
     pub loaded_with: (ModuleSettings, Limits),
     pre: PluginPre<HostState>,
     shared: Arc<Shared>,
-    idle: Mutex<Vec<Instance>>,
+    /// Boxed, so that checking one out and back moves a pointer, not the instance's handles.
+    idle: Mutex<Vec<Box<Instance>>>,
     max_idle: usize,
 }
 
@@ -186,13 +187,13 @@ impl Module {
         self.limits.cpu_ms.max(1) * 1_000 / TICK.as_micros() as u64
     }
 
-    fn instantiate(&self) -> Result<Instance, CallError> {
+    fn instantiate(&self) -> Result<Box<Instance>, CallError> {
         let state = HostState::new(self.name.clone(), self.shared.clone(), (self.limits.memory_mb as usize) << 20);
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| s.limiter());
         store.set_epoch_deadline(self.deadline_ticks());
         let plugin = self.pre.instantiate(&mut store).map_err(|e| self.classify(e))?;
-        Ok(Instance { store, plugin, configured: Vec::new() })
+        Ok(Box::new(Instance { store, plugin, configured: Vec::new() }))
     }
 
     /// Runs `f` on a fresh instance with no request (metadata at load).
@@ -271,7 +272,7 @@ impl Module {
         }
     }
 
-    fn put_back(&self, instance: Instance) {
+    fn put_back(&self, instance: Box<Instance>) {
         let mut idle = self.idle.lock();
         if idle.len() < self.max_idle {
             idle.push(instance);

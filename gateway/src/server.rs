@@ -58,6 +58,9 @@ fn server_conf(s: &ServerConfig) -> ServerConf {
         grace_period_seconds: Some(s.graceful_shutdown_timeout),
         graceful_shutdown_timeout_seconds: Some(1),
         upstream_keepalive_pool_size: s.upstream_keepalive_pool_size,
+        // One single-threaded runtime per worker thread (Pingora's "no steal" runtime): no
+        // cross-thread task handoff on the request path (docs/BENCHMARKS.md).
+        work_stealing: false,
         // Retries are decided per service in `fail_to_connect`; this is only Pingora's ceiling.
         max_retries: 100,
         ..ServerConf::default()

@@ -94,10 +94,17 @@ pub struct RequestState {
     pub new_body: Option<Bytes>,
     /// Response header writes made before there was a response (rewrite, access), applied to it
     /// by [`RequestState::apply_response_headers`].
-    pub response_headers: Vec<HeaderOp>,
+    response_headers: Vec<HeaderOp>,
+    /// Bytes kept in `response_headers`, and writes refused over [`MAX_KEPT_RESPONSE_HEADERS`].
+    response_headers_bytes: usize,
+    response_headers_refused: usize,
     /// Who produced the response.
     pub source: Source,
 }
+
+/// Most bytes (names and values) of response header writes kept per request from rewrite and
+/// access; a plugin cannot make the host hold more than this for a response that has not come.
+pub const MAX_KEPT_RESPONSE_HEADERS: usize = 64 * 1024;
 
 /// A header write kept for later.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,8 +123,30 @@ impl RequestState {
         Box::new(RequestState { entities: Some(entities), ..RequestState::default() })
     }
 
+    /// Keeps a response header write for the response to come, within
+    /// [`MAX_KEPT_RESPONSE_HEADERS`]; writes past it are refused (and counted).
+    pub fn keep_response_header(&mut self, op: HeaderOp) {
+        let size = match &op {
+            HeaderOp::Set(n, v) | HeaderOp::Add(n, v) => n.len() + v.len(),
+            HeaderOp::Remove(n) => n.len(),
+        };
+        if self.response_headers_bytes + size > MAX_KEPT_RESPONSE_HEADERS {
+            self.response_headers_refused += 1;
+            return;
+        }
+        self.response_headers_bytes += size;
+        self.response_headers.push(op);
+    }
+
     /// Applies the kept response header writes, in order (once; they are consumed).
     pub fn apply_response_headers(&mut self, resp: &mut pingora_http::ResponseHeader) {
+        if self.response_headers_refused > 0 {
+            tracing::warn!(
+                refused = self.response_headers_refused,
+                "plugins set more than {MAX_KEPT_RESPONSE_HEADERS} bytes of response headers before the response; the rest were ignored"
+            );
+            self.response_headers_refused = 0;
+        }
         for op in self.response_headers.drain(..) {
             let result = match op {
                 HeaderOp::Set(name, value) => resp.insert_header(name, value),
@@ -148,5 +177,28 @@ impl RequestState {
             }
         };
         &mut self.private[i].1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_response_headers_are_bounded_and_applied_in_order() {
+        let mut state = RequestState::default();
+        state.keep_response_header(HeaderOp::Set("x-a".into(), "1".into()));
+        state.keep_response_header(HeaderOp::Add("x-a".into(), "2".into()));
+        state.keep_response_header(HeaderOp::Set("x-gone".into(), "1".into()));
+        state.keep_response_header(HeaderOp::Remove("x-gone".into()));
+        let big = "v".repeat(MAX_KEPT_RESPONSE_HEADERS);
+        state.keep_response_header(HeaderOp::Set("x-big".into(), big));
+        assert_eq!(state.response_headers_refused, 1, "over the budget");
+        let mut resp = pingora_http::ResponseHeader::build(200, None).unwrap();
+        state.apply_response_headers(&mut resp);
+        let values: Vec<_> = resp.headers.get_all("x-a").iter().map(|v| v.to_str().unwrap()).collect();
+        assert_eq!(values, ["1", "2"]);
+        assert!(resp.headers.get("x-gone").is_none() && resp.headers.get("x-big").is_none());
+        assert!(state.response_headers.is_empty(), "applied once");
     }
 }

@@ -20,8 +20,7 @@ impl HostState {
     /// A header write: applied in header-filter, kept for the response in rewrite and access.
     fn write_header(&mut self, op: HeaderOp) {
         if matches!(self.call.phase, Phase::Rewrite | Phase::Access) {
-            self.call.state.response_headers.push(op);
-            return;
+            return self.call.state.keep_response_header(op);
         }
         let plugin = self.plugin.clone();
         let Some(r) = self.resp(true) else { return };

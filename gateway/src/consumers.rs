@@ -2,7 +2,6 @@
 //! and credential key.
 
 use crate::config::{ConfigErrors, ConsumerConfig};
-use crate::ids::entity_id;
 use std::collections::HashMap;
 
 /// Credential kind of key-auth keys.
@@ -55,8 +54,7 @@ impl Consumers {
                     continue;
                 }
             };
-            let key = cfg.username.as_deref().or(cfg.custom_id.as_deref()).unwrap_or_default();
-            let id = match entity_id("consumer", cfg.id.as_deref(), key) {
+            let id = match crate::ids::consumer_id(cfg) {
                 Ok(id) => id,
                 Err(e) => {
                     errors.push(format!("{label}: id: {e}"));
@@ -80,7 +78,7 @@ impl Consumers {
                     errors.push(format!("{label}: keyauth_credentials[{k}].key: must not be empty"));
                     continue;
                 }
-                let cred_id = match entity_id("keyauth_credential", cred.id.as_deref(), &cred.key) {
+                let cred_id = match crate::ids::keyauth_id(cred) {
                     Ok(id) => id,
                     Err(e) => {
                         errors.push(format!("{label}: keyauth_credentials[{k}].id: {e}"));

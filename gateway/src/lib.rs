@@ -4,6 +4,7 @@
 //! immutable [`snapshot::Snapshot`] that [`reload`] swaps atomically.
 
 pub mod access_log;
+pub mod admin;
 pub mod balancer;
 pub mod config;
 pub mod consumers;
@@ -17,3 +18,4 @@ pub mod reload;
 pub mod router;
 pub mod server;
 pub mod snapshot;
+pub mod transfer;

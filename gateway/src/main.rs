@@ -39,10 +39,40 @@ enum Command {
         #[arg(short, long)]
         plugins: Option<PathBuf>,
     },
+    /// Move a configuration between the TOML files and the embedded database.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Print a plugin's configuration reference (Markdown, from the schema the module exports).
     PluginDoc {
         /// The plugin module (`.wasm`).
         module: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Print the entities and plugin instances as TOML (from the database in embedded mode).
+    Export {
+        /// The gateway configuration (TOML).
+        #[arg(short, long, default_value = "gateway.toml")]
+        config: PathBuf,
+        /// The plugins file (TOML); overrides `server.plugins_file`.
+        #[arg(short, long)]
+        plugins: Option<PathBuf>,
+    },
+    /// Validate FILE and make its entities the embedded database's (run it while the gateway is
+    /// stopped; a running one takes `POST /config`).
+    Import {
+        /// A declarative configuration or an export.
+        file: PathBuf,
+        /// The gateway configuration (TOML), with `database = "embedded"`.
+        #[arg(short, long, default_value = "gateway.toml")]
+        config: PathBuf,
+        /// The plugins file (TOML); overrides `server.plugins_file`.
+        #[arg(short, long)]
+        plugins: Option<PathBuf>,
     },
 }
 
@@ -52,11 +82,18 @@ fn main() -> ExitCode {
         Command::Run { config, plugins, watch } => {
             wasmgate::server::run(wasmgate::server::RunOptions { config, plugins, watch })
         }
-        Command::Check { config, plugins } => {
-            wasmgate::reload::Loader::new(config.clone(), plugins).load().map(|loaded| {
-                let plugins = loaded.snapshot.plugins.instances().count();
-                println!("{}: configuration is valid ({plugins} plugin instances)", config.display());
-            })
+        Command::Check { config, plugins } => wasmgate::transfer::stored_entities(&config).and_then(|stored| {
+            let loaded = wasmgate::reload::Loader::new(config.clone(), plugins).load(stored.as_ref())?;
+            let plugins = loaded.snapshot.plugins.instances().count();
+            println!("{}: configuration is valid ({plugins} plugin instances)", config.display());
+            Ok(())
+        }),
+        Command::Config { action: ConfigAction::Export { config, plugins } } => {
+            wasmgate::transfer::export(&config, plugins).map(|toml| print!("{toml}"))
+        }
+        Command::Config { action: ConfigAction::Import { file, config, plugins } } => {
+            wasmgate::transfer::import(&config, plugins, &file)
+                .map(|n| println!("{}: imported {n} entities into the embedded database", file.display()))
         }
         Command::PluginDoc { module } => plugin_doc(&module).map_err(wasmgate::config::ConfigErrors::from),
     };

@@ -2,8 +2,9 @@
 //! changes with `--watch`. A snapshot that fails to build is rejected with its errors and the
 //! current one keeps serving; requests in flight keep the snapshot they started with.
 
-use crate::config::{self, ConfigErrors, ServerConfig, read_toml, relative_to};
+use crate::config::{self, ConfigErrors, Database, GatewayConfig, ServerConfig, read_toml, relative_to};
 use crate::plugins::config::PluginsFile;
+use crate::plugins::module::Module;
 use crate::plugins::{PluginHost, PluginSet};
 use crate::snapshot::{Entities, Snapshot};
 use arc_swap::ArcSwap;
@@ -12,6 +13,7 @@ use notify::{RecursiveMode, Watcher};
 use parking_lot::Mutex;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +36,10 @@ pub struct Loaded {
     pub snapshot: Snapshot,
     /// Plugin files and directories to watch for hot loading (empty when off).
     pub plugin_paths: Vec<PathBuf>,
+    /// The plugin modules it was built with, by name.
+    pub modules: HashMap<String, Arc<Module>>,
+    /// The entities and plugin instances (of both files) it was built from.
+    pub config: Arc<GatewayConfig>,
 }
 
 impl Loader {
@@ -42,30 +48,55 @@ impl Loader {
         Loader { gateway_file, plugins_file, host: PluginHost::default(), version: AtomicU64::new(0) }
     }
 
-    /// Reads and compiles everything; errors name file, entity and field.
-    pub fn load(&self) -> Result<Loaded, ConfigErrors> {
-        let cfg = config::load_gateway(&self.gateway_file)?;
+    /// Reads and compiles everything; errors name file, entity and field. `entities`, when given,
+    /// replaces the entities and plugin instances of `gateway.toml` (the embedded store's, or a
+    /// configuration posted to the Admin API); `[server]` and `plugins.toml` are always read.
+    pub fn load(&self, entities: Option<&GatewayConfig>) -> Result<Loaded, ConfigErrors> {
+        let mut cfg = config::load_gateway(&self.gateway_file)?;
+        if let Some(e) = entities {
+            cfg = GatewayConfig { server: cfg.server, ..e.clone() };
+        }
         let plugins_path = self
             .plugins_file
             .clone()
             .or_else(|| cfg.server.plugins_file.as_ref().map(|p| relative_to(&self.gateway_file, p)));
-        let plugins_file = match &plugins_path {
+        let mut plugins_file = match &plugins_path {
             Some(p) => read_toml::<PluginsFile>(p)?,
-            None => PluginsFile::default(),
+            None => PluginsFile::default_for(cfg.server.database),
         };
-        let entities = Arc::new(Entities::build(&cfg).map_err(|e| e.in_file(&self.gateway_file))?);
+        // Entities from the store or the Admin API are not in a file: label their errors plainly.
+        let source = if entities.is_some() { Path::new("entities") } else { self.gateway_file.as_path() };
+        let built = Arc::new(Entities::build(&cfg).map_err(|e| e.in_file(source))?);
         let plugins_path = plugins_path.unwrap_or_else(|| self.gateway_file.clone());
         let modules = self.host.load_modules(&plugins_file, &plugins_path).map_err(|e| e.in_file(&plugins_path))?;
         let mut errors = ConfigErrors::default();
-        let plugins = PluginSet::build(&plugins_file.plugins, &modules, &entities, &mut errors);
-        errors.in_file(&plugins_path).into_result(())?;
+        match entities {
+            // The store (or a posted configuration) holds every plugin instance.
+            Some(_) if !plugins_file.plugins.is_empty() => tracing::warn!(
+                "{}: its [[plugins]] are ignored while entities come from the Admin API or the database; \
+                 move them there (`wasmgate config import`)",
+                plugins_path.display()
+            ),
+            Some(_) => {}
+            None => cfg.plugins.append(&mut plugins_file.plugins),
+        }
+        let plugins = PluginSet::build(&cfg.plugins, &modules, &built, &mut errors);
+        let source = if entities.is_some() { source } else { plugins_path.as_path() };
+        errors.in_file(source).into_result(())?;
 
         let version = self.version.fetch_add(1, Ordering::AcqRel) + 1;
         let plugin_paths = match plugins_file.watch {
             true => crate::plugins::watched_paths(&plugins_file, &plugins_path),
             false => Vec::new(),
         };
-        Ok(Loaded { server: cfg.server, snapshot: Snapshot { version, entities, plugins }, plugin_paths })
+        let server = std::mem::take(&mut cfg.server);
+        let snapshot = Snapshot { version, entities: built, plugins };
+        Ok(Loaded { server, snapshot, plugin_paths, modules, config: Arc::new(cfg) })
+    }
+
+    /// The configuration file.
+    pub fn gateway_file(&self) -> &Path {
+        &self.gateway_file
     }
 }
 
@@ -75,13 +106,49 @@ pub struct Reloader {
     live: Arc<ArcSwap<Snapshot>>,
     started_with: ServerConfig,
     plugin_paths: Vec<PathBuf>,
-    lock: Mutex<()>,
+    state: Mutex<State>,
+}
+
+/// What the next reload builds from, besides the files.
+struct State {
+    /// Entities that replace the file's: the store's (embedded) or a posted configuration (off).
+    entities: Option<Arc<GatewayConfig>>,
+    /// The modules of the live snapshot.
+    modules: HashMap<String, Arc<Module>>,
+    /// The entities and plugin instances the live snapshot was built from.
+    config: Arc<GatewayConfig>,
+}
+
+/// Why a reload happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// SIGHUP.
+    Signal,
+    /// `gateway.toml` changed (with `--watch`).
+    ConfigFile,
+    /// A plugin module or `plugins.toml` changed.
+    PluginFile,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Signal => "SIGHUP",
+            Trigger::ConfigFile => "configuration file changed",
+            Trigger::PluginFile => "plugin file changed",
+        }
+    }
 }
 
 impl Reloader {
-    /// Loads the first snapshot; fails with every error found.
-    pub fn start(loader: Loader) -> Result<(Arc<Reloader>, ServerConfig), ConfigErrors> {
-        let loaded = loader.load()?;
+    /// Loads the first snapshot; fails with every error found. `entities` replaces the file's
+    /// entities (the embedded store's).
+    pub fn start(
+        loader: Loader,
+        entities: Option<GatewayConfig>,
+    ) -> Result<(Arc<Reloader>, ServerConfig), ConfigErrors> {
+        let entities = entities.map(Arc::new);
+        let loaded = loader.load(entities.as_deref())?;
         let live = Arc::new(ArcSwap::from_pointee(loaded.snapshot));
         let server = loaded.server.clone();
         let reloader = Reloader {
@@ -89,7 +156,7 @@ impl Reloader {
             live,
             started_with: loaded.server,
             plugin_paths: loaded.plugin_paths,
-            lock: Mutex::new(()),
+            state: Mutex::new(State { entities, modules: loaded.modules, config: loaded.config }),
         };
         Ok((Arc::new(reloader), server))
     }
@@ -99,15 +166,35 @@ impl Reloader {
         self.live.clone()
     }
 
-    /// Builds a new snapshot and swaps it in, or logs why not and keeps the current one.
-    pub fn reload(&self, reason: &str) -> bool {
-        let _one_at_a_time = self.lock.lock();
+    /// `[server]` as the process started with it.
+    pub fn server(&self) -> &ServerConfig {
+        &self.started_with
+    }
+
+    /// The loader (files and plugin host).
+    pub fn loader(&self) -> &Loader {
+        &self.loader
+    }
+
+    /// The plugin modules of the live snapshot, by name.
+    pub fn modules(&self) -> HashMap<String, Arc<Module>> {
+        self.state.lock().modules.clone()
+    }
+
+    /// Builds a new snapshot and swaps it in, or logs why not and keeps the current one. In
+    /// declarative mode a signal or a changed `gateway.toml` makes the files the source again.
+    pub fn reload(&self, trigger: Trigger) -> bool {
+        let mut state = self.state.lock();
         let current = self.live.load().version;
-        match self.loader.load() {
+        let from_files = self.started_with.database == Database::Off && trigger != Trigger::PluginFile;
+        let entities = if from_files { None } else { state.entities.clone() };
+        let reason = trigger.as_str();
+        match self.loader.load(entities.as_deref()) {
             Ok(loaded) => {
                 warn_restart_only(&self.started_with, &loaded.server);
                 let version = loaded.snapshot.version;
                 self.live.store(Arc::new(loaded.snapshot));
+                *state = State { entities, modules: loaded.modules, config: loaded.config };
                 tracing::info!(reason, version, "configuration reloaded");
                 true
             }
@@ -116,6 +203,28 @@ impl Reloader {
                 false
             }
         }
+    }
+
+    /// Builds a snapshot from `entities` (with `[server]` and `plugins.toml` from the files),
+    /// validating everything, without swapping it in.
+    pub fn build(&self, entities: &GatewayConfig) -> Result<Loaded, ConfigErrors> {
+        self.loader.load(Some(entities))
+    }
+
+    /// Swaps in a snapshot made by [`Self::build`]; later reloads keep its entities.
+    pub fn install(&self, loaded: Loaded, entities: Arc<GatewayConfig>) -> u64 {
+        let mut state = self.state.lock();
+        let version = loaded.snapshot.version;
+        self.live.store(Arc::new(loaded.snapshot));
+        *state = State { entities: Some(entities), modules: loaded.modules, config: loaded.config };
+        tracing::info!(version, "configuration applied from the Admin API");
+        version
+    }
+
+    /// The live version, and the entities and plugin instances it was built from.
+    pub fn config(&self) -> (u64, Arc<GatewayConfig>) {
+        let state = self.state.lock();
+        (self.live.load().version, state.config.clone())
     }
 }
 
@@ -151,7 +260,7 @@ pub struct ReloadService {
 #[async_trait]
 impl BackgroundService for ReloadService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Trigger>();
         let mut hup = match signal(SignalKind::hangup()) {
             Ok(s) => s,
             Err(e) => {
@@ -162,50 +271,62 @@ impl BackgroundService for ReloadService {
         let hup_tx = tx.clone();
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
-                let _ = hup_tx.send("SIGHUP");
+                let _ = hup_tx.send(Trigger::Signal);
             }
         });
-        let mut files = self.reloader.plugin_paths.clone();
-        if self.watch {
-            files.push(self.reloader.loader.gateway_file.clone());
-        }
-        let _watcher = if files.is_empty() { None } else { watch_paths(&files, tx) };
+        let config_file = self.watch.then(|| self.reloader.loader.gateway_file.clone());
+        let plugin_paths = &self.reloader.plugin_paths;
+        let _watcher = match config_file.is_some() || !plugin_paths.is_empty() {
+            true => watch_paths(config_file, plugin_paths, tx),
+            false => None,
+        };
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
-                Some(reason) = rx.recv() => {
-                    // Editors write in several steps: wait for the burst to settle, then reload once.
+                Some(mut trigger) = rx.recv() => {
+                    // Editors write in several steps: wait for the burst to settle, then reload once
+                    // (from the files, if any event of the burst asks for that).
                     tokio::time::sleep(Duration::from_millis(150)).await;
-                    while rx.try_recv().is_ok() {}
+                    while let Ok(t) = rx.try_recv() {
+                        if t != Trigger::PluginFile {
+                            trigger = t;
+                        }
+                    }
                     let reloader = self.reloader.clone();
-                    let _ = tokio::task::spawn_blocking(move || reloader.reload(reason)).await;
+                    let _ = tokio::task::spawn_blocking(move || reloader.reload(trigger)).await;
                 }
             }
         }
     }
 }
 
-/// Watches files (through their directories: editors replace files by renaming) and directories
-/// (any `.wasm` in them), and reports changes.
+/// Watches the configuration file and the plugin files (through their directories: editors
+/// replace files by renaming) and directories (any `.wasm` in them), and reports changes.
 fn watch_paths(
-    paths: &[PathBuf],
-    tx: tokio::sync::mpsc::UnboundedSender<&'static str>,
+    config_file: Option<PathBuf>,
+    plugin_paths: &[PathBuf],
+    tx: tokio::sync::mpsc::UnboundedSender<Trigger>,
 ) -> Option<notify::RecommendedWatcher> {
-    let paths: Vec<PathBuf> = paths.iter().map(|p| canonical(p)).collect();
+    let config_file = config_file.map(|f| canonical(&f));
+    let paths: Vec<PathBuf> = plugin_paths.iter().map(|p| canonical(p)).chain(config_file.clone()).collect();
     let (dirs, files): (Vec<PathBuf>, Vec<PathBuf>) = paths.into_iter().partition(|p| p.is_dir());
     let (watched_dirs, watched_files) = (dirs.clone(), files.clone());
-    let relevant = move |p: &Path| {
+    let trigger = move |p: &Path| {
         let p = canonical(p);
-        watched_files.contains(&p)
+        if config_file.as_ref() == Some(&p) {
+            return Some(Trigger::ConfigFile);
+        }
+        let plugin = watched_files.contains(&p)
             || (p.extension().is_some_and(|e| e == "wasm")
-                && p.parent().is_some_and(|d| watched_dirs.iter().any(|w| w == d)))
+                && p.parent().is_some_and(|d| watched_dirs.iter().any(|w| w == d)));
+        plugin.then_some(Trigger::PluginFile)
     };
     let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
         if let Ok(ev) = ev
             && !ev.kind.is_access()
-            && ev.paths.iter().any(|p| relevant(p))
+            && let Some(t) = ev.paths.iter().filter_map(|p| trigger(p)).min_by_key(|t| *t == Trigger::PluginFile)
         {
-            let _ = tx.send("file changed");
+            let _ = tx.send(t);
         }
     })
     .map_err(|e| tracing::error!(error = %e, "cannot watch configuration files"))

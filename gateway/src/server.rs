@@ -1,13 +1,17 @@
 //! Assembles and runs the Pingora server: proxy listeners, the reload service and graceful shutdown.
 
-use crate::config::{ConfigErrors, ServerConfig};
+use crate::admin::records::Records;
+use crate::admin::store::Store;
+use crate::admin::{Admin, AdminApp};
+use crate::config::{ConfigErrors, Database, ServerConfig, relative_to};
 use crate::proxy::Gateway;
 use crate::reload::{Loader, ReloadService, Reloader};
 use async_trait::async_trait;
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora_core::services::background::background_service;
-use std::path::PathBuf;
+use pingora_core::services::listening::Service;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -26,8 +30,15 @@ pub struct RunOptions {
 /// Loads the configuration and serves until SIGTERM (graceful) or SIGINT (immediate).
 pub fn run(opts: RunOptions) -> Result<(), ConfigErrors> {
     // Logging first, so that loading is logged; its settings come from `[server]`.
-    crate::logging::init(&crate::config::load_gateway(&opts.config)?.server);
-    let (reloader, server_cfg) = Reloader::start(Loader::new(opts.config, opts.plugins))?;
+    let server_file = crate::config::load_gateway(&opts.config)?.server;
+    crate::logging::init(&server_file);
+    let loader = Loader::new(opts.config.clone(), opts.plugins);
+    let store = match server_file.database {
+        Database::Embedded => Some(open_store(&opts.config, &server_file)?),
+        Database::Off => None,
+    };
+    let entities = store.as_ref().map(|(_, records)| records.to_config()).transpose()?;
+    let (reloader, server_cfg) = Reloader::start(loader, entities)?;
 
     let in_flight = Arc::new(AtomicUsize::new(0));
     let conf = server_conf(&server_cfg);
@@ -40,12 +51,38 @@ pub fn run(opts: RunOptions) -> Result<(), ConfigErrors> {
         proxy.add_tcp(addr);
     }
     server.add_service(proxy);
+    if server_cfg.admin_listen != "off" {
+        let admin = Arc::new(Admin::new(reloader.clone(), store, in_flight.clone()));
+        let mut service = Service::new("admin".to_string(), AdminApp(admin));
+        service.add_tcp(&server_cfg.admin_listen);
+        server.add_service(service);
+    }
     server.add_service(background_service("reload", ReloadService { reloader, watch: opts.watch }));
 
-    tracing::info!(listen = ?server_cfg.proxy_listen, "wasmgate {} starting", env!("CARGO_PKG_VERSION"));
+    tracing::info!(
+        listen = ?server_cfg.proxy_listen, admin = %server_cfg.admin_listen, database = ?server_cfg.database,
+        "wasmgate {} starting", env!("CARGO_PKG_VERSION")
+    );
     let grace = Duration::from_secs(server_cfg.graceful_shutdown_timeout);
     server.run(RunArgs { shutdown_signal: Box::new(Signals { in_flight, grace }) });
     Ok(())
+}
+
+/// Opens the embedded database named by `[server]` and reads every entity.
+pub fn open_store(config_file: &Path, server: &ServerConfig) -> Result<(Store, Records), ConfigErrors> {
+    let data_dir = relative_to(config_file, &server.data_dir);
+    // The store's connection runs on its own thread; this runtime only drives the opening reads.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ConfigErrors::from(format!("cannot start a runtime: {e}")))?;
+    rt.block_on(async {
+        let mut store = Store::open(&data_dir).await?;
+        let records = store.load().await?;
+        tracing::info!(path = %store.path().display(), "embedded database opened");
+        Ok::<_, String>((store, records))
+    })
+    .map_err(ConfigErrors::from)
 }
 
 fn server_conf(s: &ServerConfig) -> ServerConf {

@@ -5,7 +5,6 @@
 use crate::balancer::{Address, Target, Upstream};
 use crate::config::{ConfigErrors, GatewayConfig, RouteConfig, ServerConfig, ServiceConfig};
 use crate::consumers::Consumers;
-use crate::ids::entity_id;
 use crate::plugins::PluginSet;
 use crate::router::Router;
 use ipnet::IpNet;
@@ -220,12 +219,7 @@ fn proxy_settings(s: &ServerConfig, errors: &mut ConfigErrors) -> ProxySettings 
             errors.push(format!("server: proxy_listen[{i}]: {l:?} is not an ip:port address, e.g. \"0.0.0.0:8000\""));
         }
     }
-    if s.admin_listen.parse::<std::net::SocketAddr>().is_err() {
-        errors.push(format!(
-            "server: admin_listen: {:?} is not an ip:port address, e.g. \"127.0.0.1:8001\"",
-            s.admin_listen
-        ));
-    }
+    check_admin_listen(s, errors);
     if !matches!(s.access_log.as_str(), "text" | "json" | "off") {
         errors.push(format!("server: access_log: {:?} is not one of text, json, off", s.access_log));
     }
@@ -268,6 +262,30 @@ fn proxy_settings(s: &ServerConfig, errors: &mut ConfigErrors) -> ProxySettings 
     settings
 }
 
+/// `admin_listen` must be an address or `off`; off loopback it needs a token (or an explicit opt-out).
+fn check_admin_listen(s: &ServerConfig, errors: &mut ConfigErrors) {
+    if s.admin_listen == "off" {
+        return;
+    }
+    let Ok(addr) = s.admin_listen.parse::<std::net::SocketAddr>() else {
+        errors.push(format!(
+            "server: admin_listen: {:?} is not an ip:port address, e.g. \"127.0.0.1:8001\", or \"off\"",
+            s.admin_listen
+        ));
+        return;
+    };
+    if s.admin_token.as_deref().is_some_and(str::is_empty) {
+        errors.push("server: admin_token: must not be empty; remove it or set a long random string");
+    }
+    if !addr.ip().is_loopback() && s.admin_token.is_none() && !s.admin_allow_open_bind {
+        errors.push(format!(
+            "server: admin_listen: {addr} is reachable from other hosts, so the Admin API needs `admin_token` \
+             (clients send `Authorization: Bearer TOKEN`); bind 127.0.0.1, or set `admin_allow_open_bind = true` \
+             if a firewall guards it"
+        ));
+    }
+}
+
 /// Parses an IP or CIDR.
 pub fn parse_net(s: &str) -> Option<IpNet> {
     s.parse::<IpNet>().ok().or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
@@ -296,7 +314,7 @@ fn build_upstreams(cfg: &GatewayConfig, errors: &mut ConfigErrors) -> (Vec<Upstr
                 u.algorithm
             ));
         }
-        let id = entity_id("upstream", u.id.as_deref(), &u.name).unwrap_or_else(|e| {
+        let id = crate::ids::upstream_id(u).unwrap_or_else(|e| {
             errors.push(format!("{label}: id: {e}"));
             String::new()
         });
@@ -360,8 +378,7 @@ fn build_service(
             }
         },
     };
-    let key = s.name.as_deref().unwrap_or(&host);
-    let id = entity_id("service", s.id.as_deref(), key).unwrap_or_else(|e| {
+    let id = crate::ids::service_id(s, &host).unwrap_or_else(|e| {
         errors.push(format!("{label}: id: {e}"));
         String::new()
     });
@@ -388,7 +405,7 @@ fn build_service(
 }
 
 /// Splits `http://host[:port][/path]`.
-fn split_url(url: &str) -> Result<(String, String, Option<u16>, Option<String>), String> {
+pub(crate) fn split_url(url: &str) -> Result<(String, String, Option<u16>, Option<String>), String> {
     let (scheme, rest) =
         url.split_once("://").ok_or_else(|| format!("{url:?} is not a URL like http://host:port/path"))?;
     let (authority, path) = match rest.find('/') {
@@ -462,8 +479,7 @@ fn build_route(fr: &FlatRoute<'_>, services: &HashMap<String, usize>, errors: &m
             other => errors.push(format!("{label}: protocols[{i}]: {other:?} is not one of http, https")),
         }
     }
-    let key = r.name.clone().unwrap_or_else(|| format!("#{}", fr.position));
-    let id = entity_id("route", r.id.as_deref(), &key).unwrap_or_else(|e| {
+    let id = crate::ids::route_id(r, fr.position).unwrap_or_else(|e| {
         errors.push(format!("{label}: id: {e}"));
         String::new()
     });

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod admin;
 mod balancing;
 mod bundled;
 mod check;

@@ -64,7 +64,7 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Confi
 }
 
 /// Parses TOML text into `T`; unknown fields are errors.
-fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ConfigErrors> {
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ConfigErrors> {
     toml::from_str(text).map_err(|e| ConfigErrors::from(toml_error(text, &e)))
 }
 

@@ -1,5 +1,7 @@
 //! The TOML shape of `gateway.toml`. Field names and defaults follow Kong's entities and `kong.conf`.
 
+use crate::plugins::config::PluginEntry;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,6 +25,9 @@ pub struct GatewayConfig {
     /// API clients, with their credentials and ACL groups.
     #[serde(default)]
     pub consumers: Vec<ConsumerConfig>,
+    /// Plugin instances, as in Kong's declarative file (they may also live in `plugins.toml`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<PluginEntry>,
 }
 
 /// `[server]`: settings of this node, named as in `kong.conf`.
@@ -32,8 +37,18 @@ pub struct ServerConfig {
     /// Proxy listeners, `host:port`; one string or a list.
     #[serde(deserialize_with = "one_or_many")]
     pub proxy_listen: Vec<String>,
-    /// Admin API listener.
+    /// Admin API listener, `host:port`, or `off`.
     pub admin_listen: String,
+    /// Token the Admin API requires (`Authorization: Bearer TOKEN` or `Kong-Admin-Token: TOKEN`).
+    /// Required when `admin_listen` is not a loopback address.
+    pub admin_token: Option<String>,
+    /// Serve the Admin API on a non-loopback address without a token (only behind a firewall).
+    pub admin_allow_open_bind: bool,
+    /// Where entities live: `off` (the TOML files; the Admin API is read-only) or `embedded`
+    /// (a database file under `data_dir`, written through the Admin API).
+    pub database: Database,
+    /// Directory of the embedded database, relative to this file.
+    pub data_dir: PathBuf,
     /// Proxy worker threads; 0 means one per CPU.
     pub worker_threads: usize,
     /// Addresses (IPs or CIDRs) whose `X-Forwarded-*` headers are believed.
@@ -61,6 +76,10 @@ impl Default for ServerConfig {
         ServerConfig {
             proxy_listen: vec!["0.0.0.0:8000".into()],
             admin_listen: "127.0.0.1:8001".into(),
+            admin_token: None,
+            admin_allow_open_bind: false,
+            database: Database::Off,
+            data_dir: PathBuf::from("data"),
             worker_threads: 0,
             trusted_ips: Vec::new(),
             real_ip_header: "X-Forwarded-For".into(),
@@ -75,8 +94,19 @@ impl Default for ServerConfig {
     }
 }
 
+/// `[server] database`: where the entities are kept.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Database {
+    /// Declarative: the TOML files are the source of truth (Kong's DB-less mode).
+    #[default]
+    Off,
+    /// An embedded database file under `data_dir`, written through the Admin API.
+    Embedded,
+}
+
 /// `[[services]]`: an upstream API.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     /// UUID; derived from the name when absent.
@@ -109,12 +139,12 @@ pub struct ServiceConfig {
     #[serde(default)]
     pub tags: Vec<String>,
     /// Routes of this service, as Kong's declarative format nests them.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteConfig>,
 }
 
 /// `[[routes]]`: which requests go to which service.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// UUID; derived from the name (or position) when absent.
@@ -153,7 +183,7 @@ pub struct RouteConfig {
 }
 
 /// `[[upstreams]]`: a virtual host name balanced over targets.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// UUID; derived from the name when absent.
@@ -164,7 +194,7 @@ pub struct UpstreamConfig {
     #[serde(default = "defaults::algorithm")]
     pub algorithm: String,
     /// The servers behind this upstream.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<TargetConfig>,
     /// Free-form labels.
     #[serde(default)]
@@ -172,9 +202,11 @@ pub struct UpstreamConfig {
 }
 
 /// `[[upstreams.targets]]`: one server.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
+    /// UUID; derived from upstream and target when absent.
+    pub id: Option<String>,
     /// `host:port` (IP or DNS name; port 8000 when omitted, as in Kong).
     pub target: String,
     /// Share of traffic, 0..=65535; 0 takes the target out.
@@ -186,7 +218,7 @@ pub struct TargetConfig {
 }
 
 /// `[[consumers]]`: an API client.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerConfig {
     /// UUID; derived from the username (or custom_id) when absent.
@@ -199,15 +231,21 @@ pub struct ConsumerConfig {
     #[serde(default)]
     pub tags: Vec<String>,
     /// API keys for key-auth.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keyauth_credentials: Vec<KeyAuthCredential>,
     /// ACL group memberships.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acls: Vec<AclGroup>,
+    /// JWT issuers and secrets (stored for the jwt plugin).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jwt_secrets: Vec<JwtCredential>,
+    /// Basic-auth user names and password hashes (stored for the basic-auth plugin).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub basicauth_credentials: Vec<BasicAuthCredential>,
 }
 
 /// `[[consumers.keyauth_credentials]]`: one API key.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyAuthCredential {
     /// UUID; derived from the key when absent.
@@ -220,7 +258,7 @@ pub struct KeyAuthCredential {
 }
 
 /// `[[consumers.acls]]`: membership of one group.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AclGroup {
     /// UUID; derived from consumer and group when absent.
@@ -232,7 +270,45 @@ pub struct AclGroup {
     pub tags: Vec<String>,
 }
 
+/// `[[consumers.jwt_secrets]]`: one JWT issuer key and its secret.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JwtCredential {
+    /// UUID; derived from the key when absent.
+    pub id: Option<String>,
+    /// The issuer (`iss` claim) this secret belongs to.
+    pub key: String,
+    /// The HMAC secret.
+    pub secret: Option<String>,
+    /// `HS256`, `HS384`, `HS512`, `RS256` or `ES256`.
+    #[serde(default = "defaults::jwt_algorithm")]
+    pub algorithm: String,
+    /// PEM public key for the RS and ES algorithms.
+    pub rsa_public_key: Option<String>,
+    /// Free-form labels.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// `[[consumers.basicauth_credentials]]`: one user name and password.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthCredential {
+    /// UUID; derived from the user name when absent.
+    pub id: Option<String>,
+    /// The user name.
+    pub username: String,
+    /// The password; the Admin API stores and shows only its hash.
+    pub password: String,
+    /// Free-form labels.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
 mod defaults {
+    pub fn jwt_algorithm() -> String {
+        "HS256".into()
+    }
     pub fn retries() -> u32 {
         5
     }

@@ -9,7 +9,6 @@
 use super::config::PluginEntry;
 use super::module::Module;
 use crate::config::ConfigErrors;
-use crate::ids::entity_id;
 use crate::snapshot::Entities;
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
@@ -185,6 +184,13 @@ impl PluginSet {
     }
 }
 
+/// The id an instance keeps a configuration under: stable for the same module and configuration.
+pub fn config_id(module: &str, config_json: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (module, config_json).hash(&mut h);
+    h.finish()
+}
+
 fn entry_label(i: usize, e: &PluginEntry) -> String {
     let mut scope = Vec::new();
     for (k, v) in [("route", &e.route), ("service", &e.service), ("consumer", &e.consumer)] {
@@ -228,9 +234,7 @@ fn configure_entry(
             String::new()
         }
     };
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (&*module.name, &config_json).hash(&mut h);
-    let config_id = h.finish();
+    let config_id = config_id(&module.name, &config_json);
     let needs_body = match module.configure(config_id, &config_json, entities) {
         Ok(needs) => needs,
         Err(msg) => {
@@ -238,8 +242,7 @@ fn configure_entry(
             false
         }
     };
-    let key = format!("{}:{:?}:{:?}:{:?}", e.name, e.route, e.service, e.consumer);
-    let id = entity_id("plugin", e.id.as_deref(), &key).unwrap_or_else(|err| {
+    let id = crate::ids::plugin_id(e).unwrap_or_else(|err| {
         errors.push(format!("id: {err}"));
         String::new()
     });

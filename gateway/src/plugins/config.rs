@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The whole `plugins.toml`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -38,6 +38,32 @@ impl Default for PluginsFile {
             modules: BTreeMap::new(),
             plugins: Vec::new(),
         }
+    }
+}
+
+impl PluginsFile {
+    /// The settings used when no `plugins.toml` is given. In declarative mode, modules come from
+    /// `plugins/` next to `gateway.toml`. With the embedded database, the bundled modules are
+    /// available by name (see [`bundled_plugins_dir`]) and new ones load without a restart.
+    pub fn default_for(database: crate::config::Database) -> PluginsFile {
+        match database {
+            crate::config::Database::Off => PluginsFile::default(),
+            crate::config::Database::Embedded => {
+                PluginsFile { plugins_dir: bundled_plugins_dir(), watch: true, ..PluginsFile::default() }
+            }
+        }
+    }
+}
+
+/// Where the bundled plugin modules are: `$WASMGATE_PLUGINS_DIR`, else the directory set by that
+/// variable at build time, else `target/plugins` of the source tree (where `make plugins` puts them).
+pub fn bundled_plugins_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("WASMGATE_PLUGINS_DIR") {
+        return PathBuf::from(dir);
+    }
+    match option_env!("WASMGATE_PLUGINS_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"),
     }
 }
 
@@ -84,7 +110,7 @@ pub enum FailurePolicy {
 }
 
 /// `[[plugins]]`: one configured plugin instance (Kong's plugin entity).
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginEntry {
     /// UUID; derived when absent.
@@ -102,6 +128,7 @@ pub struct PluginEntry {
     pub enabled: bool,
     /// The plugin's configuration; the plugin validates it.
     #[serde(default)]
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     pub config: toml::Table,
     /// Free-form labels.
     #[serde(default)]

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 /// A running `wasmgate run`; killed when dropped.
 pub struct Gateway {
     pub port: u16,
+    /// The Admin API's port.
+    pub admin: u16,
     pub dir: tempfile::TempDir,
+    args: Vec<String>,
     child: Child,
 }
 
@@ -16,6 +19,7 @@ pub struct GatewayBuilder {
     server: String,
     config: String,
     plugins: Option<(String, Vec<String>)>,
+    plugins_file: Option<String>,
     linked_plugins_dir: bool,
     args: Vec<String>,
 }
@@ -32,6 +36,7 @@ impl Gateway {
             server: String::new(),
             config: config.to_string(),
             plugins: None,
+            plugins_file: None,
             linked_plugins_dir: false,
             args: Vec::new(),
         }
@@ -82,6 +87,39 @@ impl Gateway {
         }
     }
 
+    /// Stops the process (SIGINT) and starts it again on the same files and data.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.resume().await;
+    }
+
+    /// Stops the process (SIGINT); [`Self::resume`] starts it again.
+    pub async fn stop(&mut self) {
+        self.signal(libc::SIGINT);
+        assert!(self.wait_exit(Duration::from_secs(10)).await.is_some(), "the gateway did not stop");
+    }
+
+    /// Starts a stopped gateway again on the same files and data.
+    pub async fn resume(&mut self) {
+        self.child = spawn(self.dir.path(), &self.args);
+        self.wait_listening().await;
+    }
+
+    async fn wait_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("wasmgate exited early with {status}:\n{}", self.stderr());
+            }
+            let proxy = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok();
+            if proxy && (self.admin == 0 || tokio::net::TcpStream::connect(("127.0.0.1", self.admin)).await.is_ok()) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "wasmgate did not start listening:\n{}", self.stderr());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits for the process to exit; returns its status code.
     pub async fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         let deadline = Instant::now() + limit;
@@ -126,6 +164,16 @@ impl GatewayBuilder {
         self.server("plugins_file = \"plugins.toml\"")
     }
 
+    /// Keeps entities in the embedded database (`database = "embedded"`), with the bundled plugins
+    /// available by name and the tests' shared compiled-code cache.
+    pub fn embedded(self) -> Self {
+        let bundled = super::plugins::built()[0].display().to_string();
+        let cache = super::plugins::cache_dir().display().to_string();
+        let mut b = self.server("database = \"embedded\"\nplugins_file = \"plugins.toml\"");
+        b.plugins_file = Some(format!("plugins_dir = {bundled:?}\ncache_dir = {cache:?}\n"));
+        b
+    }
+
     /// Makes the plugins directory a symlink (to `plugins.real`), as deployments often do.
     pub fn linked_plugins_dir(mut self) -> Self {
         self.linked_plugins_dir = true;
@@ -142,7 +190,8 @@ impl GatewayBuilder {
     pub async fn start(self) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let port = super::free_port();
-        let admin = super::free_port();
+        // 0 when the test sets its own admin_listen.
+        let admin = if self.server.contains("admin_listen") { 0 } else { super::free_port() };
         let mut server = format!("[server]\n{}", self.server);
         let defaults = [
             ("proxy_listen", format!("\"127.0.0.1:{port}\"")),
@@ -168,31 +217,29 @@ impl GatewayBuilder {
             }
             std::fs::write(dir.path().join("plugins.toml"), plugins_toml(plugins)).unwrap();
         }
-        let stdout = std::fs::File::create(dir.path().join("stdout.log")).unwrap();
-        let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_wasmgate"))
-            .arg("run")
-            .arg("-c")
-            .arg(dir.path().join("gateway.toml"))
-            .args(&self.args)
-            .current_dir(dir.path())
-            .stdout(Stdio::from(stdout))
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .expect("start wasmgate");
-        let mut gw = Gateway { port, dir, child };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = gw.child.try_wait().unwrap() {
-                panic!("wasmgate exited early with {status}:\n{}", gw.stderr());
-            }
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return gw;
-            }
-            assert!(Instant::now() < deadline, "wasmgate did not start listening:\n{}", gw.stderr());
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        if let Some(file) = &self.plugins_file {
+            std::fs::write(dir.path().join("plugins.toml"), file).unwrap();
         }
+        let child = spawn(dir.path(), &self.args);
+        let mut gw = Gateway { port, admin, dir, args: self.args, child };
+        gw.wait_listening().await;
+        gw
     }
+}
+
+/// Starts `wasmgate run` on the files in `dir`, logging to `stdout.log` and `stderr.log` there.
+fn spawn(dir: &Path, args: &[String]) -> Child {
+    let log = |name: &str| std::fs::OpenOptions::new().create(true).append(true).open(dir.join(name)).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_wasmgate"))
+        .arg("run")
+        .arg("-c")
+        .arg(dir.join("gateway.toml"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::from(log("stdout.log")))
+        .stderr(Stdio::from(log("stderr.log")))
+        .spawn()
+        .expect("start wasmgate")
 }
 
 /// A test's plugins.toml body, with the directory and the shared compiled-code cache.

@@ -1,0 +1,374 @@
+//! The endpoints: Kong's paths and verbs over [`Records`], with every write validated as a whole
+//! configuration and applied atomically (see [`super::Admin::write`]).
+
+use super::entity::{self, Write, entity_schema};
+use super::error::ApiError;
+use super::kinds::Kind;
+use super::records::{Record, Records, id_of, ref_id};
+use super::{Admin, Reply};
+use crate::config::Database;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// One admin request, parsed.
+pub struct Request<'a> {
+    /// HTTP method.
+    pub method: &'a str,
+    /// Path segments, percent-decoded.
+    pub segments: Vec<String>,
+    /// Query parameters.
+    pub query: Vec<(String, String)>,
+    /// The body as JSON, and whether it came form-encoded.
+    pub body: Option<(Map<String, Value>, bool)>,
+    /// The raw body (for `POST /config`).
+    pub raw: &'a [u8],
+}
+
+impl Request<'_> {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    fn input(&self) -> (Map<String, Value>, bool) {
+        self.body.clone().unwrap_or_default()
+    }
+}
+
+/// Where a path points.
+enum Target {
+    Collection { kind: Kind, parent: Option<(&'static str, String)> },
+    Entity { kind: Kind, key: String, parent: Option<(&'static str, String)> },
+}
+
+/// Answers one request.
+pub async fn handle(admin: &Admin, req: &Request<'_>) -> Result<Reply, ApiError> {
+    let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+    match (req.method, segs.as_slice()) {
+        ("GET", []) => Ok(Reply::json(200, admin.node_info())),
+        ("GET", ["status"]) => Ok(Reply::json(200, admin.status())),
+        ("GET", ["config"]) => admin.export().await.map(|toml| Reply::text(200, "application/toml", toml)),
+        ("POST", ["config"]) => admin.replace_config(req).await,
+        ("GET", ["plugins", "enabled"]) => {
+            let mut names: Vec<String> = admin.reloader.modules().into_keys().collect();
+            names.sort();
+            Ok(Reply::json(200, json!({ "enabled_plugins": names })))
+        }
+        ("GET", ["schemas", "plugins", name]) => match admin.reloader.modules().get(*name) {
+            Some(m) => Ok(Reply::json(200, serde_json::from_str(&m.schema).unwrap_or(Value::Null))),
+            None => Err(ApiError::not_found()),
+        },
+        ("GET", ["schemas", entity]) => {
+            let kind = Kind::from_collection(entity).or_else(|| Kind::ALL.into_iter().find(|k| k.table() == *entity));
+            kind.map(|k| Reply::json(200, entity_schema(k).clone())).ok_or_else(ApiError::not_found)
+        }
+        ("GET", ["routes", route, "service"]) => {
+            let records = admin.records().await;
+            let service = records.find(Kind::Routes, route).and_then(|r| ref_id(r, "service"));
+            let found = service.and_then(|s| records.get(Kind::Services, s)).ok_or_else(ApiError::not_found)?;
+            Ok(Reply::json(200, Value::Object(found.clone())))
+        }
+        ("PATCH", ["routes", route, "service"]) => {
+            let records = admin.records().await;
+            let service = records.find(Kind::Routes, route).and_then(|r| ref_id(r, "service")).map(str::to_string);
+            let key = service.ok_or_else(ApiError::not_found)?;
+            entity_op(admin, req, Target::Entity { kind: Kind::Services, key, parent: None }).await
+        }
+        (_, ["upstreams", u, "targets", "all"]) if req.method == "GET" => {
+            let target = nested(&*admin.records().await, "upstreams", u, "targets")?;
+            entity_op(admin, req, target).await
+        }
+        _ => {
+            let target = resolve_path(&*admin.records().await, &segs)?;
+            entity_op(admin, req, target).await
+        }
+    }
+}
+
+/// Maps `/kind[/key]` and `/parent/{p}/kind[/key]`.
+fn resolve_path(records: &Records, segs: &[&str]) -> Result<Target, ApiError> {
+    match segs {
+        [kind] => {
+            Ok(Target::Collection { kind: Kind::from_collection(kind).ok_or_else(ApiError::not_found)?, parent: None })
+        }
+        [kind, key] => Ok(Target::Entity {
+            kind: Kind::from_collection(kind).ok_or_else(ApiError::not_found)?,
+            key: key.to_string(),
+            parent: None,
+        }),
+        [parent, pkey, child] => nested(records, parent, pkey, child),
+        [parent, pkey, child, key] => match nested(records, parent, pkey, child)? {
+            Target::Collection { kind, parent } => Ok(Target::Entity { kind, key: key.to_string(), parent }),
+            entity => Ok(entity),
+        },
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+/// `/parent/{p}/child`: the parent must exist.
+fn nested(records: &Records, parent: &str, pkey: &str, child: &str) -> Result<Target, ApiError> {
+    let parent_kind = Kind::from_collection(parent).ok_or_else(ApiError::not_found)?;
+    let (kind, field) = Kind::nested(parent_kind, child).ok_or_else(ApiError::not_found)?;
+    let found = records.find(parent_kind, pkey).ok_or_else(ApiError::not_found)?;
+    Ok(Target::Collection { kind, parent: Some((field, id_of(found).to_string())) })
+}
+
+async fn entity_op(admin: &Admin, req: &Request<'_>, target: Target) -> Result<Reply, ApiError> {
+    match (req.method, target) {
+        ("GET", Target::Collection { kind, parent }) => list(admin, req, kind, parent).await,
+        ("GET", Target::Entity { kind, key, parent }) => {
+            let records = admin.records().await;
+            let found = find_in(&records, kind, &key, &parent).ok_or_else(ApiError::not_found)?;
+            Ok(Reply::json(200, Value::Object(found.clone())))
+        }
+        (method @ ("POST" | "PUT" | "PATCH" | "DELETE"), target) => {
+            let kind = match &target {
+                Target::Collection { kind, .. } | Target::Entity { kind, .. } => *kind,
+            };
+            if admin.database == Database::Off {
+                let verb = match method {
+                    "POST" => "create",
+                    "DELETE" => "delete",
+                    _ => "update",
+                };
+                return Err(ApiError::declarative(verb, kind.table()));
+            }
+            match (method, target) {
+                ("POST", Target::Collection { kind, parent }) => create(admin, req, kind, parent).await,
+                ("PUT", Target::Entity { kind, key, parent }) => upsert(admin, req, kind, key, parent).await,
+                ("PATCH", Target::Entity { kind, key, parent }) => patch(admin, req, kind, key, parent).await,
+                ("DELETE", Target::Entity { kind, key, parent }) => delete(admin, kind, key, parent).await,
+                _ => Err(ApiError::method_not_allowed()),
+            }
+        }
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+/// An entity by id or endpoint key; under a parent, it must belong to it.
+fn find_in<'r>(
+    records: &'r Records,
+    kind: Kind,
+    key: &str,
+    parent: &Option<(&'static str, String)>,
+) -> Option<&'r Record> {
+    let belongs = |r: &&Record| parent.as_ref().is_none_or(|(field, id)| ref_id(r, field) == Some(id));
+    match parent {
+        // Under a parent, endpoint keys are looked up among its children only (targets by address).
+        Some(_) => records.get(kind, key).filter(belongs).or_else(|| {
+            records
+                .all(kind)
+                .filter(belongs)
+                .find(|r| kind.endpoint_keys().iter().any(|f| r.get(*f).and_then(Value::as_str) == Some(key)))
+        }),
+        None => records.find(kind, key),
+    }
+}
+
+/// `GET` a collection: `size` (1..=1000, default 100), `offset` (from `next`), `tags` (`a,b`: all
+/// of them; `a/b`: any of them).
+async fn list(
+    admin: &Admin,
+    req: &Request<'_>,
+    kind: Kind,
+    parent: Option<(&'static str, String)>,
+) -> Result<Reply, ApiError> {
+    let size = match req.param("size") {
+        None => 100,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::field("size", "must be an integer between 1 and 1000"))?,
+    };
+    let tags = req.param("tags").map(TagFilter::parse).transpose()?;
+    let records = admin.records().await;
+    let after = req.param("offset").unwrap_or("");
+    let mut page: Vec<Value> = Vec::new();
+    let mut more = false;
+    for r in records.all(kind) {
+        if id_of(r) <= after
+            || parent.as_ref().is_some_and(|(f, id)| ref_id(r, f) != Some(id))
+            || tags.as_ref().is_some_and(|t| !t.matches(r))
+        {
+            continue;
+        }
+        if page.len() == size {
+            more = true;
+            break;
+        }
+        page.push(Value::Object(r.clone()));
+    }
+    let mut body = Map::new();
+    let last = page.last().and_then(|r| r.get("id")).and_then(Value::as_str).map(str::to_string);
+    body.insert("data".into(), Value::Array(page));
+    match last.filter(|_| more) {
+        Some(offset) => {
+            let path = format!("/{}", req.segments.join("/"));
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query.append_pair("offset", &offset).append_pair("size", &size.to_string());
+            if let Some(t) = req.param("tags") {
+                query.append_pair("tags", t);
+            }
+            body.insert("next".into(), Value::String(format!("{path}?{}", query.finish())));
+            body.insert("offset".into(), Value::String(offset));
+        }
+        None => {
+            body.insert("next".into(), Value::Null);
+        }
+    }
+    Ok(Reply::json(200, Value::Object(body)))
+}
+
+/// `?tags=a,b` (all) or `?tags=a/b` (any).
+struct TagFilter {
+    tags: Vec<String>,
+    any: bool,
+}
+
+impl TagFilter {
+    fn parse(s: &str) -> Result<TagFilter, ApiError> {
+        if s.contains(',') && s.contains('/') {
+            return Err(ApiError::field("tags", "use either ',' (all of) or '/' (any of), not both"));
+        }
+        let any = s.contains('/');
+        let tags: Vec<String> = s.split([',', '/']).map(str::to_string).collect();
+        if tags.iter().any(String::is_empty) {
+            return Err(ApiError::field("tags", "a tag must not be empty"));
+        }
+        Ok(TagFilter { tags, any })
+    }
+
+    fn matches(&self, r: &Record) -> bool {
+        let has =
+            |t: &String| r.get("tags").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == t.as_str()));
+        if self.any { self.tags.iter().any(has) } else { self.tags.iter().all(has) }
+    }
+}
+
+/// `POST` a collection: 201 with the new entity. A target posted again for the same address
+/// updates it (Kong's canary step).
+async fn create(
+    admin: &Admin,
+    req: &Request<'_>,
+    kind: Kind,
+    parent: Option<(&'static str, String)>,
+) -> Result<Reply, ApiError> {
+    let (input, form) = req.input();
+    admin
+        .write(move |next, ctx| {
+            let mut id = uuid::Uuid::new_v4().to_string();
+            let mut existing = None;
+            if kind == Kind::Targets
+                && let (Some(Value::String(t)), Some((_, upstream))) = (input.get("target"), &parent)
+                && let Some(old) = next.all(kind).find(|r| {
+                    r.get("target").and_then(Value::as_str) == Some(t) && ref_id(r, "upstream") == Some(upstream)
+                })
+            {
+                id = id_of(old).to_string();
+                existing = Some(old.clone());
+            }
+            let rec = entity::build(kind, input, &ctx.write(next, existing.as_ref(), id, parent, form))?;
+            next.put(kind, rec.clone());
+            Ok(Reply::json(201, Value::Object(rec)))
+        })
+        .await
+}
+
+/// `PUT` an entity: create or replace it, by id or by name.
+async fn upsert(
+    admin: &Admin,
+    req: &Request<'_>,
+    kind: Kind,
+    key: String,
+    parent: Option<(&'static str, String)>,
+) -> Result<Reply, ApiError> {
+    let (mut input, form) = req.input();
+    admin
+        .write(move |next, ctx| {
+            let existing = find_in(next, kind, &key, &parent).cloned();
+            let by_id = uuid::Uuid::parse_str(&key).ok().map(|u| u.to_string());
+            if by_id.is_none() {
+                // `PUT /services/{name}`: the name is the key.
+                let field = kind.endpoint_keys().first().ok_or_else(ApiError::not_found)?;
+                input.insert(field.to_string(), Value::String(key.clone()));
+            }
+            let id = match (&existing, by_id) {
+                (Some(e), _) => id_of(e).to_string(),
+                (None, Some(id)) => id,
+                (None, None) => uuid::Uuid::new_v4().to_string(),
+            };
+            let rec = entity::build(kind, input, &ctx.write(next, existing.as_ref(), id, parent, form))?;
+            next.put(kind, rec.clone());
+            Ok(Reply::json(200, Value::Object(rec)))
+        })
+        .await
+}
+
+/// `PATCH` an entity: the given fields over the stored ones (`config` merged field by field).
+async fn patch(
+    admin: &Admin,
+    req: &Request<'_>,
+    kind: Kind,
+    key: String,
+    parent: Option<(&'static str, String)>,
+) -> Result<Reply, ApiError> {
+    let (input, form) = req.input();
+    admin
+        .write(move |next, ctx| {
+            let existing = find_in(next, kind, &key, &parent).cloned().ok_or_else(ApiError::not_found)?;
+            let mut merged = existing.clone();
+            for (k, v) in input {
+                match (merged.get_mut(&k), v) {
+                    (Some(Value::Object(old)), Value::Object(new)) if k == "config" => old.extend(new),
+                    (_, v) => {
+                        merged.insert(k, v);
+                    }
+                }
+            }
+            let id = id_of(&existing).to_string();
+            let rec = entity::build(kind, merged, &ctx.write(next, Some(&existing), id, parent, form))?;
+            next.put(kind, rec.clone());
+            Ok(Reply::json(200, Value::Object(rec)))
+        })
+        .await
+}
+
+/// `DELETE` an entity: 204, also when it does not exist (as Kong answers).
+async fn delete(
+    admin: &Admin,
+    kind: Kind,
+    key: String,
+    parent: Option<(&'static str, String)>,
+) -> Result<Reply, ApiError> {
+    admin
+        .write(move |next, _| {
+            if let Some(id) = find_in(next, kind, &key, &parent).map(|r| id_of(r).to_string()) {
+                next.delete(kind, &id)?;
+            }
+            Ok(Reply::empty(204))
+        })
+        .await
+}
+
+/// What [`Admin::write`] lends to a write: the loaded modules and the live entities.
+pub struct WriteContext {
+    /// Loaded plugin modules.
+    pub modules: std::collections::HashMap<String, Arc<crate::plugins::module::Module>>,
+    /// The live entities.
+    pub entities: Arc<crate::snapshot::Entities>,
+    /// Seconds since the epoch.
+    pub now: i64,
+}
+
+impl WriteContext {
+    fn write<'a>(
+        &'a self,
+        records: &'a Records,
+        existing: Option<&'a Record>,
+        id: String,
+        parent: Option<(&'static str, String)>,
+        form: bool,
+    ) -> Write<'a> {
+        Write { records, existing, id, parent, form, modules: &self.modules, entities: &self.entities, now: self.now }
+    }
+}

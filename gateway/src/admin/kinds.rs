@@ -1,0 +1,153 @@
+//! The entity kinds the Admin API serves, with Kong's names, keys and references.
+
+/// One kind of entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// `/services`
+    Services,
+    /// `/routes`
+    Routes,
+    /// `/upstreams`
+    Upstreams,
+    /// `/upstreams/{u}/targets`
+    Targets,
+    /// `/consumers`
+    Consumers,
+    /// `/consumers/{c}/key-auth`
+    KeyAuths,
+    /// `/consumers/{c}/acls`
+    Acls,
+    /// `/consumers/{c}/jwt`
+    Jwts,
+    /// `/consumers/{c}/basic-auth`
+    BasicAuths,
+    /// `/plugins`
+    Plugins,
+}
+
+/// A reference from one kind to another: the field and the kind it names.
+pub type ForeignKey = (&'static str, Kind);
+
+impl Kind {
+    /// Every kind, parents before children.
+    pub const ALL: [Kind; 10] = [
+        Kind::Services,
+        Kind::Routes,
+        Kind::Upstreams,
+        Kind::Targets,
+        Kind::Consumers,
+        Kind::KeyAuths,
+        Kind::Acls,
+        Kind::Jwts,
+        Kind::BasicAuths,
+        Kind::Plugins,
+    ];
+
+    /// Kong's table name, used in messages and in the store.
+    pub fn table(self) -> &'static str {
+        match self {
+            Kind::Services => "services",
+            Kind::Routes => "routes",
+            Kind::Upstreams => "upstreams",
+            Kind::Targets => "targets",
+            Kind::Consumers => "consumers",
+            Kind::KeyAuths => "keyauth_credentials",
+            Kind::Acls => "acls",
+            Kind::Jwts => "jwt_secrets",
+            Kind::BasicAuths => "basicauth_credentials",
+            Kind::Plugins => "plugins",
+        }
+    }
+
+    /// The kind served at a top-level path segment (`/services`, `/key-auths`, ...).
+    pub fn from_collection(segment: &str) -> Option<Kind> {
+        Some(match segment {
+            "services" => Kind::Services,
+            "routes" => Kind::Routes,
+            "upstreams" => Kind::Upstreams,
+            "targets" => Kind::Targets,
+            "consumers" => Kind::Consumers,
+            "key-auths" => Kind::KeyAuths,
+            "acls" => Kind::Acls,
+            "jwts" => Kind::Jwts,
+            "basic-auths" => Kind::BasicAuths,
+            "plugins" => Kind::Plugins,
+            _ => return None,
+        })
+    }
+
+    /// The kind served under a parent entity (`/consumers/{c}/key-auth`, ...), and the field of
+    /// the child that names the parent.
+    pub fn nested(parent: Kind, segment: &str) -> Option<(Kind, &'static str)> {
+        let child = match segment {
+            "key-auth" => Kind::KeyAuths,
+            "acls" => Kind::Acls,
+            "jwt" => Kind::Jwts,
+            "basic-auth" => Kind::BasicAuths,
+            other => Kind::from_collection(other)?,
+        };
+        child.foreign_keys().iter().find(|(_, k)| *k == parent).map(|(field, _)| (child, *field))
+    }
+
+    /// Fields that name other entities.
+    pub fn foreign_keys(self) -> &'static [ForeignKey] {
+        match self {
+            Kind::Routes => &[("service", Kind::Services)],
+            Kind::Targets => &[("upstream", Kind::Upstreams)],
+            Kind::KeyAuths | Kind::Acls | Kind::Jwts | Kind::BasicAuths => &[("consumer", Kind::Consumers)],
+            Kind::Plugins => &[("route", Kind::Routes), ("service", Kind::Services), ("consumer", Kind::Consumers)],
+            Kind::Services | Kind::Upstreams | Kind::Consumers => &[],
+        }
+    }
+
+    /// The reference a child cannot exist without (a target's upstream, a credential's consumer).
+    pub fn owner(self) -> Option<ForeignKey> {
+        match self {
+            Kind::Targets | Kind::KeyAuths | Kind::Acls | Kind::Jwts | Kind::BasicAuths => Some(self.foreign_keys()[0]),
+            _ => None,
+        }
+    }
+
+    /// Fields that identify an entity in a URL besides its id (`/services/{name}`).
+    pub fn endpoint_keys(self) -> &'static [&'static str] {
+        match self {
+            Kind::Services | Kind::Routes | Kind::Upstreams => &["name"],
+            Kind::Consumers => &["username", "custom_id"],
+            Kind::Targets => &["target"],
+            Kind::KeyAuths | Kind::Jwts => &["key"],
+            Kind::Acls => &["group"],
+            Kind::BasicAuths => &["username"],
+            Kind::Plugins => &[],
+        }
+    }
+
+    /// Sets of fields whose values must be unique together among entities of this kind.
+    pub fn unique(self) -> &'static [&'static [&'static str]] {
+        match self {
+            Kind::Services | Kind::Routes | Kind::Upstreams => &[&["name"]],
+            Kind::Consumers => &[&["username"], &["custom_id"]],
+            Kind::Targets => &[&["upstream", "target"]],
+            Kind::KeyAuths | Kind::Jwts => &[&["key"]],
+            Kind::Acls => &[&["consumer", "group"]],
+            Kind::BasicAuths => &[&["username"]],
+            Kind::Plugins => &[&["name", "route", "service", "consumer"]],
+        }
+    }
+
+    /// Fields of the TOML model that the Admin API shape leaves out (children are their own
+    /// entities; `url` is expanded).
+    pub fn hidden(self) -> &'static [&'static str] {
+        match self {
+            Kind::Services => &["routes", "url"],
+            Kind::Upstreams => &["targets"],
+            Kind::Consumers => &["keyauth_credentials", "acls", "jwt_secrets", "basicauth_credentials"],
+            _ => &[],
+        }
+    }
+
+    /// Whether a DELETE of a parent removes this kind's entities that name it (Kong's cascade);
+    /// otherwise the delete is refused while they exist.
+    pub fn cascades(self) -> bool {
+        !matches!(self, Kind::Routes)
+    }
+}

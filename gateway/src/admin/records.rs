@@ -1,0 +1,327 @@
+//! The entities as the Admin API sees them: Kong-shaped JSON records by kind and id, with
+//! references as `{"id": ...}`. They convert to and from the TOML model, which is what snapshots
+//! are built from, so both modes share one validation path.
+
+use super::error::ApiError;
+use super::kinds::Kind;
+use crate::config::{GatewayConfig, RouteConfig};
+use crate::ids;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap};
+
+/// One entity, in Kong's JSON shape.
+pub type Record = Map<String, Value>;
+
+/// Every entity, by kind and id.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Records {
+    by_kind: BTreeMap<Kind, BTreeMap<String, Record>>,
+}
+
+/// One row to write to the store: the record, or `None` for a delete.
+pub type Change = (Kind, String, Option<Record>);
+
+impl Records {
+    /// The entity `id` of `kind`.
+    pub fn get(&self, kind: Kind, id: &str) -> Option<&Record> {
+        self.by_kind.get(&kind)?.get(id)
+    }
+
+    /// All entities of `kind`, ordered by id.
+    pub fn all(&self, kind: Kind) -> impl Iterator<Item = &Record> {
+        self.by_kind.get(&kind).into_iter().flat_map(|m| m.values())
+    }
+
+    /// All entities of `kind` in creation order (ties by id), the order snapshots are built in.
+    fn created(&self, kind: Kind) -> Vec<&Record> {
+        let mut list: Vec<&Record> = self.all(kind).collect();
+        list.sort_by_key(|r| (r.get("created_at").and_then(Value::as_i64).unwrap_or(0), id_of(r).to_string()));
+        list
+    }
+
+    /// How many entities of `kind` there are.
+    pub fn count(&self, kind: Kind) -> usize {
+        self.by_kind.get(&kind).map_or(0, BTreeMap::len)
+    }
+
+    /// An entity by id, or by one of its kind's endpoint keys (`/services/{name}`).
+    pub fn find(&self, kind: Kind, key: &str) -> Option<&Record> {
+        self.get(kind, key).or_else(|| {
+            self.all(kind).find(|r| kind.endpoint_keys().iter().any(|f| r.get(*f).and_then(Value::as_str) == Some(key)))
+        })
+    }
+
+    /// Inserts or replaces a record (it has an `id`).
+    pub fn put(&mut self, kind: Kind, record: Record) {
+        let id = id_of(&record).to_string();
+        self.by_kind.entry(kind).or_default().insert(id, record);
+    }
+
+    /// Deletes an entity and, as Kong does, what belongs to it (credentials, targets, scoped
+    /// plugins). Refused while routes still use a service.
+    pub fn delete(&mut self, kind: Kind, id: &str) -> Result<(), ApiError> {
+        for child in Kind::ALL {
+            for (field, parent) in child.foreign_keys() {
+                if *parent != kind {
+                    continue;
+                }
+                let children: Vec<String> =
+                    self.all(child).filter(|r| ref_id(r, field) == Some(id)).map(|r| id_of(r).to_string()).collect();
+                if !children.is_empty() && !child.cascades() {
+                    return Err(ApiError::referenced_by(child, kind));
+                }
+                for c in children {
+                    self.delete(child, &c)?;
+                }
+            }
+        }
+        if let Some(m) = self.by_kind.get_mut(&kind) {
+            m.remove(id);
+        }
+        Ok(())
+    }
+
+    /// 409 when another entity of `kind` has the same unique values as `record`.
+    pub fn check_unique(&self, kind: Kind, record: &Record) -> Result<(), ApiError> {
+        let id = id_of(record);
+        for fields in kind.unique() {
+            let values: Vec<Value> = fields.iter().map(|f| unique_value(record, f)).collect();
+            if fields.len() == 1 && values[0].is_null() {
+                continue;
+            }
+            let clash = self.all(kind).any(|other| {
+                id_of(other) != id && fields.iter().zip(&values).all(|(f, v)| unique_value(other, f) == *v)
+            });
+            if clash {
+                let shown = fields.iter().zip(values).filter(|(_, v)| !v.is_null());
+                return Err(ApiError::unique(shown.map(|(f, v)| (f.to_string(), v)).collect()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows that turn `self` into `next`.
+    pub fn diff(&self, next: &Records) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for kind in Kind::ALL {
+            for r in next.all(kind) {
+                if self.get(kind, id_of(r)) != Some(r) {
+                    changes.push((kind, id_of(r).to_string(), Some(r.clone())));
+                }
+            }
+            for r in self.all(kind) {
+                if next.get(kind, id_of(r)).is_none() {
+                    changes.push((kind, id_of(r).to_string(), None));
+                }
+            }
+        }
+        changes
+    }
+
+    /// The TOML model of these entities (ids explicit, references by id), for building a snapshot
+    /// or exporting.
+    pub fn to_config(&self) -> Result<GatewayConfig, String> {
+        let mut cfg = GatewayConfig::default();
+        let mut targets: HashMap<&str, Vec<crate::config::TargetConfig>> = HashMap::new();
+        for r in self.created(Kind::Targets) {
+            targets.entry(ref_id(r, "upstream").unwrap_or_default()).or_default().push(model(r, Kind::Targets)?);
+        }
+        let mut creds: HashMap<&str, crate::config::ConsumerConfig> = HashMap::new();
+        for kind in [Kind::KeyAuths, Kind::Acls, Kind::Jwts, Kind::BasicAuths] {
+            for r in self.created(kind) {
+                let c = creds.entry(ref_id(r, "consumer").unwrap_or_default()).or_insert_with(empty_consumer);
+                match kind {
+                    Kind::KeyAuths => c.keyauth_credentials.push(model(r, kind)?),
+                    Kind::Acls => c.acls.push(model(r, kind)?),
+                    Kind::Jwts => c.jwt_secrets.push(model(r, kind)?),
+                    _ => c.basicauth_credentials.push(model(r, kind)?),
+                }
+            }
+        }
+        for r in self.created(Kind::Services) {
+            cfg.services.push(model(r, Kind::Services)?);
+        }
+        for r in self.created(Kind::Routes) {
+            cfg.routes.push(model(r, Kind::Routes)?);
+        }
+        for r in self.created(Kind::Upstreams) {
+            let mut u: crate::config::UpstreamConfig = model(r, Kind::Upstreams)?;
+            u.targets = targets.remove(id_of(r)).unwrap_or_default();
+            cfg.upstreams.push(u);
+        }
+        for r in self.created(Kind::Consumers) {
+            let mut c: crate::config::ConsumerConfig = model(r, Kind::Consumers)?;
+            if let Some(owned) = creds.remove(id_of(r)) {
+                c.keyauth_credentials = owned.keyauth_credentials;
+                c.acls = owned.acls;
+                c.jwt_secrets = owned.jwt_secrets;
+                c.basicauth_credentials = owned.basicauth_credentials;
+            }
+            cfg.consumers.push(c);
+        }
+        for r in self.created(Kind::Plugins) {
+            cfg.plugins.push(model(r, Kind::Plugins)?);
+        }
+        Ok(cfg)
+    }
+
+    /// The records of a declarative configuration (its plugin instances include those of
+    /// `plugins.toml`), with the ids its snapshot derives.
+    pub fn from_config(cfg: &GatewayConfig, now: i64) -> Result<Records, String> {
+        let mut out = Records::default();
+        let mut routes = Vec::new();
+        for s in &cfg.services {
+            let mut s = s.clone();
+            if let Some(url) = s.url.take() {
+                (s.protocol, s.host, s.port, s.path) = expand_url(&url)?;
+            }
+            s.protocol.get_or_insert_with(|| "http".into());
+            s.port.get_or_insert(80);
+            let id = ids::service_id(&s, s.host.as_deref().unwrap_or_default())?;
+            routes.extend(s.routes.iter().map(|r| (r.clone(), Some(id.clone()))));
+            out.put(Kind::Services, record(&s, Kind::Services, id, now)?);
+        }
+        routes.extend(cfg.routes.iter().map(|r| (r.clone(), None)));
+        for (position, (r, parent)) in routes.into_iter().enumerate() {
+            let id = ids::route_id(&r, position)?;
+            let service = match parent {
+                Some(p) => Some(p),
+                None => r.service.as_deref().map(|s| out.id_for(Kind::Services, s)).transpose()?,
+            };
+            let mut rec = record(&RouteConfig { service: None, ..r }, Kind::Routes, id, now)?;
+            rec.insert("service".into(), reference(service));
+            out.put(Kind::Routes, rec);
+        }
+        for u in &cfg.upstreams {
+            let uid = ids::upstream_id(u)?;
+            for t in &u.targets {
+                let id = ids::entity_id("target", t.id.as_deref(), &format!("{}/{}", u.name, t.target))?;
+                let mut rec = record(t, Kind::Targets, id, now)?;
+                rec.insert("upstream".into(), reference(Some(uid.clone())));
+                out.put(Kind::Targets, rec);
+            }
+            out.put(Kind::Upstreams, record(u, Kind::Upstreams, uid, now)?);
+        }
+        for c in &cfg.consumers {
+            let cid = ids::consumer_id(c)?;
+            let mut owned = Vec::new();
+            for k in &c.keyauth_credentials {
+                owned.push((Kind::KeyAuths, ids::keyauth_id(k)?, serde_json::to_value(k)));
+            }
+            for a in &c.acls {
+                let id = ids::entity_id("acl", a.id.as_deref(), &format!("{cid}/{}", a.group))?;
+                owned.push((Kind::Acls, id, serde_json::to_value(a)));
+            }
+            for j in &c.jwt_secrets {
+                owned.push((
+                    Kind::Jwts,
+                    ids::entity_id("jwt_secret", j.id.as_deref(), &j.key)?,
+                    serde_json::to_value(j),
+                ));
+            }
+            for b in &c.basicauth_credentials {
+                let id = ids::entity_id("basicauth_credential", b.id.as_deref(), &b.username)?;
+                owned.push((Kind::BasicAuths, id, serde_json::to_value(b)));
+            }
+            for (kind, id, value) in owned {
+                let mut rec = record(&value.map_err(|e| e.to_string())?, kind, id, now)?;
+                rec.insert("consumer".into(), reference(Some(cid.clone())));
+                out.put(kind, rec);
+            }
+            out.put(Kind::Consumers, record(c, Kind::Consumers, cid, now)?);
+        }
+        for p in &cfg.plugins {
+            let id = ids::plugin_id(p)?;
+            let scope = [
+                ("route", Kind::Routes, &p.route),
+                ("service", Kind::Services, &p.service),
+                ("consumer", Kind::Consumers, &p.consumer),
+            ];
+            let mut rec = record(p, Kind::Plugins, id, now)?;
+            for (field, kind, key) in scope {
+                let target = key.as_deref().map(|k| out.id_for(kind, k)).transpose()?;
+                rec.insert(field.into(), reference(target));
+            }
+            out.put(Kind::Plugins, rec);
+        }
+        Ok(out)
+    }
+
+    fn id_for(&self, kind: Kind, key: &str) -> Result<String, String> {
+        self.find(kind, key)
+            .map(|r| id_of(r).to_string())
+            .ok_or_else(|| format!("no entity of {} is named {key:?}", kind.table()))
+    }
+}
+
+/// The id of a record.
+pub fn id_of(r: &Record) -> &str {
+    r.get("id").and_then(Value::as_str).unwrap_or_default()
+}
+
+/// The id a reference field holds (`{"id": ...}`).
+pub fn ref_id<'a>(r: &'a Record, field: &str) -> Option<&'a str> {
+    r.get(field)?.get("id")?.as_str()
+}
+
+/// `{"id": id}`, or `null`.
+pub fn reference(id: Option<String>) -> Value {
+    match id {
+        Some(id) => serde_json::json!({ "id": id }),
+        None => Value::Null,
+    }
+}
+
+/// The value compared for uniqueness: a reference compares by id.
+fn unique_value(r: &Record, field: &str) -> Value {
+    match r.get(field) {
+        Some(Value::Object(o)) => o.get("id").cloned().unwrap_or(Value::Null),
+        Some(v) => v.clone(),
+        None => Value::Null,
+    }
+}
+
+/// A record from a model value: the model's fields minus the hidden ones, with id and timestamps.
+pub fn record(model: &impl Serialize, kind: Kind, id: String, now: i64) -> Result<Record, String> {
+    let Value::Object(mut rec) = serde_json::to_value(model).map_err(|e| e.to_string())? else {
+        return Err("an entity must be an object".into());
+    };
+    for h in kind.hidden() {
+        rec.remove(*h);
+    }
+    rec.insert("id".into(), Value::String(id));
+    rec.insert("created_at".into(), Value::from(now));
+    rec.insert("updated_at".into(), Value::from(now));
+    Ok(rec)
+}
+
+/// The model value of a record: timestamps dropped, references to owners dropped, other
+/// references as id strings.
+pub fn model<T: DeserializeOwned>(r: &Record, kind: Kind) -> Result<T, String> {
+    let mut m = r.clone();
+    m.remove("created_at");
+    m.remove("updated_at");
+    for (field, _) in kind.foreign_keys() {
+        let id = ref_id(r, field).map(str::to_string);
+        m.remove(*field);
+        if kind.owner().is_none()
+            && let Some(id) = id
+        {
+            m.insert(field.to_string(), Value::String(id));
+        }
+    }
+    serde_path_to_error::deserialize(Value::Object(m)).map_err(|e| format!("{} {}: {e}", kind.table(), id_of(r)))
+}
+
+/// `url` split into protocol, host, port and path (Kong stores the parts).
+pub fn expand_url(url: &str) -> Result<(Option<String>, Option<String>, Option<u16>, Option<String>), String> {
+    let (protocol, host, port, path) = crate::snapshot::split_url(url)?;
+    let port = port.unwrap_or(if protocol == "https" { 443 } else { 80 });
+    Ok((Some(protocol), Some(host), Some(port), path))
+}
+
+fn empty_consumer() -> crate::config::ConsumerConfig {
+    serde_json::from_value(serde_json::json!({})).expect("every consumer field has a default")
+}

@@ -64,6 +64,9 @@ impl Loader {
             Some(p) => read_toml::<PluginsFile>(p)?,
             None => PluginsFile::default_for(cfg.server.database),
         };
+        for (name, overrides) in &cfg.modules {
+            plugins_file.modules.entry(name.clone()).or_default().overlay(overrides);
+        }
         // Entities from the store or the Admin API are not in a file: label their errors plainly.
         let source = if entities.is_some() { Path::new("entities") } else { self.gateway_file.as_path() };
         let built = Arc::new(Entities::build(&cfg).map_err(|e| e.in_file(source))?);

@@ -54,6 +54,8 @@ pub fn run(opts: RunOptions) -> Result<(), ConfigErrors> {
     if server_cfg.admin_listen != "off" {
         let admin = Arc::new(Admin::new(reloader.clone(), store, in_flight.clone()));
         let mut service = Service::new("admin".to_string(), AdminApp(admin));
+        // Writers are serialized anyway; one thread keeps the admin listener off the proxy's cores.
+        service.threads = Some(1);
         service.add_tcp(&server_cfg.admin_listen);
         server.add_service(service);
     }
@@ -127,7 +129,13 @@ impl ShutdownSignalWatch for Signals {
                 std::thread::spawn(move || exit_when_idle(&in_flight));
                 ShutdownSignal::GracefulTerminate
             }
-            _ = int.recv() => ShutdownSignal::FastShutdown,
+            _ = int.recv() => {
+                // Exit here rather than through Pingora's fast shutdown, which can hang: with one
+                // runtime per thread, an accept loop whose listener belonged to a runtime already
+                // stopped spins on errors, and its thread is never joined.
+                tracing::info!("SIGINT: exiting now");
+                std::process::exit(0)
+            }
             _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
         }
     }

@@ -61,6 +61,21 @@ pub async fn handle(admin: &Admin, req: &Request<'_>) -> Result<Reply, ApiError>
             let kind = Kind::from_collection(entity).or_else(|| Kind::ALL.into_iter().find(|k| k.table() == *entity));
             kind.map(|k| Reply::json(200, entity_schema(k).clone())).ok_or_else(ApiError::not_found)
         }
+        ("GET", ["modules"]) => {
+            let mut modules: Vec<_> = admin.reloader.modules().into_values().collect();
+            modules.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(Reply::json(
+                200,
+                json!({ "data": modules.iter().map(|m| module_view(m)).collect::<Vec<_>>(), "next": null }),
+            ))
+        }
+        ("GET", ["modules", name]) => admin
+            .reloader
+            .modules()
+            .get(*name)
+            .map(|m| Reply::json(200, module_view(m)))
+            .ok_or_else(ApiError::not_found),
+        ("PATCH" | "PUT", ["modules", name]) => module_settings(admin, req, name.to_string()).await,
         ("GET", ["routes", route, "service"]) => {
             let records = admin.records().await;
             let service = records.find(Kind::Routes, route).and_then(|r| ref_id(r, "service"));
@@ -245,6 +260,30 @@ impl TagFilter {
     }
 }
 
+/// What a write replaces (if anything) and the id the entity gets.
+type Prepared = Result<(Option<Record>, String), ApiError>;
+
+/// Validates and writes one entity, answering `status` with it. `prepare` looks at the current
+/// entities and the body (which it may rewrite) and says what the entity replaces and its id.
+async fn save_entity(
+    admin: &Admin,
+    req: &Request<'_>,
+    kind: Kind,
+    parent: Option<(&'static str, String)>,
+    status: u16,
+    prepare: impl FnOnce(&Records, &mut Map<String, Value>) -> Prepared,
+) -> Result<Reply, ApiError> {
+    let (mut input, form) = req.input();
+    admin
+        .write(move |next, ctx| {
+            let (existing, id) = prepare(next, &mut input)?;
+            let rec = entity::build(kind, input, &ctx.write(next, existing.as_ref(), id, parent, form))?;
+            next.put(kind, rec.clone());
+            Ok(Reply::json(status, Value::Object(rec)))
+        })
+        .await
+}
+
 /// `POST` a collection: 201 with the new entity. A target posted again for the same address
 /// updates it (Kong's canary step).
 async fn create(
@@ -253,25 +292,16 @@ async fn create(
     kind: Kind,
     parent: Option<(&'static str, String)>,
 ) -> Result<Reply, ApiError> {
-    let (input, form) = req.input();
-    admin
-        .write(move |next, ctx| {
-            let mut id = uuid::Uuid::new_v4().to_string();
-            let mut existing = None;
-            if kind == Kind::Targets
-                && let (Some(Value::String(t)), Some((_, upstream))) = (input.get("target"), &parent)
-                && let Some(old) = next.all(kind).find(|r| {
-                    r.get("target").and_then(Value::as_str) == Some(t) && ref_id(r, "upstream") == Some(upstream)
-                })
-            {
-                id = id_of(old).to_string();
-                existing = Some(old.clone());
-            }
-            let rec = entity::build(kind, input, &ctx.write(next, existing.as_ref(), id, parent, form))?;
-            next.put(kind, rec.clone());
-            Ok(Reply::json(201, Value::Object(rec)))
-        })
-        .await
+    let upstream = parent.as_ref().map(|(_, id)| id.clone());
+    save_entity(admin, req, kind, parent, 201, move |records, input| {
+        let same_target =
+            |r: &&Record| r.get("target") == input.get("target") && ref_id(r, "upstream") == upstream.as_deref();
+        match records.all(kind).find(same_target).filter(|_| kind == Kind::Targets) {
+            Some(old) => Ok((Some(old.clone()), id_of(old).to_string())),
+            None => Ok((None, uuid::Uuid::new_v4().to_string())),
+        }
+    })
+    .await
 }
 
 /// `PUT` an entity: create or replace it, by id or by name.
@@ -282,26 +312,23 @@ async fn upsert(
     key: String,
     parent: Option<(&'static str, String)>,
 ) -> Result<Reply, ApiError> {
-    let (mut input, form) = req.input();
-    admin
-        .write(move |next, ctx| {
-            let existing = find_in(next, kind, &key, &parent).cloned();
-            let by_id = uuid::Uuid::parse_str(&key).ok().map(|u| u.to_string());
-            if by_id.is_none() {
-                // `PUT /services/{name}`: the name is the key.
-                let field = kind.endpoint_keys().first().ok_or_else(ApiError::not_found)?;
-                input.insert(field.to_string(), Value::String(key.clone()));
-            }
-            let id = match (&existing, by_id) {
-                (Some(e), _) => id_of(e).to_string(),
-                (None, Some(id)) => id,
-                (None, None) => uuid::Uuid::new_v4().to_string(),
-            };
-            let rec = entity::build(kind, input, &ctx.write(next, existing.as_ref(), id, parent, form))?;
-            next.put(kind, rec.clone());
-            Ok(Reply::json(200, Value::Object(rec)))
-        })
-        .await
+    let scope = parent.clone();
+    save_entity(admin, req, kind, parent, 200, move |records, input| {
+        let existing = find_in(records, kind, &key, &scope).cloned();
+        let by_id = uuid::Uuid::parse_str(&key).ok().map(|u| u.to_string());
+        if by_id.is_none() {
+            // `PUT /services/{name}`: the name is the key.
+            let field = kind.endpoint_keys().first().ok_or_else(ApiError::not_found)?;
+            input.insert(field.to_string(), Value::String(key.clone()));
+        }
+        let id = match (&existing, by_id) {
+            (Some(e), _) => id_of(e).to_string(),
+            (None, Some(id)) => id,
+            (None, None) => uuid::Uuid::new_v4().to_string(),
+        };
+        Ok((existing, id))
+    })
+    .await
 }
 
 /// `PATCH` an entity: the given fields over the stored ones (`config` merged field by field).
@@ -312,25 +339,23 @@ async fn patch(
     key: String,
     parent: Option<(&'static str, String)>,
 ) -> Result<Reply, ApiError> {
-    let (input, form) = req.input();
-    admin
-        .write(move |next, ctx| {
-            let existing = find_in(next, kind, &key, &parent).cloned().ok_or_else(ApiError::not_found)?;
-            let mut merged = existing.clone();
-            for (k, v) in input {
-                match (merged.get_mut(&k), v) {
-                    (Some(Value::Object(old)), Value::Object(new)) if k == "config" => old.extend(new),
-                    (_, v) => {
-                        merged.insert(k, v);
-                    }
+    let scope = parent.clone();
+    save_entity(admin, req, kind, parent, 200, move |records, input| {
+        let existing = find_in(records, kind, &key, &scope).cloned().ok_or_else(ApiError::not_found)?;
+        let mut merged = existing.clone();
+        for (k, v) in std::mem::take(input) {
+            match (merged.get_mut(&k), v) {
+                (Some(Value::Object(old)), Value::Object(new)) if k == "config" => old.extend(new),
+                (_, v) => {
+                    merged.insert(k, v);
                 }
             }
-            let id = id_of(&existing).to_string();
-            let rec = entity::build(kind, merged, &ctx.write(next, Some(&existing), id, parent, form))?;
-            next.put(kind, rec.clone());
-            Ok(Reply::json(200, Value::Object(rec)))
-        })
-        .await
+        }
+        *input = merged;
+        let id = id_of(&existing).to_string();
+        Ok((Some(existing), id))
+    })
+    .await
 }
 
 /// `DELETE` an entity: 204, also when it does not exist (as Kong answers).
@@ -348,6 +373,43 @@ async fn delete(
             Ok(Reply::empty(204))
         })
         .await
+}
+
+/// A loaded module and the settings it runs with.
+fn module_view(m: &crate::plugins::module::Module) -> Value {
+    json!({
+        "name": &*m.name,
+        "version": m.version,
+        "path": m.path.display().to_string(),
+        "priority": m.priority,
+        "failure_policy": if m.fail_closed { "fail-closed" } else { "fail-open" },
+        "cpu_ms": m.limits.cpu_ms,
+        "memory_mb": m.limits.memory_mb,
+    })
+}
+
+/// `PATCH /modules/{name}` (`PUT` replaces every override): priority, failure policy and limits,
+/// applied by the same path as a hot load (the module is reloaded with the new settings).
+async fn module_settings(admin: &Admin, req: &Request<'_>, name: String) -> Result<Reply, ApiError> {
+    if admin.database == Database::Off {
+        return Err(ApiError::declarative("update", "modules"));
+    }
+    if !admin.reloader.modules().contains_key(&name) {
+        return Err(ApiError::not_found());
+    }
+    let replace = req.method == "PUT";
+    let key = name.clone();
+    save_entity(admin, req, Kind::Modules, None, 200, move |records, input| {
+        let existing = records.get(Kind::Modules, &key).cloned();
+        if !replace && let Some(old) = &existing {
+            let given = std::mem::replace(input, old.clone());
+            input.extend(given);
+        }
+        Ok((existing, key))
+    })
+    .await?;
+    let module = admin.reloader.modules().get(&name).cloned().ok_or_else(ApiError::not_found)?;
+    Ok(Reply::json(200, module_view(&module)))
 }
 
 /// What [`Admin::write`] lends to a write: the loaded modules and the live entities.

@@ -10,7 +10,7 @@ use crate::config::{
     AclGroup, BasicAuthCredential, ConsumerConfig, JwtCredential, KeyAuthCredential, RouteConfig, ServiceConfig,
     TargetConfig, UpstreamConfig,
 };
-use crate::plugins::config::PluginEntry;
+use crate::plugins::config::{ModuleOverrides, PluginEntry};
 use crate::plugins::module::Module;
 use crate::snapshot::Entities;
 use serde::Serialize;
@@ -57,6 +57,7 @@ pub fn entity_schema(kind: Kind) -> &'static Value {
             (Kind::Jwts, of::<JwtCredential>()),
             (Kind::BasicAuths, of::<BasicAuthCredential>()),
             (Kind::Plugins, of::<PluginEntry>()),
+            (Kind::Modules, of::<ModuleOverrides>()),
         ])
     });
     &SCHEMAS[&kind]
@@ -103,6 +104,7 @@ pub fn build(kind: Kind, mut input: Map<String, Value>, w: &Write<'_>) -> Result
         Kind::Jwts => canonical::<JwtCredential>(kind, input, w)?,
         Kind::BasicAuths => canonical::<BasicAuthCredential>(kind, input, w)?,
         Kind::Plugins => canonical::<PluginEntry>(kind, plugin_input(input, w)?, w)?,
+        Kind::Modules => canonical::<ModuleOverrides>(kind, input, w)?,
     };
     rec.extend(refs);
     if kind == Kind::Plugins {
@@ -181,12 +183,11 @@ fn generate_fields(
         Kind::Services => {
             if let Some(url) = input.remove("url").filter(|u| !u.is_null()) {
                 let url = url.as_str().ok_or_else(|| ApiError::field("url", "expected a string"))?;
-                let (protocol, host, port, path) =
-                    super::records::expand_url(url).map_err(|e| ApiError::field("url", e))?;
-                input.insert("protocol".into(), serde_json::json!(protocol));
-                input.insert("host".into(), serde_json::json!(host));
-                input.insert("port".into(), serde_json::json!(port));
-                input.insert("path".into(), serde_json::json!(path));
+                let parts = super::records::expand_url(url).map_err(|e| ApiError::field("url", e))?;
+                input.insert("protocol".into(), Value::String(parts.protocol));
+                input.insert("host".into(), Value::String(parts.host));
+                input.insert("port".into(), Value::from(parts.port));
+                input.insert("path".into(), parts.path.map_or(Value::Null, Value::String));
             }
             if missing(input, "host") {
                 return Err(ApiError::field("host", "required field missing"));

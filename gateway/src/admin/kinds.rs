@@ -23,6 +23,8 @@ pub enum Kind {
     BasicAuths,
     /// `/plugins`
     Plugins,
+    /// `/modules/{name}`: run-time module settings (not a Kong entity; served by its own handler).
+    Modules,
 }
 
 /// A reference from one kind to another: the field and the kind it names.
@@ -30,7 +32,7 @@ pub type ForeignKey = (&'static str, Kind);
 
 impl Kind {
     /// Every kind, parents before children.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Services,
         Kind::Routes,
         Kind::Upstreams,
@@ -41,6 +43,7 @@ impl Kind {
         Kind::Jwts,
         Kind::BasicAuths,
         Kind::Plugins,
+        Kind::Modules,
     ];
 
     /// Kong's table name, used in messages and in the store.
@@ -56,6 +59,7 @@ impl Kind {
             Kind::Jwts => "jwt_secrets",
             Kind::BasicAuths => "basicauth_credentials",
             Kind::Plugins => "plugins",
+            Kind::Modules => "modules",
         }
     }
 
@@ -96,7 +100,7 @@ impl Kind {
             Kind::Targets => &[("upstream", Kind::Upstreams)],
             Kind::KeyAuths | Kind::Acls | Kind::Jwts | Kind::BasicAuths => &[("consumer", Kind::Consumers)],
             Kind::Plugins => &[("route", Kind::Routes), ("service", Kind::Services), ("consumer", Kind::Consumers)],
-            Kind::Services | Kind::Upstreams | Kind::Consumers => &[],
+            Kind::Services | Kind::Upstreams | Kind::Consumers | Kind::Modules => &[],
         }
     }
 
@@ -117,7 +121,7 @@ impl Kind {
             Kind::KeyAuths | Kind::Jwts => &["key"],
             Kind::Acls => &["group"],
             Kind::BasicAuths => &["username"],
-            Kind::Plugins => &[],
+            Kind::Plugins | Kind::Modules => &[],
         }
     }
 
@@ -131,6 +135,7 @@ impl Kind {
             Kind::Acls => &[&["consumer", "group"]],
             Kind::BasicAuths => &[&["username"]],
             Kind::Plugins => &[&["name", "route", "service", "consumer"]],
+            Kind::Modules => &[],
         }
     }
 

@@ -164,6 +164,11 @@ impl Records {
         for r in self.created(Kind::Plugins) {
             cfg.plugins.push(model(r, Kind::Plugins)?);
         }
+        for r in self.all(Kind::Modules) {
+            let mut settings = r.clone();
+            settings.remove("id");
+            cfg.modules.insert(id_of(r).to_string(), model(&settings, Kind::Modules)?);
+        }
         Ok(cfg)
     }
 
@@ -172,25 +177,32 @@ impl Records {
     pub fn from_config(cfg: &GatewayConfig, now: i64) -> Result<Records, String> {
         let mut out = Records::default();
         let mut routes = Vec::new();
-        for s in &cfg.services {
+        // Declared earlier is created earlier: routes that tie in priority keep their file order
+        // when the records become a configuration again (they are ordered by `created_at`).
+        let earlier = |i: usize, n: usize| now - (n - 1 - i) as i64;
+        let services = cfg.services.len();
+        for (i, s) in cfg.services.iter().enumerate() {
             let mut s = s.clone();
             if let Some(url) = s.url.take() {
-                (s.protocol, s.host, s.port, s.path) = expand_url(&url)?;
+                let parts = expand_url(&url)?;
+                (s.protocol, s.host, s.port, s.path) =
+                    (Some(parts.protocol), Some(parts.host), Some(parts.port), parts.path);
             }
             s.protocol.get_or_insert_with(|| "http".into());
             s.port.get_or_insert(80);
             let id = ids::service_id(&s, s.host.as_deref().unwrap_or_default())?;
             routes.extend(s.routes.iter().map(|r| (r.clone(), Some(id.clone()))));
-            out.put(Kind::Services, record(&s, Kind::Services, id, now)?);
+            out.put(Kind::Services, record(&s, Kind::Services, id, earlier(i, services))?);
         }
         routes.extend(cfg.routes.iter().map(|r| (r.clone(), None)));
+        let total = routes.len();
         for (position, (r, parent)) in routes.into_iter().enumerate() {
             let id = ids::route_id(&r, position)?;
             let service = match parent {
                 Some(p) => Some(p),
                 None => r.service.as_deref().map(|s| out.id_for(Kind::Services, s)).transpose()?,
             };
-            let mut rec = record(&RouteConfig { service: None, ..r }, Kind::Routes, id, now)?;
+            let mut rec = record(&RouteConfig { service: None, ..r }, Kind::Routes, id, earlier(position, total))?;
             rec.insert("service".into(), reference(service));
             out.put(Kind::Routes, rec);
         }
@@ -245,6 +257,9 @@ impl Records {
                 rec.insert(field.into(), reference(target));
             }
             out.put(Kind::Plugins, rec);
+        }
+        for (name, settings) in &cfg.modules {
+            out.put(Kind::Modules, record(settings, Kind::Modules, name.clone(), now)?);
         }
         Ok(out)
     }
@@ -315,13 +330,104 @@ pub fn model<T: DeserializeOwned>(r: &Record, kind: Kind) -> Result<T, String> {
     serde_path_to_error::deserialize(Value::Object(m)).map_err(|e| format!("{} {}: {e}", kind.table(), id_of(r)))
 }
 
-/// `url` split into protocol, host, port and path (Kong stores the parts).
-pub fn expand_url(url: &str) -> Result<(Option<String>, Option<String>, Option<u16>, Option<String>), String> {
+/// A service `url`, split as Kong stores it.
+pub struct UrlParts {
+    /// `http` or `https`.
+    pub protocol: String,
+    /// Host name or IP.
+    pub host: String,
+    /// The port, or the protocol's default.
+    pub port: u16,
+    /// The path, if the URL has one.
+    pub path: Option<String>,
+}
+
+/// Splits `url` into protocol, host, port and path.
+pub fn expand_url(url: &str) -> Result<UrlParts, String> {
     let (protocol, host, port, path) = crate::snapshot::split_url(url)?;
     let port = port.unwrap_or(if protocol == "https" { 443 } else { 80 });
-    Ok((Some(protocol), Some(host), Some(port), path))
+    Ok(UrlParts { protocol, host, port, path })
 }
 
 fn empty_consumer() -> crate::config::ConsumerConfig {
     serde_json::from_value(serde_json::json!({})).expect("every consumer field has a default")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Entities;
+
+    const DECLARATIVE: &str = r#"
+[[services]]
+name = "api"
+url = "http://10.0.0.1:8080/v1"
+[[services.routes]]
+name = "nested"
+paths = ["/a"]
+[[services.routes]]
+paths = ["/unnamed"]
+
+[[routes]]
+paths = ["/top"]
+service = "api"
+
+[[upstreams]]
+name = "pool"
+[[upstreams.targets]]
+target = "10.0.0.2:80"
+weight = 5
+
+[[consumers]]
+username = "alice"
+[[consumers.keyauth_credentials]]
+key = "k"
+[[consumers.acls]]
+group = "admins"
+
+[[plugins]]
+name = "key-auth"
+route = "nested"
+[plugins.config]
+key_names = ["apikey"]
+"#;
+
+    #[test]
+    fn records_of_a_declarative_config_keep_the_ids_its_snapshot_derives() {
+        let cfg: GatewayConfig = toml::from_str(DECLARATIVE).unwrap();
+        let records = Records::from_config(&cfg, 1_000).unwrap();
+        assert_eq!(records.count(Kind::Routes), 3);
+        let api = records.find(Kind::Services, "api").unwrap();
+        assert_eq!(
+            (api["host"].as_str(), api["port"].as_u64(), api["path"].as_str()),
+            (Some("10.0.0.1"), Some(8080), Some("/v1"))
+        );
+        let plugin = records.all(Kind::Plugins).next().unwrap();
+        assert_eq!(ref_id(plugin, "route"), records.find(Kind::Routes, "nested").map(id_of), "references by id");
+
+        let original = Entities::build(&cfg).unwrap();
+        let round_trip = records.to_config().unwrap();
+        let rebuilt = Entities::build(&round_trip).unwrap();
+        let ids = |e: &Entities| {
+            let mut ids: Vec<String> = e.services.iter().map(|s| s.id.clone()).collect();
+            ids.extend(e.routes.iter().map(|r| r.id.clone()));
+            ids.extend(e.upstreams.iter().map(|u| u.id.clone()));
+            ids
+        };
+        assert_eq!(ids(&rebuilt), ids(&original), "same entities, same ids, same order");
+        assert_eq!(Records::from_config(&round_trip, 1_000).unwrap(), records, "a second round trip changes nothing");
+    }
+
+    #[test]
+    fn deleting_cascades_to_owned_entities_but_not_over_routes() {
+        let cfg: GatewayConfig = toml::from_str(DECLARATIVE).unwrap();
+        let mut records = Records::from_config(&cfg, 1).unwrap();
+        let alice = id_of(records.find(Kind::Consumers, "alice").unwrap()).to_string();
+        records.delete(Kind::Consumers, &alice).unwrap();
+        assert_eq!((records.count(Kind::KeyAuths), records.count(Kind::Acls)), (0, 0));
+        let api = id_of(records.find(Kind::Services, "api").unwrap()).to_string();
+        let refused = records.delete(Kind::Services, &api).unwrap_err();
+        assert_eq!(refused.status, 400);
+        assert_eq!(records.count(Kind::Services), 1);
+    }
 }

@@ -1,6 +1,6 @@
 //! The TOML shape of `gateway.toml`. Field names and defaults follow Kong's entities and `kong.conf`.
 
-use crate::plugins::config::PluginEntry;
+use crate::plugins::config::{ModuleOverrides, PluginEntry};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -28,6 +28,9 @@ pub struct GatewayConfig {
     /// Plugin instances, as in Kong's declarative file (they may also live in `plugins.toml`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<PluginEntry>,
+    /// Module settings changed at run time, by module name; they override `plugins.toml`'s.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub modules: BTreeMap<String, ModuleOverrides>,
 }
 
 /// `[server]`: settings of this node, named as in `kong.conf`.

@@ -99,8 +99,33 @@ pub struct ModuleSettings {
     pub memory_mb: Option<u64>,
 }
 
+/// Module settings that may be changed at run time (through the Admin API, or `[modules.NAME]`
+/// in `gateway.toml`); they override `plugins.toml`'s. The file path is not among them.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleOverrides {
+    /// Run order; higher first.
+    pub priority: Option<i32>,
+    /// `fail-closed` (answer 500) or `fail-open` (skip) when the plugin fails.
+    pub failure_policy: Option<FailurePolicy>,
+    /// CPU deadline per call, ms.
+    pub cpu_ms: Option<u64>,
+    /// Memory cap, MiB.
+    pub memory_mb: Option<u64>,
+}
+
+impl ModuleSettings {
+    /// Applies the overrides that are set.
+    pub fn overlay(&mut self, o: &ModuleOverrides) {
+        self.priority = o.priority.or(self.priority);
+        self.failure_policy = o.failure_policy.or(self.failure_policy);
+        self.cpu_ms = o.cpu_ms.or(self.cpu_ms);
+        self.memory_mb = o.memory_mb.or(self.memory_mb);
+    }
+}
+
 /// What happens to a request when a plugin traps, times out or returns an error.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailurePolicy {
     /// Answer 500.

@@ -179,3 +179,39 @@ async fn node_info_status_and_schemas() {
     assert_eq!(request(gw.admin, "GET", "/schemas/nope", &[], b"").await.status, 404);
     assert_eq!(request(gw.admin, "GET", "/schemas/plugins/nope", &[], b"").await.status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn module_settings_are_read_and_changed_through_the_api() {
+    let up = Upstream::start("modules").await;
+    let mut gw = embedded().await;
+    assert_eq!(call(&gw, "POST", "/services", &format!("name=m&url={}", up.url())).await.status, 201);
+    assert_eq!(call(&gw, "POST", "/services/m/routes", "name=m&paths[]=/m").await.status, 201);
+    assert_eq!(call(&gw, "POST", "/routes/m/plugins", "name=key-auth").await.status, 201);
+    assert_eq!(call(&gw, "POST", "/routes/m/plugins", "name=rate-limiting&config.minute=100").await.status, 201);
+
+    let listed = request(gw.admin, "GET", "/modules", &[], b"").await.json();
+    assert!(listed["data"].as_array().unwrap().iter().any(|m| m["name"] == "key-auth"), "{listed}");
+    let own = request(gw.admin, "GET", "/modules/rate-limiting", &[], b"").await.json();
+    assert_eq!((own["priority"].as_i64(), own["failure_policy"].as_str()), (Some(910), Some("fail-open")), "{own}");
+    let unauthenticated = request(gw.port, "GET", "/m", &[], b"").await;
+    assert_eq!((unauthenticated.status, unauthenticated.header("ratelimit-limit")), (401, None), "key-auth runs first");
+
+    let changed = call(&gw, "PATCH", "/modules/rate-limiting", "priority=5000&cpu_ms=20").await;
+    assert_eq!(changed.status, 200, "{}", changed.text());
+    assert_eq!((changed.json()["priority"].as_i64(), changed.json()["cpu_ms"].as_u64()), (Some(5000), Some(20)));
+    let reordered = request(gw.port, "GET", "/m", &[], b"").await;
+    assert_eq!((reordered.status, reordered.header("ratelimit-limit")), (401, Some("100")), "rate-limiting now first");
+
+    let bad = call(&gw, "PATCH", "/modules/rate-limiting", "failure_policy=sometimes").await;
+    assert_eq!((bad.status, bad.json()["fields"]["failure_policy"].is_string()), (400, true), "{}", bad.text());
+    let out_of_range = call(&gw, "PATCH", "/modules/rate-limiting", "memory_mb=0").await;
+    assert_eq!(out_of_range.status, 400, "{}", out_of_range.text());
+    assert!(out_of_range.text().contains("memory_mb"), "{}", out_of_range.text());
+    assert_eq!(call(&gw, "PATCH", "/modules/no-such-module", "priority=1").await.status, 404);
+
+    gw.restart().await;
+    let kept = request(gw.admin, "GET", "/modules/rate-limiting", &[], b"").await.json();
+    assert_eq!(kept["priority"], 5000, "saved");
+    let reset = call(&gw, "PUT", "/modules/rate-limiting", "").await.json();
+    assert_eq!(reset["priority"], 910, "PUT replaces every override");
+}

@@ -96,7 +96,8 @@ impl Gateway {
     /// Stops the process (SIGINT); [`Self::resume`] starts it again.
     pub async fn stop(&mut self) {
         self.signal(libc::SIGINT);
-        assert!(self.wait_exit(Duration::from_secs(10)).await.is_some(), "the gateway did not stop");
+        let stopped = self.wait_exit(Duration::from_secs(10)).await.is_some();
+        assert!(stopped, "the gateway did not stop:\n{}", self.stderr());
     }
 
     /// Starts a stopped gateway again on the same files and data.

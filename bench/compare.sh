@@ -128,6 +128,7 @@ gateway_toml() { # extra TOML appended to the base
   cat <<TOML
 [server]
 proxy_listen = "127.0.0.1:$PORT"
+admin_listen = "127.0.0.1:0"
 worker_threads = 1
 access_log = "off"
 log_level = "warn"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing wasmgate needs, once: Debian packages (cmake for Pingora's
-# zlib-ng, pkg-config, a C toolchain) and the Rust target the plugins compile to. Idempotent.
+# zlib-ng, pkg-config, libssl-dev, a C toolchain) and the Rust target the plugins compile to. Idempotent.
 set -euo pipefail
 
 need_apt=()
@@ -8,6 +8,8 @@ command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
+# OpenSSL headers: Pingora's TLS (https health probes).
+dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   sudo=""

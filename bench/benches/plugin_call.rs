@@ -44,7 +44,7 @@ fn load(names: &[&str]) -> (HashMap<String, Arc<Module>>, Arc<Entities>) {
     let file = PluginsFile { plugins_dir: dir.clone(), ..PluginsFile::default() };
     let modules = PluginHost::default().load_modules(&file, &dir.join("plugins.toml")).expect("plugins load");
     let cfg: GatewayConfig = toml::from_str(GATEWAY).unwrap();
-    (modules, Arc::new(Entities::build(&cfg).unwrap()))
+    (modules, Arc::new(Entities::build(&cfg, &Default::default()).unwrap()))
 }
 
 fn request() -> RequestHeader {

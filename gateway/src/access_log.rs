@@ -22,6 +22,7 @@ pub fn record(session: &Session, error: Option<&Error>, ctx: &RequestCtx) {
         service = v.service.unwrap_or("-"),
         consumer = v.consumer.unwrap_or("-"),
         upstream = %v.upstream.map_or_else(|| "-".to_string(), |a| a.to_string()),
+        target_health = v.target_health,
         tries = v.tries,
         client = %v.client,
         latency_ms = v.total.as_millis() as u64,

@@ -3,6 +3,7 @@
 //! current one keeps serving; requests in flight keep the snapshot they started with.
 
 use crate::config::{self, ConfigErrors, Database, GatewayConfig, ServerConfig, read_toml, relative_to};
+use crate::health::HealthRegistry;
 use crate::plugins::config::PluginsFile;
 use crate::plugins::module::Module;
 use crate::plugins::{PluginHost, PluginSet};
@@ -25,6 +26,7 @@ pub struct Loader {
     gateway_file: PathBuf,
     plugins_file: Option<PathBuf>,
     host: PluginHost,
+    health: Arc<HealthRegistry>,
     version: AtomicU64,
 }
 
@@ -45,7 +47,13 @@ pub struct Loaded {
 impl Loader {
     /// A loader for `gateway.toml`; `plugins_file` (from `--plugins`) overrides the one it names.
     pub fn new(gateway_file: PathBuf, plugins_file: Option<PathBuf>) -> Loader {
-        Loader { gateway_file, plugins_file, host: PluginHost::default(), version: AtomicU64::new(0) }
+        Loader {
+            gateway_file,
+            plugins_file,
+            host: PluginHost::default(),
+            health: Arc::default(),
+            version: AtomicU64::new(0),
+        }
     }
 
     /// Reads and compiles everything; errors name file, entity and field. `entities`, when given,
@@ -69,7 +77,7 @@ impl Loader {
         }
         // Entities from the store or the Admin API are not in a file: label their errors plainly.
         let source = if entities.is_some() { Path::new("entities") } else { self.gateway_file.as_path() };
-        let built = Arc::new(Entities::build(&cfg).map_err(|e| e.in_file(source))?);
+        let built = Arc::new(Entities::build(&cfg, &self.health).map_err(|e| e.in_file(source))?);
         let plugins_path = plugins_path.unwrap_or_else(|| self.gateway_file.clone());
         let modules = self.host.load_modules(&plugins_file, &plugins_path).map_err(|e| e.in_file(&plugins_path))?;
         let mut errors = ConfigErrors::default();
@@ -95,6 +103,17 @@ impl Loader {
         let server = std::mem::take(&mut cfg.server);
         let snapshot = Snapshot { version, entities: built, plugins };
         Ok(Loaded { server, snapshot, plugin_paths, modules, config: Arc::new(cfg) })
+    }
+
+    /// Drops the health of targets that `snapshot` (about to go live) no longer has.
+    fn forget_removed_targets(&self, snapshot: &Snapshot) {
+        let upstreams = &snapshot.entities.upstreams;
+        self.health.retain(|u, t| {
+            snapshot
+                .entities
+                .upstream(u)
+                .is_some_and(|i| upstreams[i].targets.iter().any(|x| x.address.to_string() == t))
+        });
     }
 
     /// The configuration file.
@@ -196,6 +215,7 @@ impl Reloader {
             Ok(loaded) => {
                 warn_restart_only(&self.started_with, &loaded.server);
                 let version = loaded.snapshot.version;
+                self.loader.forget_removed_targets(&loaded.snapshot);
                 self.live.store(Arc::new(loaded.snapshot));
                 *state = State { entities, modules: loaded.modules, config: loaded.config };
                 tracing::info!(reason, version, "configuration reloaded");
@@ -218,6 +238,7 @@ impl Reloader {
     pub fn install(&self, loaded: Loaded, entities: Arc<GatewayConfig>) -> u64 {
         let mut state = self.state.lock();
         let version = loaded.snapshot.version;
+        self.loader.forget_removed_targets(&loaded.snapshot);
         self.live.store(Arc::new(loaded.snapshot));
         *state = State { entities: Some(entities), modules: loaded.modules, config: loaded.config };
         tracing::info!(version, "configuration applied from the Admin API");

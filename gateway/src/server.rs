@@ -4,6 +4,7 @@ use crate::admin::records::Records;
 use crate::admin::store::Store;
 use crate::admin::{Admin, AdminApp};
 use crate::config::{ConfigErrors, Database, ServerConfig, relative_to};
+use crate::probes::Prober;
 use crate::proxy::Gateway;
 use crate::reload::{Loader, ReloadService, Reloader};
 use async_trait::async_trait;
@@ -59,6 +60,7 @@ pub fn run(opts: RunOptions) -> Result<(), ConfigErrors> {
         service.add_tcp(&server_cfg.admin_listen);
         server.add_service(service);
     }
+    server.add_service(background_service("health checks", Prober { live: reloader.live() }));
     server.add_service(background_service("reload", ReloadService { reloader, watch: opts.watch }));
 
     tracing::info!(

@@ -87,3 +87,30 @@ headers = { host = ["x"] }
     }
     assert!(out.lines().all(|l| l.starts_with("error: ")), "{out}");
 }
+
+#[test]
+fn the_examples_are_valid() {
+    crate::support::plugins::built();
+    let examples = crate::support::plugins::repo().join("examples");
+    for file in ["gateway.toml", "health-checked.toml"] {
+        let (code, out, err) = run_cli(&["check", "-c", file], &examples);
+        assert_eq!(code, 0, "{file}: {out}{err}");
+    }
+}
+
+#[test]
+fn balancing_and_health_check_mistakes_name_the_field() {
+    let (code, out) = check(
+        "[[upstreams]]\nname = \"u\"\nalgorithm = \"fancy\"\nhash_on = \"header\"\n\
+         [upstreams.healthchecks]\nthreshold = 150\n[upstreams.healthchecks.active]\ntype = \"udp\"\n",
+    );
+    assert_eq!(code, 1);
+    for expected in [
+        "algorithm: \"fancy\" is not one of",
+        "hash_on: \"header\" needs `hash_on_header`",
+        "healthchecks.threshold: 150 is out of range",
+        "healthchecks.active.type: \"udp\"",
+    ] {
+        assert!(out.contains(expected), "{expected:?} in:\n{out}");
+    }
+}

@@ -88,6 +88,47 @@ pub async fn handle(admin: &Admin, req: &Request<'_>) -> Result<Reply, ApiError>
             let key = service.ok_or_else(ApiError::not_found)?;
             entity_op(admin, req, Target::Entity { kind: Kind::Services, key, parent: None }).await
         }
+        ("PUT" | "POST", ["upstreams", u, "targets", t, verdict @ ("healthy" | "unhealthy")]) => {
+            let records = admin.records().await;
+            let (snapshot, index, target) = live_target(admin, &records, u, t)?;
+            let label = format!("{}/{}", snapshot.entities.upstreams[index].name, target.address);
+            target.health.set(*verdict == "healthy", "manual", &label);
+            Ok(Reply::empty(204))
+        }
+        ("GET", ["upstreams", u, "health"]) => {
+            let records = admin.records().await;
+            let found = records.find(Kind::Upstreams, u).ok_or_else(ApiError::not_found)?;
+            let snapshot = admin.reloader.live().load_full();
+            let upstream =
+                snapshot.entities.upstream(str_field(found, "name")).map(|i| &snapshot.entities.upstreams[i]);
+            let upstream = upstream.ok_or_else(ApiError::not_found)?;
+            if req.param("balancer_health").is_some_and(|v| v == "1" || v == "true") {
+                let health =
+                    if upstream.healthy_enough() && upstream.pick_possible() { "HEALTHY" } else { "UNHEALTHY" };
+                return Ok(Reply::json(200, json!({"data": {"id": id_of(found), "health": health}})));
+            }
+            let id = id_of(found).to_string();
+            let data: Vec<Value> = records
+                .all(Kind::Targets)
+                .filter(|r| ref_id(r, "upstream") == Some(id.as_str()))
+                .map(|r| with_health(r, upstream))
+                .collect();
+            Ok(Reply::json(200, json!({"data": data, "next": null, "node_id": admin.node_id})))
+        }
+        ("GET", ["upstreams", u, "targets", t, "health"]) => {
+            let records = admin.records().await;
+            let (snapshot, index, target) = live_target(admin, &records, u, t)?;
+            let upstream = records.find(Kind::Upstreams, u).map(|r| id_of(r).to_string());
+            let belongs = |r: &&Record| ref_id(r, "upstream") == upstream.as_deref();
+            let found = records.all(Kind::Targets).filter(belongs).find(|r| {
+                crate::balancer::Address::parse(str_field(r, "target"), crate::balancer::DEFAULT_TARGET_PORT)
+                    .is_ok_and(|a| a == target.address)
+            });
+            Ok(Reply::json(
+                200,
+                with_health(found.ok_or_else(ApiError::not_found)?, &snapshot.entities.upstreams[index]),
+            ))
+        }
         (_, ["upstreams", u, "targets", "all"]) if req.method == "GET" => {
             let target = nested(&*admin.records().await, "upstreams", u, "targets")?;
             entity_op(admin, req, target).await
@@ -373,6 +414,46 @@ async fn delete(
             Ok(Reply::empty(204))
         })
         .await
+}
+
+/// A string field of a record.
+fn str_field<'r>(r: &'r Record, field: &str) -> &'r str {
+    r.get(field).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// The live upstream and target that `/upstreams/{u}/targets/{t}` names (`t`: id or address).
+fn live_target(
+    admin: &Admin,
+    records: &Records,
+    u: &str,
+    t: &str,
+) -> Result<(Arc<crate::snapshot::Snapshot>, usize, crate::balancer::Target), ApiError> {
+    let upstream = records.find(Kind::Upstreams, u).ok_or_else(ApiError::not_found)?;
+    let address = find_in(records, Kind::Targets, t, &Some(("upstream", id_of(upstream).to_string())))
+        .map(|r| str_field(r, "target").to_string())
+        .unwrap_or_else(|| t.to_string());
+    let address = crate::balancer::Address::parse(&address, crate::balancer::DEFAULT_TARGET_PORT)
+        .map_err(|_| ApiError::not_found())?;
+    let snapshot = admin.reloader.live().load_full();
+    let index = snapshot.entities.upstream(str_field(upstream, "name")).ok_or_else(ApiError::not_found)?;
+    let live = &snapshot.entities.upstreams[index];
+    let target = live.targets.iter().find(|x| x.address == address).cloned().ok_or_else(ApiError::not_found)?;
+    Ok((snapshot, index, target))
+}
+
+/// A target record with its health, in Kong's shape.
+fn with_health(r: &Record, upstream: &crate::balancer::Upstream) -> Value {
+    let address = crate::balancer::Address::parse(str_field(r, "target"), crate::balancer::DEFAULT_TARGET_PORT).ok();
+    let target = upstream.targets.iter().find(|t| Some(&t.address) == address.as_ref());
+    let health = match target {
+        Some(t) if !t.health.is_healthy() => "UNHEALTHY",
+        Some(_) if !upstream.checks_enabled() => "HEALTHCHECKS_OFF",
+        Some(_) => "HEALTHY",
+        None => "UNHEALTHY",
+    };
+    let mut out = r.clone();
+    out.insert("health".into(), Value::String(health.into()));
+    Value::Object(out)
 }
 
 /// A loaded module and the settings it runs with.

@@ -405,9 +405,9 @@ key_names = ["apikey"]
         let plugin = records.all(Kind::Plugins).next().unwrap();
         assert_eq!(ref_id(plugin, "route"), records.find(Kind::Routes, "nested").map(id_of), "references by id");
 
-        let original = Entities::build(&cfg).unwrap();
+        let original = Entities::build(&cfg, &Default::default()).unwrap();
         let round_trip = records.to_config().unwrap();
-        let rebuilt = Entities::build(&round_trip).unwrap();
+        let rebuilt = Entities::build(&round_trip, &Default::default()).unwrap();
         let ids = |e: &Entities| {
             let mut ids: Vec<String> = e.services.iter().map(|s| s.id.clone()).collect();
             ids.extend(e.routes.iter().map(|r| r.id.clone()));

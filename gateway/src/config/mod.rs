@@ -4,8 +4,10 @@
 //! is built, so that `wasmgate check`, start-up and every reload share one code path.
 
 mod model;
+mod upstream;
 
 pub use model::*;
+pub use upstream::*;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

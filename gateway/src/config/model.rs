@@ -1,5 +1,6 @@
 //! The TOML shape of `gateway.toml`. Field names and defaults follow Kong's entities and `kong.conf`.
 
+use super::upstream::Healthchecks;
 use crate::plugins::config::{ModuleOverrides, PluginEntry};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -193,9 +194,39 @@ pub struct UpstreamConfig {
     pub id: Option<String>,
     /// The name services use as their `host`.
     pub name: String,
-    /// `round-robin` (smooth weighted).
+    /// `round-robin` (smooth weighted), `consistent-hashing`, `least-connections` or `latency`.
     #[serde(default = "defaults::algorithm")]
     pub algorithm: String,
+    /// Points on the consistent-hashing ring (10-65536).
+    #[serde(default = "defaults::slots")]
+    pub slots: u32,
+    /// What consistent hashing hashes: `none`, `consumer`, `ip`, `header`, `cookie`, `path`,
+    /// `query_arg` or `uri_capture`.
+    #[serde(default = "defaults::none")]
+    pub hash_on: String,
+    /// What to hash when `hash_on` gives no value (not `cookie`).
+    #[serde(default = "defaults::none")]
+    pub hash_fallback: String,
+    /// The header for `hash_on = "header"`.
+    pub hash_on_header: Option<String>,
+    /// The header for `hash_fallback = "header"`.
+    pub hash_fallback_header: Option<String>,
+    /// The cookie for `hash_on = "cookie"`; set on the response when the request has none.
+    pub hash_on_cookie: Option<String>,
+    /// The cookie's `Path`.
+    #[serde(default = "defaults::root")]
+    pub hash_on_cookie_path: String,
+    /// The query argument for `hash_on = "query_arg"`.
+    pub hash_on_query_arg: Option<String>,
+    /// The query argument for `hash_fallback = "query_arg"`.
+    pub hash_fallback_query_arg: Option<String>,
+    /// The named capture of the route's regex path for `hash_on = "uri_capture"`.
+    pub hash_on_uri_capture: Option<String>,
+    /// The named capture for `hash_fallback = "uri_capture"`.
+    pub hash_fallback_uri_capture: Option<String>,
+    /// Active and passive health checks.
+    #[serde(default)]
+    pub healthchecks: Healthchecks,
     /// The servers behind this upstream.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<TargetConfig>,
@@ -329,6 +360,15 @@ mod defaults {
     }
     pub fn weight() -> u32 {
         100
+    }
+    pub fn slots() -> u32 {
+        10_000
+    }
+    pub fn none() -> String {
+        "none".into()
+    }
+    pub fn root() -> String {
+        "/".into()
     }
 }
 

@@ -15,10 +15,12 @@
 //! BODY_FILTER too, as in Kong.
 
 pub mod answer;
+mod balancing;
 mod forwarding;
 
 use crate::balancer::Address;
 use crate::dns::Resolver;
+use crate::health::Outcome;
 use crate::plugins::Chain;
 use crate::plugins::module::CallScope;
 use crate::plugins::phases::{self, Verdict};
@@ -90,6 +92,10 @@ pub struct RequestCtx {
     plugin_failed: bool,
     tries: u32,
     tried: Vec<usize>,
+    /// The consistent-hashing key, worked out at the first try.
+    hash: Option<Option<u32>>,
+    /// The current try, counted against its target for least-connections.
+    load: Option<balancing::InFlight>,
     target: Option<TargetRef>,
     target_addr: Option<SocketAddr>,
     sent_upstream: Option<Instant>,
@@ -152,6 +158,8 @@ impl ProxyHttp for Gateway {
             plugin_failed: false,
             tries: 0,
             tried: Vec::new(),
+            hash: None,
+            load: None,
             target: None,
             target_addr: None,
             sent_upstream: None,
@@ -232,7 +240,7 @@ impl ProxyHttp for Gateway {
         Ok(false)
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
         ctx.tries += 1;
         let snap = ctx.snapshot.clone();
         let entities = &snap.entities;
@@ -245,12 +253,20 @@ impl ProxyHttp for Gateway {
         let target = match destination {
             Destination::Upstream(u) => {
                 let upstream = &entities.upstreams[u];
-                let pick = upstream.pick(|i| ctx.tried.contains(&i)).or_else(|| upstream.pick(|_| false));
+                let hash = match ctx.hash {
+                    Some(h) => h,
+                    None => {
+                        let h = balancing::request_hash(upstream, session, ctx);
+                        *ctx.hash.insert(h)
+                    }
+                };
+                let pick = upstream.healthy_enough().then(|| upstream.pick(hash, &ctx.tried)).flatten();
                 let Some(t) = pick else {
                     ctx.error_message = Some(messages::NO_PEER);
                     return Err(answer::status_error(503, messages::NO_PEER));
                 };
                 ctx.tried.push(t);
+                ctx.load = Some(balancing::InFlight::new(upstream.targets[t].health.clone()));
                 TargetRef::Upstream(u, t)
             }
             Destination::Direct(_) => TargetRef::Direct(service_index),
@@ -284,8 +300,29 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        balancing::report(
+            ctx,
+            if e.etype() == &ErrorType::ConnectTimedout { Outcome::Timeout } else { Outcome::TcpFailure },
+        );
         let retries = ctx.service().map_or(0, |s| s.retries);
         e.set_retry(ctx.tries <= retries);
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        // Pingora retries a failure on a reused upstream connection; a request that may have
+        // reached the upstream is sent again only when repeating it is harmless.
+        let retries = ctx.service().map_or(0, |s| s.retries);
+        let repeatable = balancing::idempotent(&session.req_header().method) && ctx.tries <= retries;
+        e.retry.decide_reuse(client_reused && repeatable && !session.as_ref().retry_buffer_truncated());
         e
     }
 
@@ -353,10 +390,14 @@ impl ProxyHttp for Gateway {
     async fn upstream_response_filter(
         &self,
         _session: &mut Session,
-        _resp: &mut ResponseHeader,
+        resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.upstream_latency = ctx.sent_upstream.map(|t| t.elapsed());
+        if let (Some(TargetRef::Upstream(u, t)), Some(latency)) = (ctx.target, ctx.upstream_latency) {
+            ctx.entities().upstreams[u].targets[t].health.record_latency(latency.as_micros() as u64);
+        }
+        balancing::report(ctx, Outcome::Status(resp.status.as_u16()));
         Ok(())
     }
 
@@ -406,6 +447,9 @@ impl ProxyHttp for Gateway {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+        if matches!(e.etype(), ErrorType::ReadTimedout | ErrorType::WriteTimedout) {
+            balancing::report(ctx, Outcome::Timeout);
+        }
         let Some(answer) = answer::for_error(e, ctx.error_message) else {
             return FailToProxy { error_code: 0, can_reuse_downstream: false };
         };
@@ -562,6 +606,8 @@ pub struct LogView<'a> {
     pub tries: u32,
     /// The authenticated consumer's username or id.
     pub consumer: Option<&'a str>,
+    /// The chosen target's health after the request (`HEALTHY`, `UNHEALTHY`), `-` without one.
+    pub target_health: &'static str,
 }
 
 impl RequestCtx {
@@ -581,6 +627,10 @@ impl RequestCtx {
             client: self.state.info.client,
             tries: self.tries,
             consumer,
+            target_health: match self.target {
+                Some(TargetRef::Upstream(u, t)) => e.upstreams[u].targets[t].health.label(),
+                _ => "-",
+            },
         }
     }
 }

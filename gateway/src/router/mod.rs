@@ -60,6 +60,8 @@ pub struct Router {
 #[derive(Debug)]
 struct CompiledRoute {
     hosts: Vec<HostPattern>,
+    /// The route's regex paths, for named captures (consistent hashing on `uri_capture`).
+    regexes: Vec<Regex>,
     methods: Vec<String>,
     headers: Vec<HeaderRule>,
     regex_priority: i64,
@@ -220,6 +222,12 @@ impl Router {
         }
     }
 
+    /// The named capture `name` of the first of `route`'s regex paths that matches `path`.
+    pub fn capture<'p>(&self, route: usize, path: &'p str, name: &str) -> Option<&'p str> {
+        let route = self.routes.get(route)?;
+        route.regexes.iter().find_map(|r| r.captures(path)?.name(name)).map(|m| m.as_str())
+    }
+
     /// Finds the best route for a request, or `None` (the 404 case).
     pub fn find(&self, req: &RequestView<'_>) -> Option<RouteMatch> {
         let mut best: Option<(Rank, RouteMatch)> = None;
@@ -308,6 +316,7 @@ impl CompiledRoute {
     fn never() -> CompiledRoute {
         CompiledRoute {
             hosts: Vec::new(),
+            regexes: Vec::new(),
             methods: Vec::new(),
             headers: Vec::new(),
             regex_priority: 0,
@@ -371,8 +380,16 @@ fn compile_route(cfg: &RouteConfig) -> Result<(CompiledRoute, Vec<PathRule>), Ve
     if !errors.is_empty() {
         return Err(errors);
     }
+    let regexes = paths
+        .iter()
+        .filter_map(|p| match p {
+            PathRule::Regex(r, _) => Some(r.clone()),
+            PathRule::Prefix(_) => None,
+        })
+        .collect();
     let route = CompiledRoute {
         hosts,
+        regexes,
         methods,
         headers,
         regex_priority: cfg.regex_priority,

@@ -65,8 +65,22 @@ impl Upstream {
         Upstream::serve(name, true).await
     }
 
+    /// An echo server on a given port (to bring a stopped target back).
+    pub async fn start_on(name: &str, port: u16) -> Upstream {
+        Upstream::serve_on(name, false, Duration::ZERO, port).await
+    }
+
+    /// An echo server that takes `delay` over every answer.
+    pub async fn start_slow(name: &str, delay: Duration) -> Upstream {
+        Upstream::serve_on(name, false, delay, 0).await
+    }
+
     async fn serve(name: &str, replica: bool) -> Upstream {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Upstream::serve_on(name, replica, Duration::ZERO, 0).await
+    }
+
+    async fn serve_on(name: &str, replica: bool, delay: Duration, port: u16) -> Upstream {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let hits = Arc::new(AtomicUsize::new(0));
         let connections = Arc::new(AtomicUsize::new(0));
@@ -82,7 +96,11 @@ impl Upstream {
                 connections.spawn(async move {
                     let service = service_fn(move |req| {
                         counter.fetch_add(1, Ordering::Relaxed);
-                        answer(name.clone(), replica, req)
+                        let name = name.clone();
+                        async move {
+                            tokio::time::sleep(delay).await;
+                            answer(name, replica, req).await
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)

@@ -1,0 +1,339 @@
+//! Balancing algorithms and upstream health against real upstream servers that the tests stop and
+//! start: weights, consistent hashing, least-connections, retries around a dead target, active and
+//! passive checks with half-open recovery, the threshold, and walkthroughs 3 and 4.
+
+use crate::admin::call;
+use crate::support::{Gateway, Upstream, free_port, request};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// A gateway balancing `/` over `targets` with the extra upstream settings `settings`.
+async fn balanced(targets: &[&Upstream], settings: &str) -> Gateway {
+    let mut config = format!("[[upstreams]]\nname = \"pool\"\n{settings}\n");
+    for t in targets {
+        config.push_str(&format!("[[upstreams.targets]]\ntarget = \"{}\"\n", t.addr()));
+    }
+    config.push_str("[[services]]\nname = \"s\"\nhost = \"pool\"\nretries = 2\n[[services.routes]]\npaths = [\"/\"]\n");
+    Gateway::start(&config).await
+}
+
+async fn served_by(gw: &Gateway, headers: &[(&str, &str)]) -> String {
+    let resp = request(gw.port, "GET", "/", headers, b"").await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    resp.header("x-upstream").unwrap().to_string()
+}
+
+/// Waits until `check` holds, up to 15 s.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !check().await {
+        assert!(Instant::now() < deadline, "gave up waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn weights_hold_over_three_thousand_requests() {
+    let ups = [Upstream::start("a").await, Upstream::start("b").await, Upstream::start("c").await];
+    let mut config = String::from("[[upstreams]]\nname = \"pool\"\n");
+    for (u, w) in ups.iter().zip([100, 100, 50]) {
+        config.push_str(&format!("[[upstreams.targets]]\ntarget = \"{}\"\nweight = {w}\n", u.addr()));
+    }
+    config.push_str("[[services]]\nname = \"s\"\nhost = \"pool\"\n[[services.routes]]\npaths = [\"/\"]\n");
+    let gw = Gateway::start(&config).await;
+    for _ in 0..3000 {
+        served_by(&gw, &[]).await;
+    }
+    let shares: Vec<f64> = ups.iter().map(|u| u.hits() as f64 / 30.0).collect();
+    for (share, want) in shares.iter().zip([40.0, 40.0, 20.0]) {
+        assert!((share - want).abs() <= 3.0, "{shares:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn consistent_hashing_sticks_per_key_and_moves_about_a_quarter_when_a_fourth_target_comes() {
+    let ups = [Upstream::start("h1").await, Upstream::start("h2").await, Upstream::start("h3").await];
+    let fourth = Upstream::start("h4").await;
+    let mut gw = crate::admin::embedded().await;
+    assert_eq!(
+        call(&gw, "POST", "/upstreams", "name=pool&algorithm=consistent-hashing&hash_on=header&hash_on_header=x-user")
+            .await
+            .status,
+        201
+    );
+    for u in &ups {
+        assert_eq!(call(&gw, "POST", "/upstreams/pool/targets", &format!("target={}", u.addr())).await.status, 201);
+    }
+    assert_eq!(call(&gw, "POST", "/services", "name=s&host=pool").await.status, 201);
+    assert_eq!(call(&gw, "POST", "/services/s/routes", "paths[]=/").await.status, 201);
+
+    let mut before = HashMap::new();
+    for k in 0..200 {
+        let key = format!("user-{k}");
+        let first = served_by(&gw, &[("x-user", &key)]).await;
+        assert_eq!(served_by(&gw, &[("x-user", &key)]).await, first, "sticky for {key}");
+        before.insert(key, first);
+    }
+    let used: std::collections::HashSet<&String> = before.values().collect();
+    assert_eq!(used.len(), 3, "every target gets keys");
+
+    assert_eq!(call(&gw, "POST", "/upstreams/pool/targets", &format!("target={}", fourth.addr())).await.status, 201);
+    let mut moved = 0;
+    for (key, was) in &before {
+        let now = served_by(&gw, &[("x-user", key)]).await;
+        if now != *was {
+            assert_eq!(now, "h4", "a key only moves to the new target");
+            moved += 1;
+        }
+    }
+    assert!((10..=70).contains(&moved), "at most about 1/4 of 200 keys moved, and some did: {moved}");
+
+    // Sticky across a restart too: the ring depends only on the targets.
+    let key = "user-7";
+    let sticky = served_by(&gw, &[("x-user", key)]).await;
+    gw.restart().await;
+    assert_eq!(served_by(&gw, &[("x-user", key)]).await, sticky);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hash_cookie_is_set_when_absent_and_then_sticks() {
+    let ups = [Upstream::start("c1").await, Upstream::start("c2").await, Upstream::start("c3").await];
+    let settings = "algorithm = \"consistent-hashing\"\nhash_on = \"cookie\"\nhash_on_cookie = \"lb\"\nhash_on_cookie_path = \"/app\"";
+    let gw = balanced(&[&ups[0], &ups[1], &ups[2]], settings).await;
+    let first = request(gw.port, "GET", "/", &[], b"").await;
+    let cookie = first.header("set-cookie").expect("a cookie is set").to_string();
+    assert!(cookie.starts_with("lb=") && cookie.ends_with("; Path=/app"), "{cookie}");
+    let value = cookie.split(';').next().unwrap().to_string();
+    let served = first.header("x-upstream").unwrap().to_string();
+    for _ in 0..10 {
+        let resp = request(gw.port, "GET", "/", &[("cookie", &value)], b"").await;
+        assert_eq!(resp.header("x-upstream"), Some(served.as_str()));
+        assert!(resp.header("set-cookie").is_none(), "not set again");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn least_connections_favours_the_fast_target() {
+    let fast = Upstream::start("fast").await;
+    let slow = Upstream::start_slow("slow", Duration::from_millis(150)).await;
+    let gw = balanced(&[&fast, &slow], "algorithm = \"least-connections\"").await;
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        let port = gw.port;
+        clients.push(tokio::spawn(async move {
+            for _ in 0..15 {
+                assert_eq!(request(port, "GET", "/", &[], b"").await.status, 200);
+            }
+        }));
+    }
+    for c in clients {
+        c.await.unwrap();
+    }
+    assert!(fast.hits() > 3 * slow.hits(), "fast {} vs slow {}", fast.hits(), slow.hits());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_killed_under_load_costs_no_client_a_failure() {
+    let stays = Upstream::start("stays").await;
+    let dies = Upstream::start("dies").await;
+    let gw = balanced(&[&stays, &dies], "").await;
+    let load = {
+        let port = gw.port;
+        tokio::spawn(async move {
+            let mut failures = 0;
+            for _ in 0..400 {
+                if request(port, "GET", "/", &[], b"").await.status != 200 {
+                    failures += 1;
+                }
+            }
+            failures
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(dies);
+    assert_eq!(load.await.unwrap(), 0, "retries hide the dead target");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn active_checks_mark_a_target_down_and_up_again() {
+    let steady = Upstream::start("steady").await;
+    let flaky = Upstream::start("flaky").await;
+    let port = flaky.port;
+    let settings = "[upstreams.healthchecks.active]\ntimeout = 0.5\nhttp_path = \"/status\"\n\
+                    healthy = { interval = 0.1, successes = 2 }\n\
+                    unhealthy = { interval = 0.1, tcp_failures = 2, http_failures = 2 }\n";
+    let gw = balanced(&[&steady, &flaky], settings).await;
+    eventually("flaky is probed", async || flaky.hits() >= 2).await;
+    drop(flaky);
+    gw.wait_for_log("state=\"unhealthy\" by=\"active\"", 1).await;
+    for _ in 0..10 {
+        assert_eq!(served_by(&gw, &[]).await, "steady", "the down target gets no traffic");
+    }
+    let back = Upstream::start_on("flaky", port).await;
+    gw.wait_for_log("state=\"healthy\" by=\"active\"", 1).await;
+    eventually("flaky serves again", async || served_by(&gw, &[]).await == "flaky").await;
+    assert!(back.hits() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_passive_trip_recovers_through_one_half_open_trial() {
+    let steady = Upstream::start("steady").await;
+    let port = free_port();
+    let settings = "[upstreams.healthchecks.passive]\nhalf_open_after = 0.5\nunhealthy = { tcp_failures = 1 }\n";
+    let mut config = format!("[[upstreams]]\nname = \"pool\"\n{settings}\n");
+    config.push_str(&format!("[[upstreams.targets]]\ntarget = \"{}\"\n", steady.addr()));
+    config.push_str(&format!("[[upstreams.targets]]\ntarget = \"127.0.0.1:{port}\"\n"));
+    config.push_str("[[services]]\nname = \"s\"\nhost = \"pool\"\nretries = 2\n[[services.routes]]\npaths = [\"/\"]\n");
+    let gw = Gateway::start(&config).await;
+    for _ in 0..4 {
+        assert_eq!(served_by(&gw, &[]).await, "steady", "the dead target's failure is retried");
+    }
+    gw.wait_for_log("state=\"unhealthy\" by=\"passive\"", 1).await;
+    let health = request(gw.admin, "GET", "/upstreams/pool/health", &[], b"").await.json();
+    let states: Vec<&str> = health["data"].as_array().unwrap().iter().map(|t| t["health"].as_str().unwrap()).collect();
+    assert!(states.contains(&"UNHEALTHY"), "{health}");
+
+    let back = Upstream::start_on("back", port).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    eventually("the trial brings it back", async || served_by(&gw, &[]).await == "back").await;
+    gw.wait_for_log("state=\"healthy\" by=\"passive\"", 1).await;
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        seen.push(served_by(&gw, &[]).await);
+    }
+    assert!(seen.iter().any(|s| s == "back") && seen.iter().any(|s| s == "steady"), "both serve: {seen:?}");
+    assert!(back.hits() >= 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn below_the_threshold_the_upstream_answers_503_at_once() {
+    let a = Upstream::start("a").await;
+    let b = Upstream::start("b").await;
+    let gw = balanced(&[&a, &b], "[upstreams.healthchecks]\nthreshold = 60").await;
+    assert_eq!(request(gw.port, "GET", "/", &[], b"").await.status, 200);
+    let marked = request(gw.admin, "PUT", &format!("/upstreams/pool/targets/{}/unhealthy", b.addr()), &[], b"").await;
+    assert_eq!(marked.status, 204);
+    let refused = request(gw.port, "GET", "/", &[], b"").await;
+    assert_eq!(
+        (refused.status, refused.json()["message"].as_str()),
+        (503, Some("failure to get a peer from the ring-balancer"))
+    );
+    let balancer = request(gw.admin, "GET", "/upstreams/pool/health?balancer_health=1", &[], b"").await.json();
+    assert_eq!(balancer["data"]["health"], "UNHEALTHY");
+    assert_eq!(
+        request(gw.admin, "POST", &format!("/upstreams/pool/targets/{}/healthy", b.addr()), &[], b"").await.status,
+        204
+    );
+    assert_eq!(request(gw.port, "GET", "/", &[], b"").await.status, 200);
+}
+
+/// Walkthrough 3 (blue-green, then canary, live) and walkthrough 4 (manual health).
+#[tokio::test(flavor = "multi_thread")]
+async fn walkthroughs_3_and_4_blue_green_canary_and_manual_health() {
+    let blue = [Upstream::start("blue-1").await, Upstream::start("blue-2").await];
+    let green = [Upstream::start("green-1").await, Upstream::start("green-2").await];
+    let gw = crate::admin::embedded().await;
+    let host = [("host", "address.mydomain.com")];
+    assert_eq!(call(&gw, "POST", "/upstreams", "name=address.v1.service").await.status, 201);
+    for (u, w) in blue.iter().zip([100, 50]) {
+        let body = format!("target={}&weight={w}", u.addr());
+        assert_eq!(call(&gw, "POST", "/upstreams/address.v1.service/targets", &body).await.status, 201);
+    }
+    let service = call(&gw, "POST", "/services/", "name=address-service&host=address.v1.service&path=/address").await;
+    assert_eq!(service.status, 201, "{}", service.text());
+    assert_eq!(
+        call(&gw, "POST", "/services/address-service/routes/", "hosts[]=address.mydomain.com").await.status,
+        201
+    );
+    let mut first = HashMap::new();
+    for _ in 0..30 {
+        let resp = request(gw.port, "GET", "/", &host, b"").await;
+        assert_eq!(resp.json()["path"], "/address");
+        *first.entry(resp.header("x-upstream").unwrap().to_string()).or_insert(0) += 1;
+    }
+    assert_eq!((first["blue-1"], first["blue-2"]), (20, 10), "2/3 and 1/3");
+
+    assert_eq!(call(&gw, "POST", "/upstreams", "name=address.v2.service").await.status, 201);
+    for u in &green {
+        let body = format!("target={}&weight=100", u.addr());
+        assert_eq!(call(&gw, "POST", "/upstreams/address.v2.service/targets", &body).await.status, 201);
+    }
+    // Switch under load: no request fails, and the next one goes green.
+    let load = {
+        let port = gw.port;
+        tokio::spawn(async move {
+            let mut failed = 0;
+            for _ in 0..200 {
+                failed += usize::from(
+                    request(port, "GET", "/", &[("host", "address.mydomain.com")], b"").await.status != 200,
+                );
+            }
+            failed
+        })
+    };
+    assert_eq!(call(&gw, "PATCH", "/services/address-service", "host=address.v2.service").await.status, 200);
+    assert!(request(gw.port, "GET", "/", &host, b"").await.header("x-upstream").unwrap().starts_with("green"));
+    assert_eq!(load.await.unwrap(), 0);
+
+    // Canary: posting an existing target again with a new weight updates it (900/100).
+    for (u, w) in green.iter().zip([900, 100]) {
+        let body = format!("target={}&weight={w}", u.addr());
+        assert_eq!(call(&gw, "POST", "/upstreams/address.v2.service/targets", &body).await.status, 201);
+    }
+    let before = green[1].hits();
+    for _ in 0..100 {
+        request(gw.port, "GET", "/", &host, b"").await;
+    }
+    assert_eq!(green[1].hits() - before, 10, "10% to the canary");
+
+    // Walkthrough 4: manual health, both verbs, and the health view.
+    let t = green[1].addr();
+    let path = |verdict: &str| format!("/upstreams/address.v2.service/targets/{t}/{verdict}");
+    assert_eq!(request(gw.admin, "PUT", &path("unhealthy"), &[], b"").await.status, 204);
+    let health = request(gw.admin, "GET", "/upstreams/address.v2.service/health", &[], b"").await.json();
+    let of = |target: &str| {
+        health["data"].as_array().unwrap().iter().find(|e| e["target"] == target).unwrap()["health"].clone()
+    };
+    assert_eq!((of(&t), of(&green[0].addr())), ("UNHEALTHY".into(), "HEALTHCHECKS_OFF".into()), "{health}");
+    let before = green[1].hits();
+    for _ in 0..20 {
+        request(gw.port, "GET", "/", &host, b"").await;
+    }
+    assert_eq!(green[1].hits(), before, "an unhealthy target gets nothing");
+    assert_eq!(request(gw.admin, "POST", &path("healthy"), &[], b"").await.status, 204);
+    let one = request(gw.admin, "GET", &format!("/upstreams/address.v2.service/targets/{t}/health"), &[], b"").await;
+    assert_eq!(one.json()["health"], "HEALTHCHECKS_OFF", "{}", one.text());
+    assert_eq!(
+        request(gw.admin, "PUT", "/upstreams/address.v2.service/targets/10.9.9.9:1/healthy", &[], b"").await.status,
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uri_capture_hashing_with_a_header_fallback() {
+    let ups = [Upstream::start("u1").await, Upstream::start("u2").await, Upstream::start("u3").await];
+    let mut config = String::from(
+        "[[upstreams]]\nname = \"pool\"\nalgorithm = \"consistent-hashing\"\nhash_on = \"uri_capture\"\n\
+         hash_on_uri_capture = \"uid\"\nhash_fallback = \"header\"\nhash_fallback_header = \"x-user\"\n",
+    );
+    for u in &ups {
+        config.push_str(&format!("[[upstreams.targets]]\ntarget = \"{}\"\n", u.addr()));
+    }
+    config.push_str(
+        "[[services]]\nname = \"s\"\nhost = \"pool\"\n[[services.routes]]\npaths = [\"~/users/(?<uid>[0-9]+)\", \"/other\"]\n",
+    );
+    let gw = Gateway::start(&config).await;
+    let mut targets = std::collections::HashSet::new();
+    for uid in 0..30 {
+        let path = format!("/users/{uid}/orders");
+        let first = request(gw.port, "GET", &path, &[], b"").await.header("x-upstream").unwrap().to_string();
+        for _ in 0..3 {
+            assert_eq!(request(gw.port, "GET", &path, &[], b"").await.header("x-upstream"), Some(first.as_str()));
+        }
+        targets.insert(first);
+    }
+    assert_eq!(targets.len(), 3, "the captures spread over the targets");
+    let by_header = request(gw.port, "GET", "/other", &[("x-user", "alice")], b"").await;
+    let again = request(gw.port, "GET", "/other", &[("x-user", "alice")], b"").await;
+    assert_eq!(by_header.header("x-upstream"), again.header("x-upstream"), "the fallback sticks too");
+}

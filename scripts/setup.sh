@@ -10,6 +10,8 @@ command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
 # OpenSSL headers: Pingora's TLS (https health probes).
 dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
+# The openssl command: the tests make a self-signed certificate for an HTTPS upstream.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   sudo=""

@@ -337,3 +337,81 @@ async fn uri_capture_hashing_with_a_header_fallback() {
     let again = request(gw.port, "GET", "/other", &[("x-user", "alice")], b"").await;
     assert_eq!(by_header.header("x-upstream"), again.header("x-upstream"), "the fallback sticks too");
 }
+
+/// A TLS server with a self-signed certificate (openssl and Python's `ssl`), killed when dropped.
+struct TlsServer {
+    port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsServer {
+    fn start() -> TlsServer {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let made = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl");
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        let port = free_port();
+        let script = "import http.server, ssl, sys\n\
+            class H(http.server.BaseHTTPRequestHandler):\n\
+            \x20   def do_GET(self):\n\
+            \x20       self.send_response(200); self.send_header('content-length', '2'); self.end_headers(); self.wfile.write(b'ok')\n\
+            \x20   def log_message(self, *a): pass\n\
+            srv = http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H)\n\
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n\
+            srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n\
+            srv.serve_forever()\n";
+        let child = std::process::Command::new("python3")
+            .args(["-c", script, &port.to_string()])
+            .arg(&cert)
+            .arg(&key)
+            .spawn()
+            .expect("python3");
+        TlsServer { port, child, _dir: dir }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_probes_use_tls_and_verify_certificates_when_asked() {
+    let tls = TlsServer::start();
+    eventually("the TLS server listens", async || {
+        tokio::net::TcpStream::connect(("127.0.0.1", tls.port)).await.is_ok()
+    })
+    .await;
+    let upstream = |name: &str, verify: bool| {
+        format!(
+            "[[upstreams]]\nname = \"{name}\"\n[upstreams.healthchecks.active]\ntype = \"https\"\n\
+             https_verify_certificate = {verify}\nhealthy = {{ interval = 0.1, successes = 1 }}\n\
+             unhealthy = {{ interval = 0.1, tcp_failures = 1, http_failures = 1 }}\n\
+             [[upstreams.targets]]\ntarget = \"127.0.0.1:{}\"\n",
+            tls.port
+        )
+    };
+    let gw = Gateway::start(&format!("{}{}", upstream("lenient", false), upstream("strict", true))).await;
+    let health = |name: &'static str| {
+        let admin = gw.admin;
+        async move {
+            let h = request(admin, "GET", &format!("/upstreams/{name}/health"), &[], b"").await.json();
+            h["data"][0]["health"].as_str().unwrap_or_default().to_string()
+        }
+    };
+    eventually("a self-signed certificate fails verification", async || health("strict").await == "UNHEALTHY").await;
+    let target = format!("/upstreams/lenient/targets/127.0.0.1:{}/unhealthy", tls.port);
+    assert_eq!(request(gw.admin, "PUT", &target, &[], b"").await.status, 204);
+    eventually("an https probe without verification brings it back", async || health("lenient").await == "HEALTHY")
+        .await;
+}

@@ -102,6 +102,15 @@ pub struct Target {
     pub health: Arc<TargetHealth>,
 }
 
+/// `upstream/host:port`, for logs; formatted only when written.
+pub struct TargetName<'a>(pub &'a str, pub &'a Address);
+
+impl std::fmt::Display for TargetName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.0, self.1)
+    }
+}
+
 /// How an upstream picks a target.
 #[derive(Debug)]
 pub enum Algorithm {
@@ -391,9 +400,9 @@ mod tests {
         u.targets[0].health.record_latency(5_000);
         u.targets[1].health.record_latency(500);
         assert!((0..10).all(|_| u.pick(None, &[]) == Some(1)));
-        u.targets[1].health.set(false, "manual", "t");
+        u.targets[1].health.set(false, "manual", &"t");
         assert!((0..10).all(|_| u.pick(None, &[]) == Some(0)), "the only healthy one");
-        u.targets[0].health.set(false, "manual", "t");
+        u.targets[0].health.set(false, "manual", &"t");
         assert_eq!(u.pick(None, &[]), None);
     }
 

@@ -98,7 +98,7 @@ impl TargetHealth {
     }
 
     /// Sets the health by hand (Admin API) or by a check; `label` names the target in the log.
-    pub fn set(&self, healthy: bool, why: &str, label: &str) {
+    pub fn set(&self, healthy: bool, why: &str, label: &dyn std::fmt::Display) {
         let new = if healthy { HEALTHY } else { UNHEALTHY };
         let old = self.state.swap(new, Ordering::AcqRel);
         self.reset_counters();
@@ -108,7 +108,7 @@ impl TargetHealth {
         }
         if (old == HEALTHY) != healthy {
             let state = if healthy { "healthy" } else { "unhealthy" };
-            tracing::warn!(target: "wasmgate::health", target_address = label, state, by = why, "target health changed");
+            tracing::warn!(target: "wasmgate::health", target_address = %label, state, by = why, "target health changed");
         }
     }
 
@@ -127,7 +127,7 @@ impl TargetHealth {
     }
 
     /// Counts an outcome against the thresholds of `checks`; may flip the state.
-    pub fn report(&self, checks: &Healthchecks, check: Check, outcome: Outcome, label: &str) {
+    pub fn report(&self, checks: &Healthchecks, check: Check, outcome: Outcome, label: &dyn std::fmt::Display) {
         let (ok_statuses, bad_statuses, successes, http_failures, tcp_failures, timeouts, why) = match check {
             Check::Passive => {
                 let p = &checks.passive;

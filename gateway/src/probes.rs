@@ -4,7 +4,7 @@
 //! probes use the same TLS stack as the proxy. Health lives in [`crate::health`], which keeps it
 //! across reloads.
 
-use crate::balancer::{Target, Upstream};
+use crate::balancer::{Target, TargetName, Upstream};
 use crate::health::{Check, Outcome, now_ms};
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
@@ -69,7 +69,7 @@ impl BackgroundService for Prober {
                         let upstream = &snapshot.entities.upstreams[u];
                         let target = &upstream.targets[t];
                         let outcome = probe(&connector, upstream, target).await;
-                        let label = format!("{}/{}", upstream.name, target.address);
+                        let label = TargetName(&upstream.name, &target.address);
                         tracing::debug!(target: "wasmgate::health", target_address = %label, ?outcome, "probe");
                         target.health.report(&upstream.checks, Check::Active, outcome, &label);
                     });

@@ -91,7 +91,7 @@ pub async fn handle(admin: &Admin, req: &Request<'_>) -> Result<Reply, ApiError>
         ("PUT" | "POST", ["upstreams", u, "targets", t, verdict @ ("healthy" | "unhealthy")]) => {
             let records = admin.records().await;
             let (snapshot, index, target) = live_target(admin, &records, u, t)?;
-            let label = format!("{}/{}", snapshot.entities.upstreams[index].name, target.address);
+            let label = crate::balancer::TargetName(&snapshot.entities.upstreams[index].name, &target.address);
             target.health.set(*verdict == "healthy", "manual", &label);
             Ok(Reply::empty(204))
         }

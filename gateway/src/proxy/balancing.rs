@@ -2,7 +2,7 @@
 //! target, and what each try tells the passive checks.
 
 use super::{RequestCtx, TargetRef};
-use crate::balancer::{HashOn, Upstream, hash_key};
+use crate::balancer::{HashOn, TargetName, Upstream, hash_key};
 use crate::health::{Check, Outcome, TargetHealth};
 use crate::plugins::state::HeaderOp;
 use pingora_proxy::Session;
@@ -88,8 +88,7 @@ pub fn report(ctx: &RequestCtx, outcome: Outcome) {
         ("tcp", Outcome::Status(_)) => Outcome::Connected,
         (_, o) => o,
     };
-    let label = format!("{}/{}", upstream.name, target.address);
-    target.health.report(&upstream.checks, Check::Passive, outcome, &label);
+    target.health.report(&upstream.checks, Check::Passive, outcome, &TargetName(&upstream.name, &target.address));
 }
 
 /// Whether a request with this method may be sent again after it reached an upstream.

@@ -12,6 +12,7 @@ pub mod config;
 pub mod doc;
 pub mod engine;
 pub mod host;
+pub mod log_limit;
 pub mod module;
 pub mod phases;
 pub mod shared;

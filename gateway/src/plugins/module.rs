@@ -4,6 +4,7 @@
 use super::config::{FailurePolicy, Limits, ModuleSettings};
 use super::engine::{PluginEngine, TICK};
 use super::host::{HostState, Plugin, PluginPre};
+use super::log_limit::LogLimit;
 use super::shared::Shared;
 use super::state::{Phase, RequestState};
 use crate::snapshot::Entities;
@@ -66,6 +67,8 @@ pub struct Module {
     #[allow(clippy::vec_box)]
     idle: Mutex<Vec<Box<Instance>>>,
     max_idle: usize,
+    /// What this module's failures and output may write to the log.
+    pub log_limit: Arc<LogLimit>,
 }
 
 struct Instance {
@@ -165,6 +168,7 @@ impl Module {
             shared: shared.clone(),
             idle: Mutex::new(Vec::new()),
             max_idle: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+            log_limit: Arc::default(),
         };
         let mut instance = module.instantiate().map_err(|e| format!("cannot be instantiated: {e}"))?;
         instance.store.set_epoch_deadline(module.deadline_ticks());
@@ -190,7 +194,12 @@ impl Module {
     }
 
     fn instantiate(&self) -> Result<Box<Instance>, CallError> {
-        let state = HostState::new(self.name.clone(), self.shared.clone(), (self.limits.memory_mb as usize) << 20);
+        let state = HostState::new(
+            self.name.clone(),
+            self.shared.clone(),
+            self.log_limit.clone(),
+            (self.limits.memory_mb as usize) << 20,
+        );
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| s.limiter());
         store.set_epoch_deadline(self.deadline_ticks());

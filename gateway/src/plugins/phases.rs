@@ -27,7 +27,9 @@ fn answer(r: Response) -> Answer {
 /// Logs a failure; true when the plugin's policy is fail-closed.
 fn fails_closed(p: &Configured, phase: Phase, e: &CallError) -> bool {
     let policy = if p.module.fail_closed { "fail-closed: answering 500" } else { "fail-open: skipped" };
-    tracing::error!(plugin = %p.module.name, ?phase, "plugin {e} ({policy})");
+    if p.module.log_limit.allow(&p.module.name) {
+        tracing::error!(plugin = %p.module.name, ?phase, "plugin {e} ({policy})");
+    }
     p.module.fail_closed
 }
 
@@ -125,6 +127,7 @@ pub fn log(chain: &Chain, scope: &mut CallScope<'_>) {
         let id = p.config_id;
         if let Err(e) =
             p.module.call(scope, config(p), |plugin, store| plugin.wasmgate_plugin_handler().call_log(store, id))
+            && p.module.log_limit.allow(&p.module.name)
         {
             tracing::error!(plugin = %p.module.name, phase = ?Phase::Log, "plugin {e}");
         }

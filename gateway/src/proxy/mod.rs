@@ -33,7 +33,7 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 use pingora_core::upstreams::peer::HttpPeer;
-use pingora_error::{Error, ErrorType, Result};
+use pingora_error::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -473,7 +473,12 @@ impl ProxyHttp for Gateway {
     }
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, error: &Error) -> bool {
-        // Upstream failures are in the access log with their status; keep the error log for ours.
+        // A client that went away is not the gateway's error (and an attacker could flood the
+        // log with it); upstream failures are in the access log with their status.
+        if *error.esource() == ErrorSource::Downstream {
+            tracing::debug!(error = %error, "the client went away");
+            return true;
+        }
         matches!(error.etype(), ErrorType::HTTPStatus(_))
     }
 }

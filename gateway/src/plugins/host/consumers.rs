@@ -58,6 +58,7 @@ impl Host for HostState {
             ("x-credential-identifier", state.credential.as_deref()),
             ("x-anonymous-consumer", anonymous.then_some("true")),
         ];
+        let mut refused = Vec::new();
         for (name, value) in identity {
             let written = match value {
                 Some(v) => req.insert_header(name, v),
@@ -67,8 +68,11 @@ impl Host for HostState {
                 }
             };
             if let Err(e) = written {
-                super::headers::rejected(&self.plugin, name, e);
+                refused.push((name, e));
             }
+        }
+        for (name, e) in refused {
+            super::headers::rejected(self, name, e);
         }
         Ok(())
     }

@@ -51,6 +51,8 @@ pub fn all(h: &impl HeaderAccess) -> Vec<(String, String)> {
 }
 
 /// Logs a header the plugin tried to write but that is not valid HTTP.
-pub fn rejected(plugin: &str, name: &str, e: impl std::fmt::Display) {
-    tracing::warn!(plugin, header = name, error = %e, "plugin wrote an invalid header; ignored");
+pub fn rejected(state: &super::HostState, name: &str, e: impl std::fmt::Display) {
+    if state.may_log() {
+        tracing::warn!(plugin = %state.plugin, header = name, error = %e, "plugin wrote an invalid header; ignored");
+    }
 }

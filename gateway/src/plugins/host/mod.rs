@@ -10,6 +10,7 @@ mod response;
 mod sandbox;
 mod services;
 
+use super::log_limit::LogLimit;
 use super::shared::Shared;
 use super::state::{Phase, RequestState};
 use crate::snapshot::Entities;
@@ -35,6 +36,8 @@ pub struct HostState {
     /// The module's name: log tag and namespace of its counters and cache.
     pub(crate) plugin: Arc<str>,
     shared: Arc<Shared>,
+    /// The module's log budget (stderr, rejected writes, its own log lines).
+    pub(crate) log_limit: Arc<LogLimit>,
     /// What the current call may see and change.
     pub(crate) call: Call,
 }
@@ -67,9 +70,15 @@ impl Call {
 
 impl HostState {
     /// A fresh state for one instance, whose linear memory may grow to `memory_bytes`.
-    pub fn new(plugin: Arc<str>, shared: Arc<Shared>, memory_bytes: usize) -> HostState {
+    pub fn new(plugin: Arc<str>, shared: Arc<Shared>, log_limit: Arc<LogLimit>, memory_bytes: usize) -> HostState {
         let limits = StoreLimitsBuilder::new().memory_size(memory_bytes).trap_on_grow_failure(true).build();
-        HostState { table: ResourceTable::new(), stderr_line: Vec::new(), limits, plugin, shared, call: Call::empty() }
+        let (table, stderr_line, call) = (ResourceTable::new(), Vec::new(), Call::empty());
+        HostState { table, stderr_line, limits, plugin, shared, log_limit, call }
+    }
+
+    /// Whether this plugin may write one more line to the log now (see [`LogLimit`]).
+    pub(crate) fn may_log(&self) -> bool {
+        self.log_limit.allow(&self.plugin)
     }
 
     /// The memory limiter for `Store::limiter`.

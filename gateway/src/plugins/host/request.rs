@@ -48,13 +48,13 @@ impl Host for HostState {
 
     fn set_header(&mut self, name: String, value: String) {
         if let Err(e) = self.call.req.set(name.clone(), &value) {
-            headers::rejected(&self.plugin, &name, e);
+            headers::rejected(self, &name, e);
         }
     }
 
     fn add_header(&mut self, name: String, value: String) {
         if let Err(e) = self.call.req.add(name.clone(), &value) {
-            headers::rejected(&self.plugin, &name, e);
+            headers::rejected(self, &name, e);
         }
     }
 

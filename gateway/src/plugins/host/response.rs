@@ -22,7 +22,6 @@ impl HostState {
         if matches!(self.call.phase, Phase::Rewrite | Phase::Access) {
             return self.call.state.keep_response_header(op);
         }
-        let plugin = self.plugin.clone();
         let Some(r) = self.resp(true) else { return };
         let (name, result) = match op {
             HeaderOp::Set(name, value) => (name.clone(), r.set(name, &value)),
@@ -30,7 +29,7 @@ impl HostState {
             HeaderOp::Remove(name) => return r.remove(&name),
         };
         if let Err(e) = result {
-            headers::rejected(&plugin, &name, e);
+            headers::rejected(self, &name, e);
         }
     }
 }
@@ -41,11 +40,11 @@ impl Host for HostState {
     }
 
     fn set_status(&mut self, status: u16) {
-        let plugin = self.plugin.clone();
         if let Some(r) = self.resp(true)
             && let Err(e) = r.set_status(status)
+            && self.may_log()
         {
-            tracing::warn!(plugin = %plugin, status, error = %e, "plugin set an invalid status; ignored");
+            tracing::warn!(plugin = %self.plugin, status, error = %e, "plugin set an invalid status; ignored");
         }
     }
 

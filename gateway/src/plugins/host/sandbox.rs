@@ -83,7 +83,9 @@ impl HostState {
     }
 
     fn log_stderr(&self, line: &[u8]) {
-        tracing::warn!(target: "plugin", plugin = %self.plugin, "stderr: {}", String::from_utf8_lossy(line));
+        if self.may_log() {
+            tracing::warn!(target: "plugin", plugin = %self.plugin, "stderr: {}", String::from_utf8_lossy(line));
+        }
     }
 }
 

@@ -34,6 +34,7 @@ use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorSource, ErrorType, Result};
+use pingora_http::authority::{RawTargetAuthority, raw_target_authority};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -579,11 +580,13 @@ impl Gateway {
 }
 
 /// The Host header, or the URI's authority (HTTP/2, absolute-form requests).
+/// The request's host: the authority of an absolute-form target (RFC 9112 §3.2.2: it wins over
+/// `Host`; Pingora refuses the two when they differ), else `Host`.
 fn request_host(req: &RequestHeader) -> Option<&str> {
-    req.headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri.authority().map(|a| a.as_str()))
+    if let RawTargetAuthority::Absolute { authority, .. } = raw_target_authority(req.raw_path()) {
+        return std::str::from_utf8(authority).ok();
+    }
+    req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok())
 }
 
 /// A duration as a header value in whole milliseconds.

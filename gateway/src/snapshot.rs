@@ -103,6 +103,10 @@ pub struct ProxySettings {
     pub server_tokens: bool,
     /// Add the latency headers.
     pub latency_tokens: bool,
+    /// Longest wait between two reads of a request body.
+    pub client_body_timeout: Duration,
+    /// Keep-alive idle timeout, seconds (0: none).
+    pub keepalive_timeout: u64,
 }
 
 impl ProxySettings {
@@ -250,7 +254,12 @@ fn proxy_settings(s: &ServerConfig, errors: &mut ConfigErrors) -> ProxySettings 
         real_ip_recursive: s.real_ip_recursive,
         server_tokens: false,
         latency_tokens: false,
+        client_body_timeout: Duration::from_secs(s.client_body_timeout),
+        keepalive_timeout: s.keepalive_timeout,
     };
+    if s.client_body_timeout == 0 {
+        errors.push("server: client_body_timeout: must be at least 1 (seconds)");
+    }
     for (i, token) in s.headers.iter().enumerate() {
         match token.as_str() {
             "server_tokens" => settings.server_tokens = true,

@@ -69,6 +69,10 @@ pub struct ServerConfig {
     pub log_level: String,
     /// Seconds that in-flight requests get to finish after SIGTERM.
     pub graceful_shutdown_timeout: u64,
+    /// Seconds between two reads of a client's request body before it gets 408 (nginx's name).
+    pub client_body_timeout: u64,
+    /// Seconds an idle keep-alive client connection is kept open (0: until the client closes it).
+    pub keepalive_timeout: u64,
     /// Idle keepalive connections kept per upstream pool.
     pub upstream_keepalive_pool_size: usize,
     /// The plugins file, relative to this file. `--plugins` on the command line wins.
@@ -92,6 +96,8 @@ impl Default for ServerConfig {
             access_log: "text".into(),
             log_level: "info".into(),
             graceful_shutdown_timeout: 30,
+            client_body_timeout: 60,
+            keepalive_timeout: 60,
             upstream_keepalive_pool_size: 128,
             plugins_file: None,
         }

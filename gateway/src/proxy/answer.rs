@@ -47,6 +47,8 @@ pub mod messages {
     pub const UNEXPECTED: &str = "An unexpected error occurred";
     /// 400 for requests that cannot be parsed.
     pub const BAD_REQUEST: &str = "Bad request";
+    /// 408: the client did not send its body within `client_body_timeout`.
+    pub const CLIENT_TIMEOUT: &str = "Request timeout";
 }
 
 /// Maps a proxy error to the answer for the client; `None` when the client is gone.
@@ -54,6 +56,8 @@ pub fn for_error(e: &Error, message_hint: Option<&'static str>) -> Option<Answer
     use ErrorType::*;
     let (status, default_msg) = match e.etype() {
         HTTPStatus(code) => (*code, messages::UNEXPECTED),
+        ReadTimedout if *e.esource() == ErrorSource::Downstream => (408, messages::CLIENT_TIMEOUT),
+        WriteTimedout if *e.esource() == ErrorSource::Downstream => return None,
         ConnectTimedout | ReadTimedout | WriteTimedout => (504, messages::TIMEOUT),
         _ => match e.esource() {
             ErrorSource::Upstream => (502, messages::BAD_GATEWAY),
@@ -80,6 +84,8 @@ mod tests {
     fn maps_errors_like_kong() {
         let timeout = Error::new(ErrorType::ConnectTimedout);
         assert_eq!(for_error(&timeout, None).unwrap().status, 504);
+        let slow_client = Error::new_down(ErrorType::ReadTimedout);
+        assert_eq!(for_error(&slow_client, None).unwrap().status, 408);
         let refused = Error::new_up(ErrorType::ConnectRefused);
         let a = for_error(&refused, None).unwrap();
         assert_eq!(

@@ -1,5 +1,6 @@
 //! The request's way through the gateway, as Pingora's `ProxyHttp` phases, top to bottom:
 //!
+//! 0. `early_request_filter`: pipelining, and the client timeouts of `[server]`.
 //! 1. `request_filter`: take the config snapshot, find the client address, normalise the path;
 //!    REWRITE (global plugins); route; check the route's protocol and service; ACCESS (the route's
 //!    plugin chain, re-resolved once a consumer is known); work out the upstream path.
@@ -167,6 +168,16 @@ impl ProxyHttp for Gateway {
             upstream_latency: None,
             error_message: None,
         }
+    }
+
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+        // The client connection: pipelined requests are answered in order (RFC 9112 §9.3.2);
+        // the body read and keep-alive idle timeouts come from `[server]`.
+        let settings = &ctx.entities().settings;
+        session.set_pipelining_enabled(true);
+        session.set_read_timeout(Some(settings.client_body_timeout));
+        session.set_keepalive(Some(settings.keepalive_timeout));
+        Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {

@@ -315,8 +315,8 @@ impl Upstream {
     }
 }
 
-/// A consistent-hashing ring (ketama): each target gets `weight × slots / 10000` points (at least
-/// one), placed by the CRC32 of its address and the point's number, so adding or removing a target
+/// A consistent-hashing ring (ketama): each target gets `weight × slots / 1000` points (at least
+/// one), placed by the [`hash_key`] of its address and the point's number, so adding or removing a target
 /// moves only the keys of its own points.
 #[derive(Debug)]
 pub struct Ring {
@@ -327,9 +327,9 @@ impl Ring {
     fn new(targets: &[Target], slots: u32) -> Ring {
         let mut points = Vec::new();
         for (i, t) in targets.iter().enumerate().filter(|(_, t)| t.weight > 0) {
-            let n = (u64::from(t.weight) * u64::from(slots) / 10_000).max(1);
+            let n = (u64::from(t.weight) * u64::from(slots) / 1_000).max(1);
             for k in 0..n {
-                points.push((crc32fast::hash(format!("{}-{k}", t.address).as_bytes()), i));
+                points.push((hash_key(&format!("{}-{k}", t.address)), i));
             }
         }
         points.sort_unstable();
@@ -344,9 +344,16 @@ impl Ring {
     }
 }
 
-/// The hash of a request's key, as the ring places it.
+/// The hash of a key (a request's, or a ring point's): CRC32 as Kong hashes, then murmur3's
+/// finalizer, because CRC32 is linear and similar keys (`user-1`, `user-2`, ...) would otherwise
+/// land in clusters on the ring.
 pub fn hash_key(key: &str) -> u32 {
-    crc32fast::hash(key.as_bytes())
+    let mut h = crc32fast::hash(key.as_bytes());
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
 }
 
 #[cfg(test)]

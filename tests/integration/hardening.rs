@@ -2,6 +2,7 @@
 //! rate-limited per plugin, and clients that go away are not errors.
 
 use crate::support::{Gateway, Upstream, request};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
@@ -104,4 +105,72 @@ async fn idle_keepalive_clients_and_stalled_bodies_are_timed_out() {
     let (answer, closed) = raw_exchange(gw.port, b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\nab").await;
     assert!(closed && started.elapsed() < Duration::from_secs(4), "a stalled body ends the request");
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
+/// Latencies of `/other` under 4 concurrent clients for `duration`, sorted.
+async fn other_latencies(port: u16, duration: Duration) -> Vec<Duration> {
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(tokio::spawn(async move {
+            let (mut out, end) = (Vec::new(), std::time::Instant::now() + duration);
+            while std::time::Instant::now() < end && out.len() < 2000 {
+                let started = std::time::Instant::now();
+                assert_eq!(request(port, "GET", "/other", &[], b"").await.status, 200);
+                out.push(started.elapsed());
+            }
+            out
+        }));
+    }
+    let mut all = Vec::new();
+    for c in clients {
+        all.extend(c.await.unwrap());
+    }
+    all.sort();
+    all
+}
+
+fn p99(sorted: &[Duration]) -> Duration {
+    sorted[(sorted.len() * 99 / 100).min(sorted.len() - 1)]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_looping_plugin_is_quarantined_and_stops_stalling_the_other_routes() {
+    let up = Upstream::start("u").await;
+    let config = format!(
+        "[[services]]\nname = \"s\"\nurl = \"{}\"\n[[services.routes]]\nname = \"loop\"\npaths = [\"/loop\"]\n\
+         [[services.routes]]\nname = \"other\"\npaths = [\"/other\"]\n",
+        up.url()
+    );
+    let plugins = "[defaults]\ncpu_ms = 200\nquarantine = { after = 2, within_s = 10, for_s = 3 }\n\
+                   [[plugins]]\nname = \"misbehave\"\nroute = \"loop\"\n";
+    let gw = Gateway::builder(&config).plugins_with(plugins, &["misbehave"]).start().await;
+    let baseline = p99(&other_latencies(gw.port, Duration::from_millis(1500)).await);
+
+    let looping = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let looper = {
+        let (port, looping) = (gw.port, looping.clone());
+        tokio::spawn(async move {
+            while looping.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::spawn(async move { request(port, "GET", "/loop", &[("x-misbehave", "loop")], b"").await });
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    gw.wait_for_log("plugin quarantined", 1).await;
+    let benign = request(gw.port, "GET", "/loop", &[("x-misbehave", "ok")], b"").await;
+    assert_eq!(benign.status, 500, "while quarantined the failure policy applies without a call");
+    let quarantined = p99(&other_latencies(gw.port, Duration::from_millis(1500)).await);
+    looping.store(false, std::sync::atomic::Ordering::Relaxed);
+    looper.await.unwrap();
+    assert!(
+        quarantined <= baseline * 2 + Duration::from_millis(10),
+        "p99 of the other route: {quarantined:?} with the loops quarantined, {baseline:?} without loops"
+    );
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while request(gw.port, "GET", "/loop", &[("x-misbehave", "ok")], b"").await.status != 200 {
+        assert!(std::time::Instant::now() < deadline, "the quarantine did not end:\n{}", gw.stderr());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    gw.wait_for_log("plugin quarantine ended", 1).await;
 }

@@ -68,7 +68,7 @@ async fn consistent_hashing_sticks_per_key_and_moves_about_a_quarter_when_a_four
     assert_eq!(call(&gw, "POST", "/services/s/routes", "paths[]=/").await.status, 201);
 
     let mut before = HashMap::new();
-    for k in 0..200 {
+    for k in 0..400 {
         let key = format!("user-{k}");
         let first = served_by(&gw, &[("x-user", &key)]).await;
         assert_eq!(served_by(&gw, &[("x-user", &key)]).await, first, "sticky for {key}");
@@ -86,7 +86,7 @@ async fn consistent_hashing_sticks_per_key_and_moves_about_a_quarter_when_a_four
             moved += 1;
         }
     }
-    assert!((10..=70).contains(&moved), "at most about 1/4 of 200 keys moved, and some did: {moved}");
+    assert!((60..=140).contains(&moved), "about 1/4 of 400 keys moved (100 ± 4.6σ): {moved}");
 
     // Sticky across a restart too: the ring depends only on the targets.
     let key = "user-7";

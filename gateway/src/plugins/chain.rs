@@ -8,6 +8,7 @@
 
 use super::config::PluginEntry;
 use super::module::Module;
+use super::quarantine::Quarantine;
 use crate::config::ConfigErrors;
 use crate::snapshot::Entities;
 use parking_lot::RwLock;
@@ -33,6 +34,8 @@ pub struct Configured {
     pub consumer: Option<usize>,
     /// Whether it needs the request body before access.
     pub needs_body: bool,
+    /// Its quarantine state (kept while the module is unchanged).
+    pub quarantine: Arc<Quarantine>,
 }
 
 impl Configured {
@@ -249,5 +252,16 @@ fn configure_entry(
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Configured { id, module: module.clone(), config_id, config_json, route, service, consumer, needs_body })
+    let quarantine = module.quarantine(config_id);
+    Ok(Configured {
+        id,
+        module: module.clone(),
+        config_id,
+        config_json,
+        route,
+        service,
+        consumer,
+        needs_body,
+        quarantine,
+    })
 }

@@ -1,6 +1,7 @@
 //! The shape of `plugins.toml`: where the `.wasm` modules are, their limits, and the plugin
 //! instances (Kong's `plugins` entities) with their scope and configuration.
 
+use super::quarantine::QuarantineSettings;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -75,11 +76,13 @@ pub struct Limits {
     pub cpu_ms: u64,
     /// Linear memory an instance may grow to, in MiB.
     pub memory_mb: u64,
+    /// When a plugin that keeps hitting its deadline stops being called.
+    pub quarantine: QuarantineSettings,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { cpu_ms: 50, memory_mb: 32 }
+        Limits { cpu_ms: 50, memory_mb: 32, quarantine: QuarantineSettings::default() }
     }
 }
 
@@ -97,6 +100,8 @@ pub struct ModuleSettings {
     pub cpu_ms: Option<u64>,
     /// Memory cap, MiB.
     pub memory_mb: Option<u64>,
+    /// Quarantine after repeated deadline hits.
+    pub quarantine: Option<QuarantineSettings>,
 }
 
 /// Module settings that may be changed at run time (through the Admin API, or `[modules.NAME]`

@@ -15,6 +15,7 @@ pub mod host;
 pub mod log_limit;
 pub mod module;
 pub mod phases;
+pub mod quarantine;
 pub mod shared;
 pub mod state;
 

@@ -5,11 +5,13 @@ use super::config::{FailurePolicy, Limits, ModuleSettings};
 use super::engine::{PluginEngine, TICK};
 use super::host::{HostState, Plugin, PluginPre};
 use super::log_limit::LogLimit;
+use super::quarantine::Quarantine;
 use super::shared::Shared;
 use super::state::{Phase, RequestState};
 use crate::snapshot::Entities;
 use parking_lot::Mutex;
 use pingora_http::{RequestHeader, ResponseHeader};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use wasmtime::Store;
@@ -69,6 +71,8 @@ pub struct Module {
     max_idle: usize,
     /// What this module's failures and output may write to the log.
     pub log_limit: Arc<LogLimit>,
+    /// Quarantine state per configuration id.
+    quarantines: Mutex<HashMap<u64, Arc<Quarantine>>>,
 }
 
 struct Instance {
@@ -88,12 +92,15 @@ pub enum CallError {
     Trap(String),
     /// It returned an error.
     Plugin(String),
+    /// It was not called: quarantined after repeated deadline hits.
+    Quarantined,
 }
 
 impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CallError::Timeout(ms) => write!(f, "stopped at its CPU deadline ({ms} ms)"),
+            CallError::Quarantined => write!(f, "is quarantined after repeated CPU deadline hits; not called"),
             CallError::Memory(mb) => write!(f, "exceeded its memory limit ({mb} MiB)"),
             CallError::Trap(t) => write!(f, "trapped: {t}"),
             CallError::Plugin(e) => write!(f, "returned an error: {e}"),
@@ -145,6 +152,7 @@ impl Module {
         let limits = Limits {
             cpu_ms: settings.cpu_ms.unwrap_or(defaults.cpu_ms),
             memory_mb: settings.memory_mb.unwrap_or(defaults.memory_mb),
+            quarantine: settings.quarantine.unwrap_or(defaults.quarantine),
         };
         if limits.memory_mb == 0 || limits.memory_mb > super::engine::MAX_MEMORY_MB {
             return Err(format!("memory_mb: {} is out of range 1-{}", limits.memory_mb, super::engine::MAX_MEMORY_MB));
@@ -169,6 +177,7 @@ impl Module {
             idle: Mutex::new(Vec::new()),
             max_idle: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
             log_limit: Arc::default(),
+            quarantines: Mutex::default(),
         };
         let mut instance = module.instantiate().map_err(|e| format!("cannot be instantiated: {e}"))?;
         instance.store.set_epoch_deadline(module.deadline_ticks());
@@ -214,6 +223,11 @@ impl Module {
         f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         f(&instance.plugin, &mut instance.store).map_err(|e| self.classify(e))
+    }
+
+    /// The quarantine state of configuration `config_id` (shared by every snapshot using it).
+    pub fn quarantine(&self, config_id: u64) -> Arc<Quarantine> {
+        self.quarantines.lock().entry(config_id).or_default().clone()
     }
 
     /// Validates a configuration (JSON) in an instance, keeping it under `id`. Runs with the

@@ -3,11 +3,13 @@
 
 use super::chain::{Chain, Configured, PluginSet};
 use super::host::types::{Action, Response};
+use super::host::{HostState, Plugin};
 use super::module::{CallError, CallScope};
 use super::state::Phase;
 use crate::proxy::answer::Answer;
 use bytes::Bytes;
 use std::sync::Arc;
+use wasmtime::Store;
 
 /// The outcome of a phase.
 #[derive(Debug, PartialEq)]
@@ -33,14 +35,26 @@ fn fails_closed(p: &Configured, phase: Phase, e: &CallError) -> bool {
     p.module.fail_closed
 }
 
-fn config(p: &Configured) -> Option<(u64, &str)> {
-    Some((p.config_id, p.config_json.as_str()))
+/// Calls one plugin instance in its configuration, unless it is quarantined; deadline hits count
+/// towards its quarantine.
+fn call<R>(
+    p: &Configured,
+    scope: &mut CallScope<'_>,
+    f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
+) -> Result<R, CallError> {
+    if !p.quarantine.admits() {
+        return Err(CallError::Quarantined);
+    }
+    let result = p.module.call(scope, Some((p.config_id, p.config_json.as_str())), f);
+    let deadline_hit = matches!(result, Err(CallError::Timeout(_)));
+    p.quarantine.record(deadline_hit, &p.module.limits.quarantine, &p.module.name);
+    result
 }
 
 /// Calls a rewrite or access export; `Some` when the chain stops here.
 fn call_action(p: &Configured, scope: &mut CallScope<'_>) -> Option<Verdict> {
     let (id, phase) = (p.config_id, scope.phase);
-    let result = p.module.call(scope, config(p), |plugin, store| match phase {
+    let result = call(p, scope, |plugin, store| match phase {
         Phase::Rewrite => plugin.wasmgate_plugin_handler().call_rewrite(store, id),
         _ => plugin.wasmgate_plugin_handler().call_access(store, id),
     });
@@ -91,9 +105,7 @@ pub fn header_filter(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
     scope.phase = Phase::HeaderFilter;
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::HeaderFilter)) {
         let id = p.config_id;
-        if let Err(e) = p
-            .module
-            .call(scope, config(p), |plugin, store| plugin.wasmgate_plugin_handler().call_header_filter(store, id))
+        if let Err(e) = call(p, scope, |plugin, store| plugin.wasmgate_plugin_handler().call_header_filter(store, id))
             && fails_closed(p, Phase::HeaderFilter, &e)
         {
             return Verdict::Fail;
@@ -108,7 +120,7 @@ pub fn body_filter(chain: &Chain, scope: &mut CallScope<'_>, body: &mut Option<B
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::BodyFilter)) {
         let id = p.config_id;
         let chunk: &[u8] = body.as_deref().unwrap_or_default();
-        match p.module.call(scope, config(p), |plugin, store| {
+        match call(p, scope, |plugin, store| {
             plugin.wasmgate_plugin_handler().call_body_filter(store, id, chunk, end_of_stream)
         }) {
             Ok(Some(replacement)) => *body = Some(Bytes::from(replacement)),
@@ -125,8 +137,7 @@ pub fn log(chain: &Chain, scope: &mut CallScope<'_>) {
     scope.phase = Phase::Log;
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::Log)) {
         let id = p.config_id;
-        if let Err(e) =
-            p.module.call(scope, config(p), |plugin, store| plugin.wasmgate_plugin_handler().call_log(store, id))
+        if let Err(e) = call(p, scope, |plugin, store| plugin.wasmgate_plugin_handler().call_log(store, id))
             && p.module.log_limit.allow(&p.module.name)
         {
             tracing::error!(plugin = %p.module.name, phase = ?Phase::Log, "plugin {e}");

@@ -10,7 +10,19 @@ pub use client::{Response, request};
 pub use gateway::Gateway;
 pub use upstream::{Echo, Upstream};
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, never handed out twice in this run. Ports come from
+/// 20000-29999, outside the kernel's ephemeral range that port-0 binds use, because Pingora's
+/// listeners set SO_REUSEPORT: two gateways given the same port would share its connections.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ =
+        NEXT.compare_exchange(0, 20_000 + (std::process::id() % 400) as u16 * 25, Ordering::AcqRel, Ordering::Acquire);
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::AcqRel);
+        let port = 20_000 + (port - 20_000) % 10_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }

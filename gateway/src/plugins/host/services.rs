@@ -59,9 +59,6 @@ impl cache::Host for HostState {
 impl logging::Host for HostState {
     fn log(&mut self, level: LogLevel, message: String) {
         let plugin = &*self.plugin;
-        if matches!(level, LogLevel::Info | LogLevel::Warn | LogLevel::Error) && !self.may_log() {
-            return;
-        }
         match level {
             LogLevel::Trace => tracing::trace!(target: "plugin", plugin, "{message}"),
             LogLevel::Debug => tracing::debug!(target: "plugin", plugin, "{message}"),

@@ -206,7 +206,7 @@ async fn a_passive_trip_recovers_through_one_half_open_trial() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn below_the_threshold_the_upstream_answers_503_at_once() {
+async fn below_the_threshold_the_upstream_answers_503_at_once_also_after_a_reload() {
     let a = Upstream::start("a").await;
     let b = Upstream::start("b").await;
     let gw = balanced(&[&a, &b], "[upstreams.healthchecks]\nthreshold = 60").await;
@@ -220,6 +220,9 @@ async fn below_the_threshold_the_upstream_answers_503_at_once() {
     );
     let balancer = request(gw.admin, "GET", "/upstreams/pool/health?balancer_health=1", &[], b"").await.json();
     assert_eq!(balancer["data"]["health"], "UNHEALTHY");
+    gw.signal(libc::SIGHUP);
+    gw.wait_for_log("configuration reloaded", 1).await;
+    assert_eq!(request(gw.port, "GET", "/", &[], b"").await.status, 503, "a reload keeps known health");
     assert_eq!(
         request(gw.admin, "POST", &format!("/upstreams/pool/targets/{}/healthy", b.addr()), &[], b"").await.status,
         204

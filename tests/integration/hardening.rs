@@ -174,3 +174,47 @@ async fn a_looping_plugin_is_quarantined_and_stops_stalling_the_other_routes() {
     }
     gw.wait_for_log("plugin quarantine ended", 1).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_plugin_cannot_make_the_host_keep_more_than_its_limits() {
+    let up = Upstream::start("u").await;
+    let config = format!(
+        "[[services]]\nname = \"s\"\nurl = \"{}\"\n[[services.routes]]\nname = \"r\"\npaths = [\"/\"]\n",
+        up.url()
+    );
+    let plugins = "[modules.misbehave]\ncache_bytes = 4194304\nstderr_bytes = 8192\n\
+                   [[plugins]]\nname = \"misbehave\"\nroute = \"r\"\n";
+    let gw = Gateway::builder(&config).plugins_with(plugins, &["misbehave"]).start().await;
+    let hostile = |mode: &'static str| {
+        let port = gw.port;
+        async move { request(port, "GET", "/", &[("x-misbehave", mode)], b"").await }
+    };
+    let flood = hostile("headers").await;
+    assert_eq!(flood.status, 500, "past header_writes the failure policy applies");
+    assert!(flood.header("x-flood-0").is_none() && flood.headers.len() < 20, "none of them reach the client");
+    assert_eq!(hostile("bigheader").await.status, 500, "past header_bytes");
+    assert_eq!(hostile("context").await.status, 500, "past context_bytes");
+    gw.wait_for_log("exceeded its context_bytes limit", 1).await;
+
+    let log_before = gw.stderr().len();
+    assert_eq!(hostile("stderr").await.status, 200, "stderr is cut, not fatal");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logged = gw.stderr().len() - log_before;
+    assert!(logged < 16 << 10, "1 MiB of stderr wrote {logged} bytes of log");
+
+    for n in 0..5 {
+        request(gw.port, "GET", "/", &[("x-misbehave", "cache"), ("x-n", &format!("warm-{n}"))], b"").await;
+    }
+    let before = gw.rss();
+    for n in 0..150 {
+        let resp = request(gw.port, "GET", "/", &[("x-misbehave", "cache"), ("x-n", &n.to_string())], b"").await;
+        assert_eq!(resp.status, 200);
+    }
+    let grown = gw.rss().saturating_sub(before);
+    assert!(grown < 40 << 20, "112 MiB offered to a 4 MiB cache grew the gateway by {} MiB", grown >> 20);
+    assert!(
+        !gw.stderr().contains("was not stored"),
+        "256 KiB entries fit a 4 MiB cache: they are kept, old ones evicted"
+    );
+    assert_eq!(hostile("ok").await.status, 200, "a plugin within its limits runs as before");
+}

@@ -78,11 +78,30 @@ pub struct Limits {
     pub memory_mb: u64,
     /// When a plugin that keeps hitting its deadline stops being called.
     pub quarantine: QuarantineSettings,
+    /// Bytes the module's entries in the shared cache may take (least recently used go first).
+    pub cache_bytes: u64,
+    /// Bytes of per-request context values (`context::set`, `shared-set`) one call may leave.
+    pub context_bytes: u64,
+    /// Request and response header writes per call.
+    pub header_writes: u32,
+    /// Bytes of header names and values written per call.
+    pub header_bytes: u64,
+    /// Bytes of stderr kept per call (the rest is dropped).
+    pub stderr_bytes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { cpu_ms: 50, memory_mb: 32, quarantine: QuarantineSettings::default() }
+        Limits {
+            cpu_ms: 50,
+            memory_mb: 32,
+            quarantine: QuarantineSettings::default(),
+            cache_bytes: 16 << 20,
+            context_bytes: 1 << 20,
+            header_writes: 100,
+            header_bytes: 64 << 10,
+            stderr_bytes: 8 << 10,
+        }
     }
 }
 
@@ -102,6 +121,16 @@ pub struct ModuleSettings {
     pub memory_mb: Option<u64>,
     /// Quarantine after repeated deadline hits.
     pub quarantine: Option<QuarantineSettings>,
+    /// Shared-cache bytes.
+    pub cache_bytes: Option<u64>,
+    /// Per-request context bytes.
+    pub context_bytes: Option<u64>,
+    /// Header writes per call.
+    pub header_writes: Option<u32>,
+    /// Header bytes per call.
+    pub header_bytes: Option<u64>,
+    /// Stderr bytes per call.
+    pub stderr_bytes: Option<u64>,
 }
 
 /// Module settings that may be changed at run time (through the Admin API, or `[modules.NAME]`

@@ -153,6 +153,11 @@ impl Module {
             cpu_ms: settings.cpu_ms.unwrap_or(defaults.cpu_ms),
             memory_mb: settings.memory_mb.unwrap_or(defaults.memory_mb),
             quarantine: settings.quarantine.unwrap_or(defaults.quarantine),
+            cache_bytes: settings.cache_bytes.unwrap_or(defaults.cache_bytes),
+            context_bytes: settings.context_bytes.unwrap_or(defaults.context_bytes),
+            header_writes: settings.header_writes.unwrap_or(defaults.header_writes),
+            header_bytes: settings.header_bytes.unwrap_or(defaults.header_bytes),
+            stderr_bytes: settings.stderr_bytes.unwrap_or(defaults.stderr_bytes),
         };
         if limits.memory_mb == 0 || limits.memory_mb > super::engine::MAX_MEMORY_MB {
             return Err(format!("memory_mb: {} is out of range 1-{}", limits.memory_mb, super::engine::MAX_MEMORY_MB));
@@ -203,12 +208,7 @@ impl Module {
     }
 
     fn instantiate(&self) -> Result<Box<Instance>, CallError> {
-        let state = HostState::new(
-            self.name.clone(),
-            self.shared.clone(),
-            self.log_limit.clone(),
-            (self.limits.memory_mb as usize) << 20,
-        );
+        let state = HostState::new(self.name.clone(), self.shared.clone(), self.log_limit.clone(), self.limits);
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| s.limiter());
         store.set_epoch_deadline(self.deadline_ticks());
@@ -264,6 +264,11 @@ impl Module {
             .configure_instance(&mut instance, config)
             .and_then(|()| f(&instance.plugin, &mut instance.store).map_err(|e| self.classify(e)));
         swap_out(&mut instance.store, scope);
+        // A call that went past a host-side bound fails as an error would: the failure policy.
+        let result = match (result, instance.store.data_mut().usage.over.take()) {
+            (Ok(_), Some(what)) => Ok(Err(format!("exceeded its {what} limit (plugins.toml)"))),
+            (result, _) => result,
+        };
         match result {
             Ok(Ok(value)) => {
                 self.put_back(instance);
@@ -317,6 +322,7 @@ impl Module {
 }
 
 fn swap_in(store: &mut Store<HostState>, scope: &mut CallScope<'_>) {
+    store.data_mut().usage = Default::default();
     let call = &mut store.data_mut().call;
     call.phase = scope.phase;
     std::mem::swap(&mut call.req, scope.req);

@@ -63,6 +63,13 @@ impl Gateway {
         write_atomically(&self.config_path(), format!("{server}\n{config}").as_bytes());
     }
 
+    /// The gateway's resident memory, in bytes.
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB");
+        kb.trim().parse::<u64>().unwrap() * 1024
+    }
+
     /// Sends a signal to the gateway process.
     pub fn signal(&self, sig: i32) {
         assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0, "kill failed");

@@ -12,6 +12,19 @@ impl HostState {
     fn service(&self) -> Option<&crate::snapshot::Service> {
         Some(&self.entities()?.services[self.call.state.info.service?])
     }
+
+    /// The plugin's own values plus the shared ones must stay within `context_bytes`; past it the
+    /// call fails (its failure policy applies) and the values it set are dropped.
+    fn check_context_bytes(&mut self) {
+        let size =
+            |m: &std::collections::HashMap<String, String>| m.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        let own = self.call.state.private_values(&self.plugin).map_or(0, size);
+        if (own + size(&self.call.state.shared)) as u64 > self.limits.context_bytes {
+            self.call.state.private_values_mut(&self.plugin).clear();
+            self.call.state.shared.clear();
+            self.usage.over.get_or_insert("context_bytes");
+        }
+    }
 }
 
 impl Host for HostState {
@@ -41,6 +54,7 @@ impl Host for HostState {
             Some(v) => map.insert(key, v),
             None => map.remove(&key),
         };
+        self.check_context_bytes();
     }
 
     fn shared_get(&mut self, key: String) -> Option<String> {
@@ -52,5 +66,6 @@ impl Host for HostState {
             Some(v) => self.call.state.shared.insert(key, v),
             None => self.call.state.shared.remove(&key),
         };
+        self.check_context_bytes();
     }
 }

@@ -10,6 +10,7 @@ mod response;
 mod sandbox;
 mod services;
 
+use super::config::Limits;
 use super::log_limit::LogLimit;
 use super::shared::Shared;
 use super::state::{Phase, RequestState};
@@ -32,12 +33,16 @@ pub struct HostState {
     table: ResourceTable,
     /// A partial line the plugin wrote to stderr.
     stderr_line: Vec<u8>,
-    limits: StoreLimits,
+    store_limits: StoreLimits,
     /// The module's name: log tag and namespace of its counters and cache.
     pub(crate) plugin: Arc<str>,
     shared: Arc<Shared>,
-    /// The module's log budget (stderr, rejected writes, its own log lines).
+    /// The module's log budget (stderr, rejected writes).
     pub(crate) log_limit: Arc<LogLimit>,
+    /// The module's limits.
+    pub(crate) limits: Limits,
+    /// What the current call has written so far, against `limits`.
+    pub(crate) usage: Usage,
     /// What the current call may see and change.
     pub(crate) call: Call,
 }
@@ -70,10 +75,25 @@ impl Call {
 
 impl HostState {
     /// A fresh state for one instance, whose linear memory may grow to `memory_bytes`.
-    pub fn new(plugin: Arc<str>, shared: Arc<Shared>, log_limit: Arc<LogLimit>, memory_bytes: usize) -> HostState {
-        let limits = StoreLimitsBuilder::new().memory_size(memory_bytes).trap_on_grow_failure(true).build();
-        let (table, stderr_line, call) = (ResourceTable::new(), Vec::new(), Call::empty());
-        HostState { table, stderr_line, limits, plugin, shared, log_limit, call }
+    pub fn new(plugin: Arc<str>, shared: Arc<Shared>, log_limit: Arc<LogLimit>, limits: Limits) -> HostState {
+        let memory = (limits.memory_mb as usize) << 20;
+        let store_limits = StoreLimitsBuilder::new().memory_size(memory).trap_on_grow_failure(true).build();
+        let (table, stderr_line, call, usage) = (ResourceTable::new(), Vec::new(), Call::empty(), Usage::default());
+        HostState { table, stderr_line, store_limits, plugin, shared, log_limit, limits, usage, call }
+    }
+
+    /// Counts one header write of `name` and `value`; false (and the call fails when it returns)
+    /// once the call is past `header_writes` or `header_bytes`.
+    pub(crate) fn header_write(&mut self, name: &str, value: &str) -> bool {
+        let u = &mut self.usage;
+        u.header_writes += 1;
+        u.header_bytes += (name.len() + value.len()) as u64;
+        if u.header_writes > self.limits.header_writes {
+            u.over.get_or_insert("header_writes");
+        } else if u.header_bytes > self.limits.header_bytes {
+            u.over.get_or_insert("header_bytes");
+        }
+        u.over.is_none()
     }
 
     /// Whether this plugin may write one more line to the log now (see [`LogLimit`]).
@@ -83,12 +103,25 @@ impl HostState {
 
     /// The memory limiter for `Store::limiter`.
     pub fn limiter(&mut self) -> &mut dyn ResourceLimiter {
-        &mut self.limits
+        &mut self.store_limits
     }
 
     fn entities(&self) -> Option<&Entities> {
         self.call.state.entities.as_deref()
     }
+}
+
+/// What one call wrote that the host keeps, counted against the module's [`Limits`].
+#[derive(Debug, Default)]
+pub struct Usage {
+    /// Header writes.
+    pub header_writes: u32,
+    /// Bytes of header names and values.
+    pub header_bytes: u64,
+    /// Bytes written to stderr.
+    pub stderr_bytes: u64,
+    /// The first limit the call went past; the call then fails.
+    pub over: Option<&'static str>,
 }
 
 impl wasmgate::plugin::types::Host for HostState {}

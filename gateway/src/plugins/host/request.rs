@@ -47,12 +47,18 @@ impl Host for HostState {
     }
 
     fn set_header(&mut self, name: String, value: String) {
+        if !self.header_write(&name, &value) {
+            return;
+        }
         if let Err(e) = self.call.req.set(name.clone(), &value) {
             headers::rejected(self, &name, e);
         }
     }
 
     fn add_header(&mut self, name: String, value: String) {
+        if !self.header_write(&name, &value) {
+            return;
+        }
         if let Err(e) = self.call.req.add(name.clone(), &value) {
             headers::rejected(self, &name, e);
         }

@@ -19,6 +19,13 @@ impl HostState {
 
     /// A header write: applied in header-filter, kept for the response in rewrite and access.
     fn write_header(&mut self, op: HeaderOp) {
+        let counted = match &op {
+            HeaderOp::Set(n, v) | HeaderOp::Add(n, v) => self.header_write(n, v),
+            HeaderOp::Remove(_) => true,
+        };
+        if !counted {
+            return;
+        }
         if matches!(self.call.phase, Phase::Rewrite | Phase::Access) {
             return self.call.state.keep_response_header(op);
         }

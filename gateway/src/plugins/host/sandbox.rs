@@ -63,6 +63,10 @@ impl HostState {
     /// Takes plugin output; stderr is logged a line at a time.
     fn output(&mut self, stream: &Resource<OutputStream>, bytes: &[u8]) -> Result<()> {
         if *self.table.get(stream)? == OutputStream::Stderr {
+            // Past `stderr_bytes` in this call, the rest is dropped.
+            let room = self.limits.stderr_bytes.saturating_sub(self.usage.stderr_bytes) as usize;
+            self.usage.stderr_bytes += bytes.len() as u64;
+            let bytes = &bytes[..bytes.len().min(room)];
             self.stderr_line.extend_from_slice(bytes);
             while let Some(end) = self.stderr_line.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = self.stderr_line.drain(..=end).collect();

@@ -48,7 +48,9 @@ impl cache::Host for HostState {
     }
 
     fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: u64) {
-        self.shared.cache.set(&self.plugin, key, value, ttl_ms);
+        if !self.shared.cache.set(&self.plugin, key, value, ttl_ms, self.limits.cache_bytes) && self.may_log() {
+            tracing::warn!(plugin = %self.plugin, "a cache entry larger than the module's cache_bytes was not stored");
+        }
     }
 
     fn delete(&mut self, key: String) {

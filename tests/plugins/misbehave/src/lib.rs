@@ -1,11 +1,14 @@
 //! Test plugin `misbehave`: fails on purpose in access, as chosen by its `mode` (or, with
 //! `mode = "header"`, by the request's `x-misbehave` header): `trap`, `panic`, `loop` (runs until
 //! its CPU deadline), `grow` (allocates past its memory cap), `error` (returns an error) or `ok`.
+//! It also tries to make the host keep too much: `headers` (10,000 response headers), `bigheader`
+//! (one of 1 MiB), `context` (3 MiB of context values), `cache` (three 256 KiB cache entries under
+//! keys named after the `x-n` header) and `stderr` (1 MiB to stderr).
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::hint::black_box;
-use wasmgate_plugin_sdk::{Action, Phases, Plugin, export_plugin, request};
+use wasmgate_plugin_sdk::{Action, Phases, Plugin, cache, context, export_plugin, request, response};
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +54,24 @@ impl Plugin for Misbehave {
                 black_box(&big);
             }
             "error" => return Err("misbehave was asked to fail".into()),
+            "headers" => {
+                for i in 0..10_000 {
+                    response::add_header(&format!("x-flood-{i}"), "x");
+                }
+            }
+            "bigheader" => response::set_header("x-big", &"x".repeat(1 << 20)),
+            "context" => {
+                for i in 0..3 {
+                    context::set(&format!("k{i}"), Some(&"x".repeat(1 << 20)));
+                }
+            }
+            "cache" => {
+                let n = request::header("x-n").unwrap_or_default();
+                for i in 0..3 {
+                    cache::set(&format!("k{n}-{i}"), &vec![7u8; 256 << 10], 600_000);
+                }
+            }
+            "stderr" => eprint!("{}", "e".repeat(1 << 20)),
             _ => request::set_header("x-misbehave-ran", "ok"),
         }
         Ok(Action::Proceed)

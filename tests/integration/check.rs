@@ -114,3 +114,35 @@ fn balancing_and_health_check_mistakes_name_the_field() {
         assert!(out.contains(expected), "{expected:?} in:\n{out}");
     }
 }
+
+/// `tests/corpus/`: broken `gateway.toml` and `plugins.toml` files, each starting with
+/// `# expect: TEXT`, the text (naming the field) that `wasmgate check` must print.
+#[test]
+fn the_malformed_config_corpus_is_refused_with_the_field_named() {
+    crate::support::plugins::built();
+    let corpus = crate::support::plugins::repo().join("tests/corpus");
+    let mut checked = 0;
+    for (dir, is_plugins_file) in [("gateway", false), ("plugins", true)] {
+        let dir = corpus.join(dir);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(|c: char| c.is_ascii_digit()))
+            .collect();
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(dir.join(&file)).unwrap();
+            let expect = text.lines().next().and_then(|l| l.strip_prefix("# expect: ")).expect("an expect line");
+            let args: Vec<&str> = match is_plugins_file {
+                true => vec!["check", "-c", "gateway.base.toml", "--plugins", &file],
+                false => vec!["check", "-c", &file],
+            };
+            let (code, out, err) = run_cli(&args, &dir);
+            assert_eq!(code, 1, "{file} must be refused:\n{out}{err}");
+            assert!(format!("{out}{err}").contains(expect), "{file}: {expect:?} not in:\n{out}{err}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40, "{checked} files");
+}

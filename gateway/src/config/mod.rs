@@ -65,14 +65,22 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Confi
     parse_toml(&text).map_err(|e| e.in_file(path))
 }
 
-/// Parses TOML text into `T`; unknown fields are errors.
+/// Parses TOML text into `T`; unknown fields are errors. Errors name the line, the column and the
+/// field's path (`services[0].routes[1].methods`).
 pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ConfigErrors> {
-    toml::from_str(text).map_err(|e| ConfigErrors::from(toml_error(text, &e)))
+    let de = toml::de::Deserializer::parse(text).map_err(|e| ConfigErrors::from(toml_error(text, &e, "")))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = match e.path().to_string() {
+            p if p == "." => String::new(),
+            p => format!("{p}: "),
+        };
+        ConfigErrors::from(toml_error(text, e.inner(), &path))
+    })
 }
 
-/// One line for a TOML error: the line and column, then the message (which names the key).
-fn toml_error(text: &str, e: &toml::de::Error) -> String {
-    let msg = e.message().trim();
+/// One line for a TOML error: the line and column, the field's path, then the message.
+fn toml_error(text: &str, e: &toml::de::Error, path: &str) -> String {
+    let msg = format!("{path}{}", e.message().trim());
     match e.span() {
         Some(span) => {
             let before = &text[..span.start.min(text.len())];
@@ -80,7 +88,7 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
             let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
             format!("line {line}, column {column}: {msg}")
         }
-        None => msg.to_string(),
+        None => msg,
     }
 }
 
@@ -95,4 +103,61 @@ pub fn relative_to(base_file: &Path, path: &Path) -> PathBuf {
 /// Loads `gateway.toml`.
 pub fn load_gateway(path: &Path) -> Result<GatewayConfig, ConfigErrors> {
     read_toml(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines, valid and not, that random configurations are made of.
+    const LINES: &[&str] = &[
+        "[[services]]",
+        "name = \"s\"",
+        "url = \"http://127.0.0.1:9\"",
+        "host = \"a\"",
+        "port = 70000",
+        "[[services.routes]]",
+        "[[routes]]",
+        "paths = [\"/a\", \"~/(x\"]",
+        "hosts = [\"*.a.*\"]",
+        "methods = [\"GET\"]",
+        "service = \"s\"",
+        "[[upstreams]]",
+        "name = \"u u\"",
+        "[[upstreams.targets]]",
+        "target = \"[::1\"",
+        "weight = -1",
+        "[[consumers]]",
+        "username = \"c\"",
+        "[server]",
+        "proxy_listen = \"x\"",
+        "trusted_ips = [\"1.2.3.4/99\"]",
+        "[[plugins]]",
+        "config = { a = 1 }",
+        "strip_path = \"yes\"",
+        "= broken",
+        "[upstreams.healthchecks]",
+        "threshold = 1e9",
+        "algorithm = \"latency\"",
+    ];
+
+    proptest::proptest! {
+        /// The loader and the snapshot never panic: any text is a configuration or errors.
+        #[test]
+        fn loading_never_panics(picks in proptest::collection::vec(0..LINES.len(), 0..24)) {
+            let text: String = picks.iter().map(|i| format!("{}\n", LINES[*i])).collect();
+            if let Ok(cfg) = parse_toml::<GatewayConfig>(&text) {
+                let built = crate::snapshot::Entities::build(&cfg, &Default::default());
+                if let Err(errors) = built {
+                    proptest::prop_assert!(!errors.is_empty());
+                }
+            }
+        }
+
+        /// Arbitrary text as well.
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,300}") {
+            let _ = parse_toml::<GatewayConfig>(&text);
+        }
+    }
 }

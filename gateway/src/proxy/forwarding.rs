@@ -123,4 +123,18 @@ mod tests {
         let h = headers("2001:db8::1");
         assert_eq!(client_ip("127.0.0.1".parse().unwrap(), &h, &s), "2001:db8::1".parse::<IpAddr>().unwrap());
     }
+
+    proptest::proptest! {
+        /// Any X-Forwarded-For value gives an address, from a trusted peer or not.
+        #[test]
+        fn any_forwarded_for_gives_an_address(value in "[ -~]{0,80}", recursive in proptest::bool::ANY) {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = http::HeaderValue::from_str(&value) {
+                h.insert("x-forwarded-for", v);
+            }
+            let peer: IpAddr = "127.0.0.1".parse().unwrap();
+            let ip = client_ip(peer, &h, &settings(&["127.0.0.1", "10.0.0.0/8"], recursive));
+            proptest::prop_assert!(ip == peer || value.contains(&ip.to_string()), "{ip} from {value:?}");
+        }
+    }
 }

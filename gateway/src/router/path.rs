@@ -224,4 +224,15 @@ mod tests {
         assert_eq!(upstream_path("/a/b", None, true, "/svc"), "/svc/a/b");
         assert_eq!(upstream_path("/", None, true, "/svc"), "/svc");
     }
+
+    proptest::proptest! {
+        /// Any path normalises without a panic, to a path that normalising again keeps.
+        #[test]
+        fn normalisation_never_panics_and_settles(raw in "/[a-zA-Z0-9%./_~+-]{0,40}") {
+            let once = normalize(&raw).into_owned();
+            proptest::prop_assert!(once.starts_with('/'), "{once:?}");
+            let again = normalize(&once).into_owned();
+            proptest::prop_assert_eq!(normalize(&again).into_owned(), again);
+        }
+    }
 }

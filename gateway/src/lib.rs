@@ -20,4 +20,5 @@ pub mod reload;
 pub mod router;
 pub mod server;
 pub mod snapshot;
+pub mod status;
 pub mod transfer;

@@ -129,6 +129,8 @@ pub struct Reloader {
     started_with: ServerConfig,
     plugin_paths: Vec<PathBuf>,
     state: Mutex<State>,
+    /// Loads after the first that went live, and that were rejected.
+    reloads: (AtomicU64, AtomicU64),
 }
 
 /// What the next reload builds from, besides the files.
@@ -179,6 +181,7 @@ impl Reloader {
             started_with: loaded.server,
             plugin_paths: loaded.plugin_paths,
             state: Mutex::new(State { entities, modules: loaded.modules, config: loaded.config }),
+            reloads: Default::default(),
         };
         Ok((Arc::new(reloader), server))
     }
@@ -218,10 +221,12 @@ impl Reloader {
                 self.loader.forget_removed_targets(&loaded.snapshot);
                 self.live.store(Arc::new(loaded.snapshot));
                 *state = State { entities, modules: loaded.modules, config: loaded.config };
+                self.reloads.0.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(reason, version, "configuration reloaded");
                 true
             }
             Err(errors) => {
+                self.reloads.1.fetch_add(1, Ordering::Relaxed);
                 tracing::error!("configuration rejected ({reason}); still serving version {current}:\n{errors}");
                 false
             }
@@ -241,8 +246,14 @@ impl Reloader {
         self.loader.forget_removed_targets(&loaded.snapshot);
         self.live.store(Arc::new(loaded.snapshot));
         *state = State { entities: Some(entities), modules: loaded.modules, config: loaded.config };
+        self.reloads.0.fetch_add(1, Ordering::Relaxed);
         tracing::info!(version, "configuration applied from the Admin API");
         version
+    }
+
+    /// Loads after the first: (applied, rejected). Admin API writes count as applied.
+    pub fn reload_counts(&self) -> (u64, u64) {
+        (self.reloads.0.load(Ordering::Relaxed), self.reloads.1.load(Ordering::Relaxed))
     }
 
     /// The live version, and the entities and plugin instances it was built from.
@@ -257,6 +268,7 @@ fn warn_restart_only(old: &ServerConfig, new: &ServerConfig) {
     let changed: Vec<&str> = [
         ("proxy_listen", old.proxy_listen != new.proxy_listen),
         ("admin_listen", old.admin_listen != new.admin_listen),
+        ("status_listen", old.status_listen != new.status_listen),
         ("worker_threads", old.worker_threads != new.worker_threads),
         ("access_log", old.access_log != new.access_log),
         ("log_level", old.log_level != new.log_level),

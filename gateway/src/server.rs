@@ -7,6 +7,7 @@ use crate::config::{ConfigErrors, Database, ServerConfig, relative_to};
 use crate::probes::Prober;
 use crate::proxy::Gateway;
 use crate::reload::{Loader, ReloadService, Reloader};
+use crate::status::{Status, StatusApp};
 use async_trait::async_trait;
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
@@ -52,8 +53,15 @@ pub fn run(opts: RunOptions) -> Result<(), ConfigErrors> {
         proxy.add_tcp(addr);
     }
     server.add_service(proxy);
+    let status = Arc::new(Status { reloader: reloader.clone(), in_flight: in_flight.clone() });
+    if server_cfg.status_listen != "off" {
+        let mut service = Service::new("status".to_string(), StatusApp(status.clone()));
+        service.threads = Some(1);
+        service.add_tcp(&server_cfg.status_listen);
+        server.add_service(service);
+    }
     if server_cfg.admin_listen != "off" {
-        let admin = Arc::new(Admin::new(reloader.clone(), store, in_flight.clone()));
+        let admin = Arc::new(Admin::new(reloader.clone(), store, status));
         let mut service = Service::new("admin".to_string(), AdminApp(admin));
         // Writers are serialized anyway; one thread keeps the admin listener off the proxy's cores.
         service.threads = Some(1);

@@ -226,6 +226,12 @@ fn proxy_settings(s: &ServerConfig, errors: &mut ConfigErrors) -> ProxySettings 
         }
     }
     check_admin_listen(s, errors);
+    if s.status_listen != "off" && s.status_listen.parse::<std::net::SocketAddr>().is_err() {
+        errors.push(format!(
+            "server: status_listen: {:?} is not an ip:port address, e.g. \"127.0.0.1:8100\", or \"off\"",
+            s.status_listen
+        ));
+    }
     if !matches!(s.access_log.as_str(), "text" | "json" | "off") {
         errors.push(format!("server: access_log: {:?} is not one of text, json, off", s.access_log));
     }

@@ -13,3 +13,4 @@ mod plugin_host;
 mod proxying;
 mod reload;
 mod router;
+mod status;

@@ -46,6 +46,7 @@ pub async fn handle(admin: &Admin, req: &Request<'_>) -> Result<Reply, ApiError>
     match (req.method, segs.as_slice()) {
         ("GET", []) => Ok(Reply::json(200, admin.node_info())),
         ("GET", ["status"]) => Ok(Reply::json(200, admin.status())),
+        ("GET", ["metrics"]) => Ok(Reply::text(200, "text/plain; version=0.0.4", admin.status.metrics())),
         ("GET", ["config"]) => admin.export().await.map(|toml| Reply::text(200, "application/toml", toml)),
         ("POST", ["config"]) => admin.replace_config(req).await,
         ("GET", ["plugins", "enabled"]) => {

@@ -21,6 +21,7 @@ pub mod store;
 
 use crate::config::{ConfigErrors, Database, GatewayConfig};
 use crate::reload::Reloader;
+use crate::status::Status;
 use api::WriteContext;
 use async_trait::async_trait;
 use error::ApiError;
@@ -29,7 +30,7 @@ use pingora_core::protocols::http::ServerSession;
 use records::Records;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 use store::Store;
 
@@ -41,7 +42,8 @@ pub struct Admin {
     reloader: Arc<Reloader>,
     database: Database,
     token: Option<String>,
-    in_flight: Arc<AtomicUsize>,
+    /// Metrics and status, shared with the status listener.
+    pub(crate) status: Arc<Status>,
     /// The entities (embedded mode) and the store; the lock serializes writers.
     inner: tokio::sync::Mutex<Inner>,
     /// Declarative mode: the records of the live configuration, by version.
@@ -91,7 +93,7 @@ pub fn now() -> i64 {
 
 impl Admin {
     /// The Admin API over `reloader`; `store` holds the entities in embedded mode.
-    pub fn new(reloader: Arc<Reloader>, store: Option<(Store, Records)>, in_flight: Arc<AtomicUsize>) -> Admin {
+    pub fn new(reloader: Arc<Reloader>, store: Option<(Store, Records)>, status: Arc<Status>) -> Admin {
         let server = reloader.server();
         let (database, token) = (server.database, server.admin_token.clone());
         let (store, records) = match store {
@@ -102,7 +104,7 @@ impl Admin {
             reloader,
             database,
             token,
-            in_flight,
+            status,
             inner: tokio::sync::Mutex::new(Inner { records: Arc::new(records), store }),
             view: parking_lot::Mutex::new(None),
             node_id: uuid::Uuid::new_v4().to_string(),
@@ -235,7 +237,7 @@ impl Admin {
     fn status(&self) -> Value {
         json!({
             "database": { "reachable": true },
-            "server": { "requests_in_flight": self.in_flight.load(Ordering::Relaxed) },
+            "server": { "requests_in_flight": self.status.in_flight.load(Ordering::Relaxed) },
             "configuration_version": self.reloader.live().load().version,
         })
     }

@@ -48,6 +48,8 @@ pub struct ServerConfig {
     pub admin_token: Option<String>,
     /// Serve the Admin API on a non-loopback address without a token (only behind a firewall).
     pub admin_allow_open_bind: bool,
+    /// Status listener (`/metrics`, `/status`), `host:port`, or `off`.
+    pub status_listen: String,
     /// Where entities live: `off` (the TOML files; the Admin API is read-only) or `embedded`
     /// (a database file under `data_dir`, written through the Admin API).
     pub database: Database,
@@ -85,6 +87,7 @@ impl Default for ServerConfig {
             proxy_listen: vec!["0.0.0.0:8000".into()],
             admin_listen: "127.0.0.1:8001".into(),
             admin_token: None,
+            status_listen: "off".into(),
             admin_allow_open_bind: false,
             database: Database::Off,
             data_dir: PathBuf::from("data"),

@@ -279,8 +279,14 @@ impl Upstream {
 
     /// Whether any health check (active or passive) is configured.
     pub fn checks_enabled(&self) -> bool {
-        let (a, p) = (&self.checks.active, &self.checks.passive.unhealthy);
-        a.healthy.interval > 0.0 || a.unhealthy.interval > 0.0 || p.http_failures + p.tcp_failures + p.timeouts > 0
+        let a = &self.checks.active;
+        a.healthy.interval > 0.0 || a.unhealthy.interval > 0.0 || self.passive_checks()
+    }
+
+    /// Whether proxied traffic can change a target's health (some passive threshold is set).
+    pub fn passive_checks(&self) -> bool {
+        let p = &self.checks.passive;
+        p.unhealthy.http_failures + p.unhealthy.tcp_failures + p.unhealthy.timeouts + p.healthy.successes > 0
     }
 
     /// Smooth weighted round-robin among the targets `ok` accepts.

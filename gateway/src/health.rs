@@ -112,6 +112,19 @@ impl TargetHealth {
         }
     }
 
+    /// Ends a trial that reported nothing (the client went away first): the target stays
+    /// unhealthy, and the next trial comes after the cool-down again.
+    pub fn abandon_trial(&self) {
+        if self.state.compare_exchange(TRIAL, UNHEALTHY, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            self.since_ms.store(now_ms(), Ordering::Release);
+        }
+    }
+
+    /// Whether its half-open trial request is running.
+    pub fn on_trial(&self) -> bool {
+        self.state.load(Ordering::Acquire) == TRIAL
+    }
+
     /// Kong's name for the state.
     pub fn label(&self) -> &'static str {
         match self.state.load(Ordering::Acquire) {
@@ -197,5 +210,30 @@ impl TargetHealth {
     /// The moving average of its response time, µs (0 before the first sample).
     pub fn latency_us(&self) -> u64 {
         self.ewma_us.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trial_that_reports_nothing_gives_the_target_back_to_the_cool_down() {
+        let mut checks = Healthchecks::default();
+        checks.passive.unhealthy.tcp_failures = 1;
+        checks.passive.half_open_after = 0.001;
+        let t = TargetHealth::default();
+        t.report(&checks, Check::Passive, Outcome::TcpFailure, &"t");
+        assert!(!t.is_healthy());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(t.claim_trial(&checks));
+        assert!(!t.claim_trial(&checks), "one trial at a time");
+        t.abandon_trial();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(t.claim_trial(&checks), "a new trial after the cool-down");
+        t.report(&checks, Check::Passive, Outcome::Status(200), &"t");
+        assert!(t.is_healthy(), "a good trial brings it back");
+        t.abandon_trial();
+        assert!(t.is_healthy(), "nothing to abandon once decided");
     }
 }

@@ -9,7 +9,8 @@ use pingora_proxy::Session;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-/// One request in flight to a target, counted for least-connections until dropped.
+/// One request in flight to a target, counted for least-connections until dropped (the next try,
+/// or the end of the request).
 pub struct InFlight(Arc<TargetHealth>);
 
 impl InFlight {
@@ -23,6 +24,9 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.connections.fetch_sub(1, Ordering::AcqRel);
+        // Only the trial request goes to a target on trial; if it ended without an outcome, the
+        // trial must not hold the target forever.
+        self.0.abandon_trial();
     }
 }
 
@@ -83,6 +87,9 @@ pub fn report(ctx: &RequestCtx, outcome: Outcome) {
     let Some(TargetRef::Upstream(u, t)) = ctx.target else { return };
     let upstream = &ctx.entities().upstreams[u];
     let target = &upstream.targets[t];
+    if !upstream.passive_checks() && !target.health.on_trial() {
+        return;
+    }
     let outcome = match (upstream.checks.passive.kind.as_str(), outcome) {
         // TCP checks look at connections only; an answer is a success.
         ("tcp", Outcome::Status(_)) => Outcome::Connected,

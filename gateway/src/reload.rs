@@ -115,11 +115,6 @@ impl Loader {
                 .is_some_and(|i| upstreams[i].targets.iter().any(|x| x.address.to_string() == t))
         });
     }
-
-    /// The configuration file.
-    pub fn gateway_file(&self) -> &Path {
-        &self.gateway_file
-    }
 }
 
 /// Owns the live snapshot and replaces it.
@@ -194,11 +189,6 @@ impl Reloader {
     /// `[server]` as the process started with it.
     pub fn server(&self) -> &ServerConfig {
         &self.started_with
-    }
-
-    /// The loader (files and plugin host).
-    pub fn loader(&self) -> &Loader {
-        &self.loader
     }
 
     /// The plugin modules of the live snapshot, by name.

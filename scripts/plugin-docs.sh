@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 scripts/build-plugins.sh >/dev/null
 cargo build --quiet --bin wasmgate
 bin="${CARGO_TARGET_DIR:-target}/debug/wasmgate"
-for dir in plugins/*/; do
+for dir in plugins/*/ plugins/go/*/; do
+  [ "$dir" = plugins/go/ ] && continue
   name=$(basename "$dir")
   readme="$dir/README.md"
   [ -f "$readme" ] || { echo "missing $readme" >&2; exit 1; }

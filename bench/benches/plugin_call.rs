@@ -2,7 +2,11 @@
 //! - `plugin/noop-access-call`: one phase call into a no-op plugin (instance checkout from the
 //!   pool, moving the request into the store and back, the epoch deadline, the component call);
 //! - `plugin/key-auth+rate-limiting`: what those two real plugins cost a request (their access
-//!   phases and the response headers rate-limiting sets), host functions included.
+//!   phases and the response headers rate-limiting sets), host functions included;
+//! - `plugin/gray-release-access` and `plugin/gray-release-go-access`: the same access call into
+//!   gray-release and its Go port (a header selector and a sticky percentage);
+//! - `plugin/load-gray-release` and `plugin/load-gray-release-go`: loading the module from the
+//!   compiled-code cache, instantiating it and reading its metadata (a hot load, or a restart).
 //!
 //! Needs the plugins built (`scripts/build-plugins.sh`, which `make bench` runs).
 
@@ -14,8 +18,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use wasmgate::config::GatewayConfig;
 use wasmgate::plugins::PluginHost;
-use wasmgate::plugins::config::PluginsFile;
-use wasmgate::plugins::module::{CallScope, Module};
+use wasmgate::plugins::config::{Limits, ModuleSettings, PluginsFile};
+use wasmgate::plugins::engine::PluginEngine;
+use wasmgate::plugins::module::{CallScope, Module, Source};
+use wasmgate::plugins::shared::Shared;
 use wasmgate::plugins::state::{Phase, RequestState};
 use wasmgate::snapshot::Entities;
 
@@ -26,20 +32,28 @@ url = "http://127.0.0.1:1"
 [[services.routes]]
 name = "r"
 paths = ["/"]
+[[upstreams]]
+name = "canary"
+[[upstreams.targets]]
+target = "127.0.0.1:2"
 [[consumers]]
 username = "bench"
 [[consumers.keyauth_credentials]]
 key = "bench-key"
 "#;
 
-fn load(names: &[&str]) -> (HashMap<String, Arc<Module>>, Arc<Entities>) {
+/// The built module `name`.
+fn built(name: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let built = ["target/test-plugins", "target/plugins"].map(|d| root.join(d).join(format!("{name}.wasm")));
+    built.into_iter().find(|p| p.is_file()).expect("run scripts/build-plugins.sh first")
+}
+
+fn load(names: &[&str]) -> (HashMap<String, Arc<Module>>, Arc<Entities>) {
     let dir = std::env::temp_dir().join(format!("wasmgate-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for name in names {
-        let built = ["target/test-plugins", "target/plugins"].map(|d| root.join(d).join(format!("{name}.wasm")));
-        let src = built.iter().find(|p| p.is_file()).expect("run scripts/build-plugins.sh first");
-        std::fs::copy(src, dir.join(format!("{name}.wasm"))).unwrap();
+        std::fs::copy(built(name), dir.join(format!("{name}.wasm"))).unwrap();
     }
     let file = PluginsFile { plugins_dir: dir.clone(), ..PluginsFile::default() };
     let modules = PluginHost::default().load_modules(&file, &dir.join("plugins.toml")).expect("plugins load");
@@ -99,5 +113,45 @@ fn bench_key_auth_rate_limiting(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_noop, bench_key_auth_rate_limiting);
+fn bench_gray_release_rust_and_go(c: &mut Criterion) {
+    let config = r#"{"canary_upstream":"canary","headers":["x-canary=yes"],"percentage":10,"hash_on":"header:x-user"}"#;
+    for name in ["gray-release", "gray-release-go"] {
+        let (modules, entities) = load(&[name]);
+        let module = modules[name].clone();
+        module.configure(3, config, &entities).unwrap();
+        let mut req = request();
+        req.insert_header("x-user", "user-17").unwrap();
+        c.bench_function(&format!("plugin/{name}-access"), |b| {
+            b.iter(|| {
+                let mut state = RequestState::new(entities.clone());
+                let mut scope = CallScope { phase: Phase::Access, req: &mut req, resp: None, state: &mut state };
+                let r = module.call(&mut scope, Some((3, config)), |p, s| p.wasmgate_plugin_handler().call_access(s, 3));
+                black_box(r.is_ok())
+            })
+        });
+    }
+}
+
+fn bench_load(c: &mut Criterion) {
+    let cache = std::env::temp_dir().join(format!("wasmgate-bench-cache-{}", std::process::id()));
+    let engine = PluginEngine::new(cache).unwrap();
+    let shared = Arc::new(Shared::default());
+    for name in ["gray-release", "gray-release-go"] {
+        let path = built(name);
+        let bytes = std::fs::read(&path).unwrap();
+        let hash = format!("{name}-{}", bytes.len());
+        let load = || {
+            let source = Source { name, path: path.clone(), bytes: &bytes, hash: hash.clone() };
+            Module::load(&engine, &shared, source, &ModuleSettings::default(), Limits::default()).unwrap()
+        };
+        // The first load compiles into the (new) cache; the others load as a restart or a hot
+        // load of a known build does: the compiled code from the cache, one instance, metadata.
+        let started = std::time::Instant::now();
+        load();
+        eprintln!("{name}: {} bytes, first load (compiling) {:?}", bytes.len(), started.elapsed());
+        c.bench_function(&format!("plugin/load-{name}"), |b| b.iter(|| black_box(load().version.len())));
+    }
+}
+
+criterion_group!(benches, bench_noop, bench_key_auth_rate_limiting, bench_gray_release_rust_and_go, bench_load);
 criterion_main!(benches);

@@ -49,6 +49,24 @@ enum Command {
         /// The plugin module (`.wasm`).
         module: PathBuf,
     },
+    /// Plugin modules.
+    Plugin {
+        #[command(subcommand)]
+        action: PluginAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginAction {
+    /// Make a core wasm module (Go: `GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared`) into
+    /// a plugin component: the `plugin` world embedded, WASI preview 1 adapted.
+    Componentize {
+        /// The core module.
+        input: PathBuf,
+        /// Where to write the component.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -96,6 +114,9 @@ fn main() -> ExitCode {
                 .map(|n| println!("{}: imported {n} entities into the embedded database", file.display()))
         }
         Command::PluginDoc { module } => plugin_doc(&module).map_err(wasmgate::config::ConfigErrors::from),
+        Command::Plugin { action: PluginAction::Componentize { input, output } } => {
+            componentize(&input, &output).map_err(wasmgate::config::ConfigErrors::from)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -104,6 +125,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn componentize(input: &std::path::Path, output: &std::path::Path) -> Result<(), String> {
+    let core = std::fs::read(input).map_err(|e| format!("{}: cannot read: {e}", input.display()))?;
+    let component = wasmgate::plugins::componentize::componentize(&core).map_err(|e| format!("{}: {e}", input.display()))?;
+    // Written aside, then renamed: a gateway watching the directory never sees half a file.
+    let partial = output.with_extension("wasm.partial");
+    std::fs::write(&partial, &component)
+        .and_then(|()| std::fs::rename(&partial, output))
+        .map_err(|e| format!("{}: cannot write: {e}", output.display()))?;
+    println!("{}: component written ({} bytes)", output.display(), component.len());
+    Ok(())
 }
 
 fn plugin_doc(module: &std::path::Path) -> Result<(), String> {

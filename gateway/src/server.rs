@@ -5,7 +5,7 @@ use crate::admin::store::Store;
 use crate::admin::{Admin, AdminApp};
 use crate::config::{ConfigErrors, Database, ServerConfig, relative_to};
 use crate::probes::Prober;
-use crate::proxy::Gateway;
+use crate::proxy::{Gateway, ProxyApp};
 use crate::reload::{Loader, ReloadService, Reloader};
 use crate::status::{Status, StatusApp};
 use async_trait::async_trait;
@@ -48,7 +48,8 @@ pub fn run(opts: RunOptions) -> Result<(), ConfigErrors> {
     server.bootstrap();
 
     let gateway = Gateway::new(reloader.live(), in_flight.clone());
-    let mut proxy = pingora_proxy::http_proxy_service_with_name(&server.configuration, gateway, "proxy");
+    let app = ProxyApp::new(pingora_proxy::http_proxy(&server.configuration, gateway), reloader.live());
+    let mut proxy = Service::new("proxy".to_string(), app);
     for addr in &server_cfg.proxy_listen {
         proxy.add_tcp(addr);
     }

@@ -103,6 +103,8 @@ pub struct ProxySettings {
     pub server_tokens: bool,
     /// Add the latency headers.
     pub latency_tokens: bool,
+    /// Longest time to read a whole request header.
+    pub client_header_timeout: Duration,
     /// Longest wait between two reads of a request body.
     pub client_body_timeout: Duration,
     /// Keep-alive idle timeout, seconds (0: none).
@@ -260,11 +262,14 @@ fn proxy_settings(s: &ServerConfig, errors: &mut ConfigErrors) -> ProxySettings 
         real_ip_recursive: s.real_ip_recursive,
         server_tokens: false,
         latency_tokens: false,
+        client_header_timeout: Duration::from_secs(s.client_header_timeout),
         client_body_timeout: Duration::from_secs(s.client_body_timeout),
         keepalive_timeout: s.keepalive_timeout,
     };
-    if s.client_body_timeout == 0 {
-        errors.push("server: client_body_timeout: must be at least 1 (seconds)");
+    for (field, value) in [("client_header_timeout", s.client_header_timeout), ("client_body_timeout", s.client_body_timeout)] {
+        if value == 0 {
+            errors.push(format!("server: {field}: must be at least 1 (seconds)"));
+        }
     }
     for (i, token) in s.headers.iter().enumerate() {
         match token.as_str() {

@@ -107,6 +107,65 @@ async fn idle_keepalive_clients_and_stalled_bodies_are_timed_out() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
 
+/// Sends `lines` one every 300 ms on `conn`, then returns how long the server took to close it
+/// (reading it to the end), counted from the first line.
+async fn trickle(mut conn: tokio::net::TcpStream, lines: &[&str]) -> Duration {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let (mut read, mut write) = conn.split();
+    let writer = async {
+        for line in lines {
+            if write.write_all(line.as_bytes()).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        std::future::pending::<()>().await
+    };
+    let mut out = Vec::new();
+    tokio::select! {
+        _ = writer => unreachable!(),
+        _ = read.read_to_end(&mut out) => {}
+        _ = tokio::time::sleep(Duration::from_secs(10)) => panic!("not closed after 10 s"),
+    }
+    assert!(!String::from_utf8_lossy(&out).contains("HTTP/1.1 4"), "closed without an answer: {out:?}");
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_trickles_its_header_is_closed_after_client_header_timeout() {
+    use tokio::io::AsyncReadExt;
+    let up = Upstream::start("u").await;
+    let config = format!("[[services]]\nname = \"s\"\nurl = \"{}\"\n[[services.routes]]\npaths = [\"/\"]\n", up.url());
+    let gw = Gateway::builder(&config).server("client_header_timeout = 1\nkeepalive_timeout = 5").start().await;
+    let lines: Vec<String> = (0..30).map(|i| format!("x-line-{i}: {i}\r\n")).collect();
+    let mut header = vec!["GET / HTTP/1.1\r\n"];
+    header.extend(lines.iter().map(String::as_str));
+
+    // A new connection: the clock runs from the accept, whatever the client sends.
+    let conn = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
+    let took = trickle(conn, &header).await;
+    assert!(took >= Duration::from_millis(800) && took < Duration::from_secs(3), "closed after {took:?}");
+
+    // A kept-alive connection that stays idle longer than the header timeout is still served,
+    // then closed when its next header trickles.
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
+    let mut buf = vec![0u8; 65536];
+    for pause in [0, 1500] {
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        conn.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "served after {pause} ms idle");
+    }
+    let took = trickle(conn, &header).await;
+    assert!(took >= Duration::from_millis(800) && took < Duration::from_secs(3), "closed after {took:?}");
+
+    // Others are served meanwhile, and none of it is an error in the log.
+    assert_eq!(request(gw.port, "GET", "/", &[], b"").await.status, 200);
+    let log = gw.stderr();
+    assert!(!log.contains("ERROR"), "{log}");
+}
+
 /// Latencies of `/other` under 4 concurrent clients for `duration`, sorted.
 async fn other_latencies(port: u16, duration: Duration) -> Vec<Duration> {
     let mut clients = Vec::new();

@@ -7,6 +7,7 @@ mod balancing;
 mod bundled;
 mod check;
 mod docs;
+mod go_plugins;
 mod hardening;
 mod health;
 mod plugin_host;

@@ -44,7 +44,7 @@ key = "k-bob"
     )
 }
 
-async fn gateway(plugins: &str) -> (Gateway, Upstream, Upstream) {
+pub(crate) async fn gateway(plugins: &str) -> (Gateway, Upstream, Upstream) {
     let up = Upstream::start("main").await;
     let canary = Upstream::start("canary").await;
     let gw = Gateway::builder(&entities(&up, &canary)).plugins(plugins).start().await;
@@ -285,24 +285,26 @@ key = "k-carol"
     assert_eq!(tag("/r4", Some("k-carol")).await, "global");
 }
 
-const MISBEHAVE: &str = r#"
-[modules.misbehave-open]
-path = "plugins/misbehave.wasm"
-failure_policy = "fail-open"
-
-[[plugins]]
-name = "misbehave"
-route = "r"
-
-[[plugins]]
-name = "misbehave-open"
-route = "r2"
-"#;
+/// A plugins.toml with `module` on route `r` as built (fail-closed) and again, as
+/// `{module}-open`, on route `r2` with `failure_policy = "fail-open"`; `extra` goes first.
+/// The module misbehaves as its `x-misbehave` request header says (misbehave, go-probe).
+pub(crate) fn misbehaving(module: &str, extra: &str) -> String {
+    format!(
+        "{extra}\n[modules.{module}-open]\npath = \"plugins/{module}.wasm\"\nfailure_policy = \"fail-open\"\n\n\
+         [[plugins]]\nname = \"{module}\"\nroute = \"r\"\n\n[[plugins]]\nname = \"{module}-open\"\nroute = \"r2\"\n"
+    )
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_follow_the_policy() {
-    let (gw, up, _canary) = gateway(MISBEHAVE).await;
-    for mode in ["trap", "panic", "error"] {
+    failures_follow_the_policy_of("misbehave", &["trap", "panic", "error"]).await;
+}
+
+/// Each of `modes` answers 500 under fail-closed and skips the plugin under fail-open; the
+/// panic message and the error reach the log.
+pub(crate) async fn failures_follow_the_policy_of(module: &str, modes: &[&str]) {
+    let (gw, up, _canary) = gateway(&misbehaving(module, "")).await;
+    for &mode in modes {
         let closed = request(gw.port, "GET", "/x", &[("x-misbehave", mode)], b"").await;
         assert_eq!(closed.status, 500, "{mode}, fail-closed");
         assert_eq!(closed.json()["message"], "An unexpected error occurred");
@@ -312,16 +314,22 @@ async fn failures_follow_the_policy() {
     }
     let after = Echo::from(&request(gw.port, "GET", "/x", &[], b"").await);
     assert_eq!(after.header("x-misbehave-ran"), Some("ok"), "a fresh instance replaced the trapped one");
-    assert_eq!(up.hits(), 4);
+    assert_eq!(up.hits(), modes.len() + 1);
     let log = gw.stderr();
     assert!(log.contains("plugin trapped") && log.contains("fail-closed: answering 500"), "{log}");
-    assert!(log.contains("misbehave was asked to panic"), "the guest's panic message reaches the log");
-    assert!(log.contains("returned an error: misbehave was asked to fail (fail-open: skipped)"), "{log}");
+    assert!(log.contains(&format!("{module} was asked to panic")), "the guest's panic message reaches the log");
+    let skipped = format!("returned an error: {module} was asked to fail (fail-open: skipped)");
+    assert!(log.contains(&skipped), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_endless_loop_is_stopped_while_others_are_served() {
-    let plugins = format!("[modules.misbehave]\ncpu_ms = 300\n{MISBEHAVE}");
+    an_endless_loop_is_stopped_in("misbehave").await;
+}
+
+/// `module` looping on one request is stopped at its deadline while other requests are served.
+pub(crate) async fn an_endless_loop_is_stopped_in(module: &str) {
+    let plugins = misbehaving(module, &format!("[modules.{module}]\ncpu_ms = 300"));
     let (gw, _up, _canary) = gateway(&plugins).await;
     let port = gw.port;
     let started = Instant::now();
@@ -344,7 +352,7 @@ async fn an_endless_loop_is_stopped_while_others_are_served() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_past_the_cap_is_refused() {
-    let plugins = format!("[modules.misbehave]\nmemory_mb = 16\n{MISBEHAVE}");
+    let plugins = misbehaving("misbehave", "[modules.misbehave]\nmemory_mb = 16");
     let (gw, _up, _canary) = gateway(&plugins).await;
     let resp = request(gw.port, "GET", "/x", &[("x-misbehave", "grow")], b"").await;
     assert_eq!(resp.status, 500);
@@ -387,21 +395,28 @@ async fn load(port: u16, tasks: usize, until: Instant) -> Vec<(Duration, u16, St
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hot_load_under_load_loses_nothing() {
+    hot_load_under_load_of("stamp").await;
+}
+
+/// `module` (which answers `x-stamp: v1`) replaced by `{module}-v2` (`v2`) under load: no request
+/// fails, and v2 is served within a second.
+pub(crate) async fn hot_load_under_load_of(module: &str) {
     let up = Upstream::start("up").await;
     let canary = Upstream::start("canary").await;
-    let plugins = "[[plugins]]\nname = \"stamp\"\nroute = \"r\"\n";
-    let gw = Gateway::builder(&entities(&up, &canary)).plugins_with(plugins, &["stamp"]).start().await;
+    let plugins = format!("[[plugins]]\nname = \"{module}\"\nroute = \"r\"\n");
+    let gw = Gateway::builder(&entities(&up, &canary)).plugins_with(&plugins, &[module]).start().await;
     let deadline = Instant::now() + Duration::from_millis(3000);
     let traffic = tokio::spawn(load(gw.port, 4, deadline));
     tokio::time::sleep(Duration::from_millis(800)).await;
     let swapped_at = Instant::now();
-    let v2 = std::fs::read(crate::support::plugins::wasm("stamp-v2")).unwrap();
-    crate::support::gateway::write_atomically(&gw.plugins_dir().join("stamp.wasm"), &v2);
+    let v2 = std::fs::read(crate::support::plugins::wasm(&format!("{module}-v2"))).unwrap();
+    crate::support::gateway::write_atomically(&gw.plugins_dir().join(format!("{module}.wasm")), &v2);
     let seen = traffic.await.unwrap();
     let swap = swapped_at.duration_since(deadline - Duration::from_millis(3000));
 
     assert!(seen.len() > 50, "only {} requests", seen.len());
-    assert!(seen.iter().all(|(_, status, _)| *status == 200), "every request succeeded");
+    let failed: Vec<_> = seen.iter().filter(|(_, status, _)| *status != 200).collect();
+    assert!(failed.is_empty(), "every request succeeded: {failed:?}\n{}", gw.stderr());
     let first_v2 = seen.iter().find(|(_, _, v)| v == "v2").map(|(t, _, _)| *t).expect("v2 seen");
     assert!(first_v2 >= swap.saturating_sub(Duration::from_millis(50)), "v2 before the swap?");
     assert!(

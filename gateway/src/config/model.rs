@@ -71,6 +71,9 @@ pub struct ServerConfig {
     pub log_level: String,
     /// Seconds that in-flight requests get to finish after SIGTERM.
     pub graceful_shutdown_timeout: u64,
+    /// Seconds a client has to send a whole request header; then the connection is closed
+    /// (nginx's name and default).
+    pub client_header_timeout: u64,
     /// Seconds between two reads of a client's request body before it gets 408 (nginx's name).
     pub client_body_timeout: u64,
     /// Seconds an idle keep-alive client connection is kept open (0: until the client closes it).
@@ -99,6 +102,7 @@ impl Default for ServerConfig {
             access_log: "text".into(),
             log_level: "info".into(),
             graceful_shutdown_timeout: 30,
+            client_header_timeout: 60,
             client_body_timeout: 60,
             keepalive_timeout: 60,
             upstream_keepalive_pool_size: 128,

@@ -6,7 +6,7 @@ use super::host::HostState;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// One epoch tick: the granularity of CPU deadlines.
@@ -56,6 +56,19 @@ impl PluginEngine {
         Ok(PluginEngine { engine, linker, cache_dir, compat })
     }
 
+    /// Pre-instantiates a component with the host functions. One that imports WASI's filesystem
+    /// gets an empty one (see [`super::host::sandbox::deny_filesystem`]); any other import the
+    /// sandbox lacks (sockets, say) is an error.
+    pub fn instantiate_pre(&self, component: &Component) -> wasmtime::Result<InstancePre<HostState>> {
+        let imports = component.component_type();
+        if !imports.imports(&self.engine).any(|(name, _)| name.starts_with("wasi:filesystem/")) {
+            return self.linker.instantiate_pre(component);
+        }
+        let mut linker = self.linker.clone();
+        super::host::sandbox::deny_filesystem(&mut linker, component)?;
+        linker.instantiate_pre(component)
+    }
+
     /// Compiles a component, or loads its compiled form from the cache (`hash` is the SHA-256 of
     /// `bytes`, hex). The flag says whether it came from the cache.
     pub fn compile(&self, bytes: &[u8], hash: &str) -> wasmtime::Result<(Component, bool)> {
@@ -68,7 +81,13 @@ impl PluginEngine {
                 Err(e) => tracing::warn!(file = %cached.display(), error = %e, "ignoring unusable compiled module"),
             }
         }
-        let component = Component::new(&self.engine, bytes)?;
+        let component = if super::componentize::is_core_module(bytes) {
+            let wrapped = super::componentize::componentize(bytes).map_err(wasmtime::Error::msg)?;
+            tracing::info!(sha256 = %&hash[..12.min(hash.len())], "core module made into a component");
+            Component::new(&self.engine, &wrapped)?
+        } else {
+            Component::new(&self.engine, bytes)?
+        };
         let written = write_cache(&cached, &component.serialize()?);
         // The compiler's scratch memory is free now: hand it back to the OS.
         crate::memory::release_free();

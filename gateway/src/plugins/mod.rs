@@ -8,6 +8,7 @@
 //! - [`shared`]: counters and cache shared by all plugins, kept across reloads.
 
 pub mod chain;
+pub mod componentize;
 pub mod config;
 pub mod doc;
 pub mod engine;

@@ -145,7 +145,6 @@ impl Module {
         let (component, cached) =
             engine.compile(bytes, &hash).map_err(|e| format!("not a valid wasm component: {e:#}"))?;
         let pre = engine
-            .linker
             .instantiate_pre(&component)
             .map_err(|e| format!("needs imports wasmgate does not provide: {e:#}"))?;
         let pre = PluginPre::new(pre).map_err(|e| format!("does not implement the wasmgate:plugin world: {e:#}"))?;
@@ -263,6 +262,7 @@ impl Module {
         let result = self
             .configure_instance(&mut instance, config)
             .and_then(|()| f(&instance.plugin, &mut instance.store).map_err(|e| self.classify(e)));
+        instance.store.data_mut().flush_stderr();
         swap_out(&mut instance.store, scope);
         // A call that went past a host-side bound fails as an error would: the failure policy.
         let result = match (result, instance.store.data_mut().usage.over.take()) {

@@ -18,6 +18,7 @@
 pub mod answer;
 mod balancing;
 mod forwarding;
+mod header_deadline;
 
 use crate::balancer::Address;
 use crate::dns::Resolver;
@@ -29,6 +30,7 @@ use crate::plugins::state::{Phase, RequestInfo, RequestState, Source};
 use crate::router::{RequestHost, RequestView, path};
 use crate::snapshot::{Destination, Entities, Snapshot};
 use answer::{Answer, messages};
+pub use header_deadline::ProxyApp;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -171,8 +173,10 @@ impl ProxyHttp for Gateway {
     }
 
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
-        // The client connection: pipelined requests are answered in order (RFC 9112 §9.3.2);
-        // the body read and keep-alive idle timeouts come from `[server]`.
+        // The client connection: the header is in (`client_header_timeout` met); pipelined
+        // requests are answered in order (RFC 9112 §9.3.2); the body read and keep-alive idle
+        // timeouts come from `[server]`.
+        header_deadline::header_read();
         let settings = &ctx.entities().settings;
         session.set_pipelining_enabled(true);
         session.set_read_timeout(Some(settings.client_body_timeout));
@@ -482,6 +486,7 @@ impl ProxyHttp for Gateway {
             phases::log(&chain, &mut scope!(session, ctx, Phase::Log, resp.as_mut()));
         }
         crate::access_log::record(session, e, ctx);
+        header_deadline::request_done();
     }
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, error: &Error) -> bool {

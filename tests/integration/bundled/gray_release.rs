@@ -1,16 +1,17 @@
-//! gray-release: canary routing by IP, cookie, header and sticky percentage.
+//! gray-release: canary routing by IP, cookie, header and sticky percentage; every case runs
+//! against the Rust plugin and its Go port (`plugins/go/gray-release-go`).
 
 use super::{assert_refused, get, on_route};
 use crate::support::{Gateway, Upstream};
 
 const CANARY_UPSTREAM: &str = "[[upstreams]]\nname = \"canary\"\n[[upstreams.targets]]\ntarget = \"{canary}\"\n";
 
-async fn start(config: &str, plugins_extra: &str) -> (Gateway, Upstream, Upstream) {
+async fn start(plugin: &str, config: &str, plugins_extra: &str) -> (Gateway, Upstream, Upstream) {
     let stable = Upstream::start("stable").await;
     let canary = Upstream::start("canary").await;
     let extra = CANARY_UPSTREAM.replace("{canary}", &canary.addr());
     let plugins =
-        format!("{plugins_extra}{}", on_route("gray-release", &format!(r#"canary_upstream = "canary", {config}"#)));
+        format!("{plugins_extra}{}", on_route(plugin, &format!(r#"canary_upstream = "canary", {config}"#)));
     let gw = Gateway::builder(&super::entities(&stable, &extra))
         .server("trusted_ips = [\"127.0.0.1\"]")
         .plugins(&plugins)
@@ -29,10 +30,9 @@ async fn side(gw: &Gateway, headers: &[(&str, &str)]) -> String {
     served
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ips_cookies_and_headers() {
+async fn ips_cookies_and_headers(plugin: &str) {
     let config = r#"ips = ["10.0.0.0/8", "2001:db8::/32"], cookies = ["canary=always"], headers = ["x-beta"], response_header = "X-Gray-Release""#;
-    let (gw, _stable, _canary) = start(config, "").await;
+    let (gw, _stable, _canary) = start(plugin, config, "").await;
     assert_eq!(side(&gw, &[("x-forwarded-for", "10.20.30.40")]).await, "canary");
     assert_eq!(side(&gw, &[("x-forwarded-for", "2001:db8::7")]).await, "canary");
     assert_eq!(side(&gw, &[("x-forwarded-for", "192.0.2.1")]).await, "stable");
@@ -41,9 +41,8 @@ async fn ips_cookies_and_headers() {
     assert_eq!(side(&gw, &[("x-beta", "anything")]).await, "canary");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_sticky_share_of_users() {
-    let (gw, _stable, canary) = start(r#"percentage = 30, hash_on = "cookie:uid""#, "").await;
+async fn a_sticky_share_of_users(plugin: &str) {
+    let (gw, _stable, canary) = start(plugin, r#"percentage = 30, hash_on = "cookie:uid""#, "").await;
     let mut to_canary = 0;
     for user in 0..400 {
         let cookie = format!("uid=user-{user}");
@@ -55,11 +54,10 @@ async fn a_sticky_share_of_users() {
     assert_eq!(canary.hits(), to_canary * 2);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ten_percent_of_anonymous_users_from_one_region() {
+async fn ten_percent_of_anonymous_users_from_one_region(plugin: &str) {
     let config = r#"ips = ["10.1.0.0/16"], percentage = 10, combine = "all", anonymous_only = true"#;
     let key_auth = on_route("key-auth", r#"anonymous = "guest""#);
-    let (gw, _stable, _canary) = start(config, &key_auth).await;
+    let (gw, _stable, _canary) = start(plugin, config, &key_auth).await;
     let (mut region, mut outside, mut logged_in) = (0, 0, 0);
     for i in 0..500 {
         let ip = format!("10.1.{}.{}", i / 250, i % 250);
@@ -72,9 +70,8 @@ async fn ten_percent_of_anonymous_users_from_one_region() {
     assert_eq!((logged_in, outside), (0, 0));
 }
 
-#[test]
-fn bad_configs_are_refused() {
-    let gr = |c: &str| on_route("gray-release", c);
+async fn bad_configs_are_refused(plugin: &str) {
+    let gr = |c: &str| on_route(plugin, c);
     assert_refused(
         &gr(r#"canary_upstream = "nope", percentage = 5"#),
         "config.canary_upstream: no upstream is named \"nope\"",
@@ -93,3 +90,28 @@ fn bad_configs_are_refused() {
         "config.hash_on: \"asn\" is not one of",
     );
 }
+
+/// Each case as a test of the Rust plugin and one of its Go port.
+macro_rules! rust_and_go {
+    ($($case:ident),* $(,)?) => {
+        mod rust {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $case() {
+                super::$case("gray-release").await
+            })*
+        }
+        mod go {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $case() {
+                super::$case("gray-release-go").await
+            })*
+        }
+    };
+}
+
+rust_and_go!(
+    ips_cookies_and_headers,
+    a_sticky_share_of_users,
+    ten_percent_of_anonymous_users_from_one_region,
+    bad_configs_are_refused
+);

@@ -34,13 +34,14 @@ pub fn wasm(name: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("no plugin {name}.wasm"))
 }
 
-/// Every built module name that loads (not the second `stamp`, nor `escape`, which is refused).
+/// Every built module name that loads (not the second builds of `stamp` and `go-probe`, nor
+/// `escape`, which is refused).
 pub fn all() -> Vec<String> {
     let mut names: Vec<String> = built()
         .iter()
         .flat_map(|d| std::fs::read_dir(d).unwrap().flatten())
         .filter_map(|e| e.path().file_stem().and_then(|s| s.to_str()).map(str::to_string))
-        .filter(|n| n != "stamp-v2" && n != "escape")
+        .filter(|n| !matches!(n.as_str(), "stamp-v2" | "go-probe-v2" | "escape"))
         .collect();
     names.sort();
     names

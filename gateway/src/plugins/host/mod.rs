@@ -7,7 +7,7 @@ mod context;
 mod headers;
 mod request;
 mod response;
-mod sandbox;
+pub(crate) mod sandbox;
 mod services;
 
 use super::config::Limits;

@@ -3,7 +3,8 @@
 //!
 //! stdin is empty; stdout is discarded; stderr goes to the gateway's log line by line, tagged
 //! with the plugin (so a panic message is seen); the environment and arguments are empty; exit
-//! traps; clocks and randomness are the host's. Blocking on a timer traps: plugins cannot sleep.
+//! traps; clocks and randomness are the host's. Timers fire at once: plugins cannot sleep, nor block
+//! their proxy thread.
 
 use super::HostState;
 use wasmtime::component::Resource;
@@ -29,7 +30,7 @@ use wasi::io::streams::StreamError;
 use wasi::io::{error, poll, streams};
 use wasi::random::{insecure, insecure_seed, random};
 
-/// Longest stderr line kept before it is logged anyway.
+/// Most bytes an output stream takes in one write.
 const MAX_LINE: usize = 4096;
 
 /// `wasi:io/error` resource (never produced: streams only report `closed`).
@@ -48,47 +49,38 @@ pub enum OutputStream {
     Stderr,
 }
 
-/// Something to wait on.
+/// Something to wait on: always ready. Streams never block, and a timer fires at once: waiting
+/// would block a proxy thread, so a plugin cannot sleep (one that waits in a loop for time to
+/// pass runs into its CPU deadline instead). Go's runtime, for one, sleeps a moment on a panic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pollable {
-    /// Streams: always ready.
-    Ready,
-    /// A clock: waiting would block the proxy, so it traps.
-    Timer,
-}
+pub struct Pollable;
 
 type Result<T> = wasmtime::Result<T>;
 
 impl HostState {
-    /// Takes plugin output; stderr is logged a line at a time.
+    /// Takes plugin output; stderr is kept until the call ends (see [`Self::flush_stderr`]).
     fn output(&mut self, stream: &Resource<OutputStream>, bytes: &[u8]) -> Result<()> {
         if *self.table.get(stream)? == OutputStream::Stderr {
             // Past `stderr_bytes` in this call, the rest is dropped.
             let room = self.limits.stderr_bytes.saturating_sub(self.usage.stderr_bytes) as usize;
             self.usage.stderr_bytes += bytes.len() as u64;
-            let bytes = &bytes[..bytes.len().min(room)];
-            self.stderr_line.extend_from_slice(bytes);
-            while let Some(end) = self.stderr_line.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = self.stderr_line.drain(..=end).collect();
-                self.log_stderr(&line[..line.len() - 1]);
-            }
-            if self.stderr_line.len() > MAX_LINE {
-                self.flush_stderr();
-            }
+            self.stderr_line.extend_from_slice(&bytes[..bytes.len().min(room)]);
         }
         Ok(())
     }
 
-    fn flush_stderr(&mut self) {
-        if !self.stderr_line.is_empty() {
-            let line = std::mem::take(&mut self.stderr_line);
-            self.log_stderr(&line);
+    /// Logs what the plugin wrote to stderr during the call as one line (its lines joined by
+    /// ` | `), so that a multi-line message such as a Go panic's trace is one entry of the
+    /// plugin's log budget.
+    pub(crate) fn flush_stderr(&mut self) {
+        if self.stderr_line.is_empty() {
+            return;
         }
-    }
-
-    fn log_stderr(&self, line: &[u8]) {
-        if self.may_log() {
-            tracing::warn!(target: "plugin", plugin = %self.plugin, "stderr: {}", String::from_utf8_lossy(line));
+        let text = String::from_utf8_lossy(&self.stderr_line).into_owned();
+        self.stderr_line.clear();
+        let lines: Vec<&str> = text.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
+        if !lines.is_empty() && self.may_log() {
+            tracing::warn!(target: "plugin", plugin = %self.plugin, "stderr: {}", lines.join(" | ").replace('\t', " "));
         }
     }
 }
@@ -121,7 +113,7 @@ impl streams::HostOutputStream for HostState {
     }
 
     fn subscribe(&mut self, _s: Resource<OutputStream>) -> Result<Resource<Pollable>> {
-        Ok(self.table.push(Pollable::Ready)?)
+        Ok(self.table.push(Pollable)?)
     }
 
     fn write_zeroes(&mut self, s: Resource<OutputStream>, len: u64) -> Result<std::result::Result<(), StreamError>> {
@@ -184,7 +176,7 @@ impl streams::HostInputStream for HostState {
     }
 
     fn subscribe(&mut self, _s: Resource<InputStream>) -> Result<Resource<Pollable>> {
-        Ok(self.table.push(Pollable::Ready)?)
+        Ok(self.table.push(Pollable)?)
     }
 
     fn drop(&mut self, s: Resource<InputStream>) -> Result<()> {
@@ -206,36 +198,24 @@ impl error::HostError for HostState {
     }
 }
 
-/// Waiting would block a proxy thread: only already-ready pollables may be waited on.
-fn must_be_ready(p: Pollable) -> Result<()> {
-    match p {
-        Pollable::Ready => Ok(()),
-        Pollable::Timer => Err(wasmtime::Error::msg("plugins cannot sleep or wait on timers")),
-    }
-}
-
 impl poll::Host for HostState {
     fn poll(&mut self, pollables: Vec<Resource<Pollable>>) -> Result<Vec<u32>> {
-        let mut ready = Vec::new();
-        for (i, p) in pollables.iter().enumerate() {
-            if *self.table.get(p)? == Pollable::Ready {
-                ready.push(i as u32);
-            }
+        for p in &pollables {
+            self.table.get(p)?;
         }
-        if ready.is_empty() && !pollables.is_empty() {
-            must_be_ready(Pollable::Timer)?;
-        }
-        Ok(ready)
+        Ok((0..pollables.len() as u32).collect())
     }
 }
 
 impl poll::HostPollable for HostState {
     fn ready(&mut self, p: Resource<Pollable>) -> Result<bool> {
-        Ok(*self.table.get(&p)? == Pollable::Ready)
+        self.table.get(&p)?;
+        Ok(true)
     }
 
     fn block(&mut self, p: Resource<Pollable>) -> Result<()> {
-        must_be_ready(*self.table.get(&p)?)
+        self.table.get(&p)?;
+        Ok(())
     }
 
     fn drop(&mut self, p: Resource<Pollable>) -> Result<()> {
@@ -332,11 +312,11 @@ impl monotonic_clock::Host for HostState {
     }
 
     fn subscribe_instant(&mut self, _when: u64) -> Result<Resource<Pollable>> {
-        Ok(self.table.push(Pollable::Timer)?)
+        Ok(self.table.push(Pollable)?)
     }
 
     fn subscribe_duration(&mut self, _when: u64) -> Result<Resource<Pollable>> {
-        Ok(self.table.push(Pollable::Timer)?)
+        Ok(self.table.push(Pollable)?)
     }
 }
 
@@ -391,4 +371,54 @@ impl insecure_seed::Host for HostState {
 /// Adds the sandbox's WASI to a linker.
 pub fn add_to_linker(linker: &mut wasmtime::component::Linker<HostState>) -> Result<()> {
     Sandbox::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(linker, |s| s)
+}
+
+/// A filesystem descriptor or directory stream: never created, as there is nothing to open.
+pub struct NoFile;
+
+/// Satisfies a component's `wasi:filesystem` imports with a filesystem that has nothing in it:
+/// no preopened directories, so no descriptor can ever exist, and every other function traps.
+/// (The WASI preview 1 adapter of core modules, Go's among them, always imports it.)
+pub fn deny_filesystem(
+    linker: &mut wasmtime::component::Linker<HostState>,
+    component: &wasmtime::component::Component,
+) -> Result<()> {
+    use wasmtime::component::types::ComponentItem;
+    use wasmtime::component::{ResourceType, Val};
+    let engine = linker.engine().clone();
+    for (name, import) in component.component_type().imports(&engine) {
+        let ComponentItem::ComponentInstance(interface) = import.ty else { continue };
+        if !name.starts_with("wasi:filesystem/") {
+            continue;
+        }
+        let mut instance = linker.instance(name)?;
+        for (item, export) in interface.exports(&engine) {
+            match (item, export.ty) {
+                // The interface's own resources; the others (`error`, the streams) are wasi:io's.
+                ("descriptor" | "directory-entry-stream", ComponentItem::Resource(_)) => {
+                    instance.resource(item, ResourceType::host::<NoFile>(), |_, _| Ok(()))?
+                }
+                ("get-directories", ComponentItem::ComponentFunc(_)) => {
+                    instance.func_new(item, |_, _, _, results| {
+                        results[0] = Val::List(Vec::new());
+                        Ok(())
+                    })?
+                }
+                ("filesystem-error-code", ComponentItem::ComponentFunc(_)) => {
+                    instance.func_new(item, |_, _, _, results| {
+                        results[0] = Val::Option(None);
+                        Ok(())
+                    })?
+                }
+                (_, ComponentItem::ComponentFunc(_)) => {
+                    let what = format!("{name}#{item}");
+                    instance.func_new(item, move |_, _, _, _| {
+                        Err(wasmtime::Error::msg(format!("{what}: plugins have no filesystem")))
+                    })?
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,296 @@
+//! The proxy listener's app: Pingora's HTTP/1 handling plus a deadline for reading each request
+//! header (`client_header_timeout`, nginx's name and default).
+//!
+//! Pingora bounds every single read of a header, but not the header as a whole, so a client that
+//! trickles a line every few seconds (slowloris) would keep its connection for ever. Here each
+//! connection gets a [`HeaderClock`]:
+//! - on a new connection it runs from the accept;
+//! - on a kept-alive one it starts with the first bytes of the next request that do not already
+//!   hold the whole header (the idle time before them is `keepalive_timeout`'s business);
+//! - [`header_read`] stops it (called from `early_request_filter`) and [`request_done`] makes
+//!   the connection wait for a header again (called from `logging`).
+//!
+//! When it runs out, the connection is dropped quietly: the client never sent a request, so
+//! there is nothing to answer and nothing to log above debug.
+
+use super::Gateway;
+use crate::snapshot::Snapshot;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora_core::apps::ServerApp;
+use pingora_core::protocols::raw_connect::ProxyDigest;
+use pingora_core::protocols::tls::{SslDigest, TlsRef};
+use pingora_core::protocols::{
+    ALPN, GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream, TimingDigest,
+    UniqueID, UniqueIDType,
+};
+use pingora_core::server::ShutdownWatch;
+use pingora_proxy::HttpProxy;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
+
+tokio::task_local! {
+    /// The clock of the connection that the current task serves (HTTP/1: one task per connection).
+    static CLOCK: Arc<HeaderClock>;
+}
+
+/// Stops the header clock: the request header is complete.
+pub fn header_read() {
+    let _ = CLOCK.try_with(|c| c.stop());
+}
+
+/// The request is over; the connection now waits for the next header.
+pub fn request_done() {
+    let _ = CLOCK.try_with(|c| c.waiting.store(true, Ordering::Relaxed));
+}
+
+/// The deadline for reading one request header on one connection.
+#[derive(Debug)]
+struct HeaderClock {
+    limit: Duration,
+    origin: Instant,
+    /// True between requests: bytes read now belong to a request header.
+    waiting: AtomicBool,
+    /// When the header must be complete, in µs after `origin`; 0 while the clock is stopped.
+    deadline_us: AtomicU64,
+    /// Wakes the watcher when the clock starts.
+    started: Notify,
+}
+
+impl HeaderClock {
+    /// A clock for a new connection, already running.
+    fn new(limit: Duration) -> HeaderClock {
+        let clock = HeaderClock {
+            limit,
+            origin: Instant::now(),
+            waiting: AtomicBool::new(true),
+            deadline_us: AtomicU64::new(0),
+            started: Notify::new(),
+        };
+        clock.start();
+        clock
+    }
+
+    fn start(&self) {
+        let deadline = self.origin.elapsed() + self.limit;
+        self.deadline_us.store((deadline.as_micros() as u64).max(1), Ordering::Relaxed);
+        self.started.notify_one();
+    }
+
+    fn stop(&self) {
+        self.waiting.store(false, Ordering::Relaxed);
+        self.deadline_us.store(0, Ordering::Relaxed);
+    }
+
+    /// Bytes read from the client. Between requests, the first bytes that do not end a header
+    /// start the clock; a header that arrives whole in one read never does.
+    fn saw(&self, bytes: &[u8]) {
+        if bytes.is_empty() || !self.waiting.load(Ordering::Relaxed) || self.deadline_us.load(Ordering::Relaxed) != 0 {
+            return;
+        }
+        let ends_header = memchr::memmem::find(bytes, b"\n\r\n").is_some() || memchr::memmem::find(bytes, b"\n\n").is_some();
+        if !ends_header {
+            self.start();
+        }
+    }
+
+    /// Resolves when a running clock reaches its deadline without having been stopped.
+    async fn expired(&self) {
+        loop {
+            let deadline = self.deadline_us.load(Ordering::Relaxed);
+            if deadline == 0 {
+                self.started.notified().await;
+                continue;
+            }
+            tokio::time::sleep_until((self.origin + Duration::from_micros(deadline)).into()).await;
+            if self.deadline_us.load(Ordering::Relaxed) == deadline {
+                return;
+            }
+        }
+    }
+}
+
+/// The listener app: Pingora's HTTP proxy, each connection under a [`HeaderClock`].
+pub struct ProxyApp {
+    proxy: Arc<HttpProxy<Gateway>>,
+    config: Arc<ArcSwap<Snapshot>>,
+}
+
+impl ProxyApp {
+    /// Wraps `proxy`; `client_header_timeout` is read from `config` at each accept.
+    pub fn new(proxy: HttpProxy<Gateway>, config: Arc<ArcSwap<Snapshot>>) -> ProxyApp {
+        ProxyApp { proxy: Arc::new(proxy), config }
+    }
+}
+
+#[async_trait]
+impl ServerApp for ProxyApp {
+    async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        let clock = Arc::new(HeaderClock::new(self.config.load().entities.settings.client_header_timeout));
+        let stream: Stream = Box::new(ClockedStream { inner: stream, clock: clock.clone() });
+        let serve = CLOCK.scope(clock.clone(), self.proxy.process_new(stream, shutdown));
+        tokio::select! {
+            biased;
+            _ = serve => {}
+            _ = clock.expired() => tracing::debug!(timeout = ?clock.limit, "client_header_timeout: connection closed"),
+        }
+        None
+    }
+
+    async fn cleanup(&self) {
+        self.proxy.cleanup().await
+    }
+}
+
+/// The client's stream, showing what it reads to the connection's clock.
+#[derive(Debug)]
+struct ClockedStream {
+    inner: Stream,
+    clock: Arc<HeaderClock>,
+}
+
+impl AsyncRead for ClockedStream {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            self.clock.saw(&buf.filled()[before..]);
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for ClockedStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[async_trait]
+impl Shutdown for ClockedStream {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await
+    }
+}
+
+impl UniqueID for ClockedStream {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for ClockedStream {
+    fn get_ssl(&self) -> Option<&TlsRef> {
+        self.inner.get_ssl()
+    }
+
+    fn get_ssl_digest(&self) -> Option<Arc<SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+
+    fn selected_alpn_proto(&self) -> Option<ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for ClockedStream {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for ClockedStream {
+    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+
+    fn set_proxy_digest(&mut self, digest: ProxyDigest) {
+        self.inner.set_proxy_digest(digest)
+    }
+}
+
+impl GetSocketDigest for ClockedStream {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+
+    fn set_socket_digest(&mut self, digest: SocketDigest) {
+        self.inner.set_socket_digest(digest)
+    }
+}
+
+#[async_trait]
+impl Peek for ClockedStream {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
+        self.inner.try_peek(buf).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_that_arrives_whole_does_not_start_the_clock() {
+        let clock = HeaderClock::new(Duration::from_secs(1));
+        clock.stop();
+        clock.waiting.store(true, Ordering::Relaxed);
+        clock.saw(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+        assert_eq!(clock.deadline_us.load(Ordering::Relaxed), 0);
+        clock.saw(b"GET / HTTP/1.1\r\n");
+        assert_ne!(clock.deadline_us.load(Ordering::Relaxed), 0, "a partial header starts it");
+    }
+
+    #[test]
+    fn body_bytes_do_not_start_the_clock() {
+        let clock = HeaderClock::new(Duration::from_secs(1));
+        clock.stop();
+        clock.saw(b"partial body");
+        assert_eq!(clock.deadline_us.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_running_clock_expires_and_a_stopped_one_does_not() {
+        let clock = HeaderClock::new(Duration::from_millis(50));
+        clock.stop();
+        let stopped = tokio::time::timeout(Duration::from_millis(200), clock.expired()).await;
+        assert!(stopped.is_err(), "a stopped clock never expires");
+        clock.waiting.store(true, Ordering::Relaxed);
+        clock.saw(b"GET");
+        let running = tokio::time::timeout(Duration::from_secs(2), clock.expired()).await;
+        assert!(running.is_ok(), "a running clock expires at its deadline");
+    }
+}

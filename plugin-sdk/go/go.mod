@@ -1,0 +1,3 @@
+module github.com/wasmgate/wasmgate/plugin-sdk/go
+
+go 1.24

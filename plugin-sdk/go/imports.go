@@ -1,0 +1,669 @@
+//go:build wasip1
+
+package wasmgate
+
+// The host functions of the plugin world, grouped as in wit/plugin.wit: Request, Response,
+// Context, Consumers, Counters, Cache, Clock, Upstreams, and Log.
+
+import (
+	"encoding/binary"
+	"runtime"
+	"unsafe"
+)
+
+// call runs an import that may allocate in guest memory, then drops what it pinned.
+func call(f func()) {
+	mark := len(pins)
+	f()
+	unpin(mark)
+}
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 method
+func reqMethod(ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 scheme
+func reqScheme(ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 host
+func reqHost(ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 port
+func reqPort() uint32
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 path
+func reqPath(ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 query
+func reqQuery(ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 query-arg
+func reqQueryArg(name unsafe.Pointer, nameLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 header
+func reqHeader(name unsafe.Pointer, nameLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 header-values
+func reqHeaderValues(name unsafe.Pointer, nameLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 headers
+func reqHeaders(ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 set-header
+func reqSetHeader(name unsafe.Pointer, nameLen uint32, value unsafe.Pointer, valueLen uint32)
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 add-header
+func reqAddHeader(name unsafe.Pointer, nameLen uint32, value unsafe.Pointer, valueLen uint32)
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 remove-header
+func reqRemoveHeader(name unsafe.Pointer, nameLen uint32)
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 set-path
+func reqSetPath(path unsafe.Pointer, pathLen uint32)
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 set-query
+func reqSetQuery(some uint32, query unsafe.Pointer, queryLen uint32)
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 body
+func reqBody(ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 set-body
+func reqSetBody(body unsafe.Pointer, bodyLen uint32)
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 client-ip
+func reqClientIP(ret unsafe.Pointer)
+
+// getString calls an import that returns a string through the return area.
+func getString(f func(ret unsafe.Pointer)) (s string) {
+	call(func() { f(unsafe.Pointer(&retArea[0])); s = liftString(ret(), 0) })
+	return
+}
+
+// getOption calls an import that returns option<string> through the return area.
+func getOption(f func(ret unsafe.Pointer)) (s string, ok bool) {
+	call(func() { f(unsafe.Pointer(&retArea[0])); s, ok = liftOptionString(ret(), 0) })
+	return
+}
+
+// named calls an import taking one string and returning through the return area.
+func named(name string, f func(p unsafe.Pointer, n uint32, ret unsafe.Pointer), lift func(b []byte)) {
+	p, n := str(name)
+	call(func() { f(p, n, unsafe.Pointer(&retArea[0])); lift(ret()) })
+	runtime.KeepAlive(name)
+}
+
+func twoStrings(a, b string, f func(unsafe.Pointer, uint32, unsafe.Pointer, uint32)) {
+	pa, na := str(a)
+	pb, nb := str(b)
+	f(pa, na, pb, nb)
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(b)
+}
+
+func oneString(a string, f func(unsafe.Pointer, uint32)) {
+	p, n := str(a)
+	f(p, n)
+	runtime.KeepAlive(a)
+}
+
+type request struct{}
+
+// Request is the client request; its setters change what goes upstream.
+var Request request
+
+// Method is the request method.
+func (request) Method() string { return getString(reqMethod) }
+
+// Scheme is "http" or "https".
+func (request) Scheme() string { return getString(reqScheme) }
+
+// Host is the host the client asked for, without the port.
+func (request) Host() string { return getString(reqHost) }
+
+// Port is the port the client connected to.
+func (request) Port() uint16 { return uint16(reqPort()) }
+
+// Path is the normalized request path.
+func (request) Path() string { return getString(reqPath) }
+
+// Query is the raw query string, if any.
+func (request) Query() (string, bool) { return getOption(reqQuery) }
+
+// QueryArg is the first value of a query argument.
+func (request) QueryArg(name string) (v string, ok bool) {
+	named(name, reqQueryArg, func(b []byte) { v, ok = liftOptionString(b, 0) })
+	return
+}
+
+// Header is the first value of a request header.
+func (request) Header(name string) (v string, ok bool) {
+	named(name, reqHeader, func(b []byte) { v, ok = liftOptionString(b, 0) })
+	return
+}
+
+// HeaderValues is every value of a request header.
+func (request) HeaderValues(name string) (v []string) {
+	named(name, reqHeaderValues, func(b []byte) { v = liftStrings(b, 0) })
+	return
+}
+
+// Headers is every request header.
+func (request) Headers() (h []Header) {
+	call(func() { reqHeaders(unsafe.Pointer(&retArea[0])); h = liftHeaders(ret(), 0) })
+	return
+}
+
+// SetHeader replaces a request header.
+func (request) SetHeader(name, value string) { twoStrings(name, value, reqSetHeader) }
+
+// AddHeader adds a request header value.
+func (request) AddHeader(name, value string) { twoStrings(name, value, reqAddHeader) }
+
+// RemoveHeader removes a request header.
+func (request) RemoveHeader(name string) { oneString(name, reqRemoveHeader) }
+
+// SetPath changes the path sent upstream.
+func (request) SetPath(path string) { oneString(path, reqSetPath) }
+
+// SetQuery changes the query sent upstream; nil removes it.
+func (request) SetQuery(query *string) {
+	some, p, n := optStr(query)
+	reqSetQuery(some, p, n)
+	runtime.KeepAlive(query)
+}
+
+// Body is the request body (up to 64 KiB), when the configuration asked for it.
+func (request) Body() (body []byte, ok bool) {
+	call(func() {
+		reqBody(unsafe.Pointer(&retArea[0]))
+		if b := ret(); b[0] != 0 {
+			body, ok = liftBytes(b, 4), true
+		}
+	})
+	return
+}
+
+// SetBody replaces the request body sent upstream.
+func (request) SetBody(body []byte) {
+	p, n := bytesArg(body)
+	reqSetBody(p, n)
+	runtime.KeepAlive(body)
+}
+
+// ClientIP is the client's address (after trusted X-Forwarded-For).
+func (request) ClientIP() string { return getString(reqClientIP) }
+
+//go:wasmimport wasmgate:plugin/response@0.1.0 status
+func respStatus() uint32
+
+//go:wasmimport wasmgate:plugin/response@0.1.0 set-status
+func respSetStatus(status uint32)
+
+//go:wasmimport wasmgate:plugin/response@0.1.0 header
+func respHeader(name unsafe.Pointer, nameLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/response@0.1.0 header-values
+func respHeaderValues(name unsafe.Pointer, nameLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/response@0.1.0 headers
+func respHeaders(ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/response@0.1.0 set-header
+func respSetHeader(name unsafe.Pointer, nameLen uint32, value unsafe.Pointer, valueLen uint32)
+
+//go:wasmimport wasmgate:plugin/response@0.1.0 add-header
+func respAddHeader(name unsafe.Pointer, nameLen uint32, value unsafe.Pointer, valueLen uint32)
+
+//go:wasmimport wasmgate:plugin/response@0.1.0 remove-header
+func respRemoveHeader(name unsafe.Pointer, nameLen uint32)
+
+//go:wasmimport wasmgate:plugin/response@0.1.0 set-headers
+func respSetHeaders(list unsafe.Pointer, n uint32)
+
+//go:wasmimport wasmgate:plugin/response@0.1.0 source
+func respSource() uint32
+
+type response struct{}
+
+// Response is the response (in header-filter), or the headers to add to it (in rewrite and access).
+var Response response
+
+// ResponseSource says who produced a response.
+type ResponseSource uint8
+
+const (
+	// FromService is the upstream's response.
+	FromService ResponseSource = iota
+	// FromExit is a plugin's early answer.
+	FromExit
+	// FromError is the gateway's error answer.
+	FromError
+)
+
+// Status is the response status.
+func (response) Status() uint16 { return uint16(respStatus()) }
+
+// SetStatus changes the response status (header-filter).
+func (response) SetStatus(status uint16) { respSetStatus(uint32(status)) }
+
+// Header is the first value of a response header.
+func (response) Header(name string) (v string, ok bool) {
+	named(name, respHeader, func(b []byte) { v, ok = liftOptionString(b, 0) })
+	return
+}
+
+// HeaderValues is every value of a response header.
+func (response) HeaderValues(name string) (v []string) {
+	named(name, respHeaderValues, func(b []byte) { v = liftStrings(b, 0) })
+	return
+}
+
+// Headers is every response header.
+func (response) Headers() (h []Header) {
+	call(func() { respHeaders(unsafe.Pointer(&retArea[0])); h = liftHeaders(ret(), 0) })
+	return
+}
+
+// SetHeader replaces a response header.
+func (response) SetHeader(name, value string) { twoStrings(name, value, respSetHeader) }
+
+// AddHeader adds a response header value.
+func (response) AddHeader(name, value string) { twoStrings(name, value, respAddHeader) }
+
+// RemoveHeader removes a response header.
+func (response) RemoveHeader(name string) { oneString(name, respRemoveHeader) }
+
+// SetHeaders replaces several response headers in one call.
+func (response) SetHeaders(headers []Header) {
+	list, keep := lowerHeaders(headers)
+	respSetHeaders(list, uint32(len(headers)))
+	runtime.KeepAlive(keep)
+	runtime.KeepAlive(headers)
+}
+
+// Source says who produced the response.
+func (response) Source() ResponseSource { return ResponseSource(respSource()) }
+
+// lowerHeaders lays out list<tuple<string, string>> in Go memory (kept alive by the caller).
+func lowerHeaders(headers []Header) (unsafe.Pointer, []uint32) {
+	if len(headers) == 0 {
+		return nil, nil
+	}
+	words := make([]uint32, 4*len(headers))
+	for i, h := range headers {
+		words[i*4] = addr(unsafe.Pointer(unsafe.StringData(h.Name)))
+		words[i*4+1] = uint32(len(h.Name))
+		words[i*4+2] = addr(unsafe.Pointer(unsafe.StringData(h.Value)))
+		words[i*4+3] = uint32(len(h.Value))
+	}
+	return unsafe.Pointer(&words[0]), words
+}
+
+//go:wasmimport wasmgate:plugin/context@0.1.0 route-id
+func ctxRouteID(ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/context@0.1.0 route-name
+func ctxRouteName(ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/context@0.1.0 service-id
+func ctxServiceID(ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/context@0.1.0 service-name
+func ctxServiceName(ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/context@0.1.0 get
+func ctxGet(key unsafe.Pointer, keyLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/context@0.1.0 set
+func ctxSet(key unsafe.Pointer, keyLen uint32, some uint32, value unsafe.Pointer, valueLen uint32)
+
+//go:wasmimport wasmgate:plugin/context@0.1.0 shared-get
+func ctxSharedGet(key unsafe.Pointer, keyLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/context@0.1.0 shared-set
+func ctxSharedSet(key unsafe.Pointer, keyLen uint32, some uint32, value unsafe.Pointer, valueLen uint32)
+
+type requestContext struct{}
+
+// Context is what the gateway knows about the request (route, service) and the per-request values.
+var Context requestContext
+
+// RouteID is the matched route's id.
+func (requestContext) RouteID() (string, bool) { return getOption(ctxRouteID) }
+
+// RouteName is the matched route's name.
+func (requestContext) RouteName() (string, bool) { return getOption(ctxRouteName) }
+
+// ServiceID is the matched service's id.
+func (requestContext) ServiceID() (string, bool) { return getOption(ctxServiceID) }
+
+// ServiceName is the matched service's name.
+func (requestContext) ServiceName() (string, bool) { return getOption(ctxServiceName) }
+
+// Get is this plugin's own per-request value (Kong's kong.ctx.plugin).
+func (requestContext) Get(key string) (v string, ok bool) {
+	named(key, ctxGet, func(b []byte) { v, ok = liftOptionString(b, 0) })
+	return
+}
+
+// Set sets (or with nil, removes) this plugin's own per-request value.
+func (requestContext) Set(key string, value *string) { setKey(key, value, ctxSet) }
+
+// SharedGet is a per-request value shared by all plugins (Kong's kong.ctx.shared).
+func (requestContext) SharedGet(key string) (v string, ok bool) {
+	named(key, ctxSharedGet, func(b []byte) { v, ok = liftOptionString(b, 0) })
+	return
+}
+
+// SharedSet sets (or with nil, removes) a shared per-request value.
+func (requestContext) SharedSet(key string, value *string) { setKey(key, value, ctxSharedSet) }
+
+func setKey(key string, value *string, f func(unsafe.Pointer, uint32, uint32, unsafe.Pointer, uint32)) {
+	kp, kn := str(key)
+	some, vp, vn := optStr(value)
+	f(kp, kn, some, vp, vn)
+	runtime.KeepAlive(key)
+	runtime.KeepAlive(value)
+}
+
+//go:wasmimport wasmgate:plugin/consumers@0.1.0 find
+func conFind(id unsafe.Pointer, idLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/consumers@0.1.0 find-credential
+func conFindCredential(kind unsafe.Pointer, kindLen uint32, key unsafe.Pointer, keyLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/consumers@0.1.0 groups
+func conGroups(id unsafe.Pointer, idLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/consumers@0.1.0 authenticate
+func conAuthenticate(c uint32, cp unsafe.Pointer, cn uint32, k uint32, kp unsafe.Pointer, kn uint32, ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/consumers@0.1.0 set-consumer
+func conSetConsumer(cp unsafe.Pointer, cn uint32, k uint32, kp unsafe.Pointer, kn uint32, anonymous uint32, ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/consumers@0.1.0 authenticated
+func conAuthenticated(ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/consumers@0.1.0 authenticated-credential
+func conAuthenticatedCredential(ret unsafe.Pointer)
+
+// Consumer is an API client known to the gateway.
+type Consumer struct {
+	ID       string
+	Username *string
+	CustomID *string
+	Tags     []string
+}
+
+// Credential is a credential of a consumer.
+type Credential struct {
+	ID, ConsumerID string
+}
+
+type consumers struct{}
+
+// Consumers finds consumers and credentials, and marks the request authenticated.
+var Consumers consumers
+
+func liftConsumer(b []byte) *Consumer {
+	if b[0] == 0 {
+		return nil
+	}
+	c := &Consumer{ID: liftString(b, 4), Tags: liftStrings(b, 36)}
+	if v, ok := liftOptionString(b, 8); ok {
+		c.Username = &v
+	}
+	if v, ok := liftOptionString(b, 20); ok {
+		c.CustomID = &v
+	}
+	return c
+}
+
+func liftCredential(b []byte) *Credential {
+	if b[0] == 0 {
+		return nil
+	}
+	return &Credential{ID: liftString(b, 4), ConsumerID: liftString(b, 12)}
+}
+
+// Find looks a consumer up by id, then by username.
+func (consumers) Find(idOrUsername string) (c *Consumer) {
+	named(idOrUsername, conFind, func(b []byte) { c = liftConsumer(b) })
+	return
+}
+
+// FindCredential finds a credential of kind (e.g. "key-auth") by its key.
+func (consumers) FindCredential(kind, key string) (c *Credential) {
+	kp, kn := str(kind)
+	yp, yn := str(key)
+	call(func() { conFindCredential(kp, kn, yp, yn, unsafe.Pointer(&retArea[0])); c = liftCredential(ret()) })
+	runtime.KeepAlive(kind)
+	runtime.KeepAlive(key)
+	return
+}
+
+// Groups is the ACL groups of a consumer.
+func (consumers) Groups(consumerID string) (g []string) {
+	named(consumerID, conGroups, func(b []byte) { g = liftStrings(b, 0) })
+	return
+}
+
+// Authenticate marks the request as made by this consumer (nil: anonymous).
+func (consumers) Authenticate(consumerID, credentialID *string) (err error) {
+	c, cp, cn := optStr(consumerID)
+	k, kp, kn := optStr(credentialID)
+	call(func() {
+		conAuthenticate(c, cp, cn, k, kp, kn, unsafe.Pointer(&retArea[0]))
+		err = liftResultUnit(ret())
+	})
+	runtime.KeepAlive(consumerID)
+	runtime.KeepAlive(credentialID)
+	return
+}
+
+// SetConsumer is Kong's set_consumer: Authenticate, and the X-Consumer-* headers upstream.
+func (consumers) SetConsumer(consumerID string, credential *Credential, anonymous bool) (err error) {
+	cp, cn := str(consumerID)
+	var credID *string
+	if credential != nil {
+		credID = &credential.ID
+	}
+	k, kp, kn := optStr(credID)
+	call(func() {
+		conSetConsumer(cp, cn, k, kp, kn, uint32(b2u(anonymous)), unsafe.Pointer(&retArea[0]))
+		err = liftResultUnit(ret())
+	})
+	runtime.KeepAlive(consumerID)
+	runtime.KeepAlive(credID)
+	return
+}
+
+// Authenticated is the consumer the request was authenticated as.
+func (consumers) Authenticated() (c *Consumer) {
+	call(func() { conAuthenticated(unsafe.Pointer(&retArea[0])); c = liftConsumer(ret()) })
+	return
+}
+
+// AuthenticatedCredential is the credential used, if any.
+func (consumers) AuthenticatedCredential() (c *Credential) {
+	call(func() { conAuthenticatedCredential(unsafe.Pointer(&retArea[0])); c = liftCredential(ret()) })
+	return
+}
+
+//go:wasmimport wasmgate:plugin/counters@0.1.0 increment
+func cntIncrement(ops unsafe.Pointer, n uint32, ret unsafe.Pointer)
+
+// Window is a fixed counter window, aligned to the start of the period (UTC).
+type Window uint8
+
+// The windows.
+const (
+	Second Window = iota
+	Minute
+	Hour
+	Day
+	Month
+	Year
+)
+
+// CounterOp is one counter to increment.
+type CounterOp struct {
+	// Key is the counter's name; counters are private to each plugin.
+	Key    string
+	Window Window
+	Delta  uint64
+	// Limit, when set, refuses the whole batch if this counter would go over it.
+	Limit *uint64
+}
+
+// CounterState is a counter after an increment.
+type CounterState struct {
+	Count, ResetMs uint64
+}
+
+// CounterResult is the outcome of a batch: all increments applied, or none.
+type CounterResult struct {
+	Admitted bool
+	States   []CounterState
+}
+
+type counters struct{}
+
+// Counters are windowed counters, exact under concurrency.
+var Counters counters
+
+// Increment applies all increments, or none if any would pass its limit.
+func (counters) Increment(ops []CounterOp) (res CounterResult, err error) {
+	words := make([]uint64, 5*max(len(ops), 1))
+	mem := unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), len(words)*8)
+	for i, op := range ops {
+		at := i * 40
+		binary.LittleEndian.PutUint32(mem[at:], addr(unsafe.Pointer(unsafe.StringData(op.Key))))
+		binary.LittleEndian.PutUint32(mem[at+4:], uint32(len(op.Key)))
+		mem[at+8] = uint8(op.Window)
+		binary.LittleEndian.PutUint64(mem[at+16:], op.Delta)
+		if op.Limit != nil {
+			mem[at+24] = 1
+			binary.LittleEndian.PutUint64(mem[at+32:], *op.Limit)
+		}
+	}
+	call(func() {
+		cntIncrement(unsafe.Pointer(&words[0]), uint32(len(ops)), unsafe.Pointer(&retArea[0]))
+		b := ret()
+		if b[0] != 0 {
+			err = hostError(liftString(b, 4))
+			return
+		}
+		res.Admitted = b[4] != 0
+		n := int(u32(b, 12))
+		if n > 0 {
+			states := find(u32(b, 8))
+			res.States = make([]CounterState, n)
+			for i := range res.States {
+				res.States[i] = CounterState{Count: u64(states, i*16), ResetMs: u64(states, i*16+8)}
+			}
+		}
+	})
+	runtime.KeepAlive(ops)
+	runtime.KeepAlive(words)
+	return
+}
+
+//go:wasmimport wasmgate:plugin/cache@0.1.0 get
+func cacheGet(key unsafe.Pointer, keyLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/cache@0.1.0 set
+func cacheSet(key unsafe.Pointer, keyLen uint32, value unsafe.Pointer, valueLen uint32, ttlMs uint64)
+
+//go:wasmimport wasmgate:plugin/cache@0.1.0 delete
+func cacheDelete(key unsafe.Pointer, keyLen uint32)
+
+type cache struct{}
+
+// Cache is shared by all instances of this plugin, with a time to live per entry.
+var Cache cache
+
+// Get is a cached value.
+func (cache) Get(key string) (v []byte, ok bool) {
+	named(key, cacheGet, func(b []byte) {
+		if b[0] != 0 {
+			v, ok = liftBytes(b, 4), true
+		}
+	})
+	return
+}
+
+// Set caches a value for ttlMs milliseconds.
+func (cache) Set(key string, value []byte, ttlMs uint64) {
+	kp, kn := str(key)
+	vp, vn := bytesArg(value)
+	cacheSet(kp, kn, vp, vn, ttlMs)
+	runtime.KeepAlive(key)
+	runtime.KeepAlive(value)
+}
+
+// Delete removes a cached value.
+func (cache) Delete(key string) { oneString(key, cacheDelete) }
+
+//go:wasmimport wasmgate:plugin/logging@0.1.0 log
+func logLog(level uint32, msg unsafe.Pointer, msgLen uint32)
+
+// LogLevel is a log severity.
+type LogLevel uint8
+
+// The log levels.
+const (
+	LevelTrace LogLevel = iota
+	LevelDebug
+	LevelInfo
+	LevelWarn
+	LevelError
+)
+
+// Log writes to the gateway's log, tagged with the plugin's name.
+func Log(level LogLevel, message string) {
+	p, n := str(message)
+	logLog(uint32(level), p, n)
+	runtime.KeepAlive(message)
+}
+
+//go:wasmimport wasmgate:plugin/clock@0.1.0 now-ms
+func clockNowMs() uint64
+
+//go:wasmimport wasmgate:plugin/clock@0.1.0 monotonic-ns
+func clockMonotonicNs() uint64
+
+type clock struct{}
+
+// Clock is the host's time.
+var Clock clock
+
+// NowMs is the wall clock, milliseconds since the Unix epoch.
+func (clock) NowMs() uint64 { return clockNowMs() }
+
+// MonotonicNs is a monotonic clock in nanoseconds.
+func (clock) MonotonicNs() uint64 { return clockMonotonicNs() }
+
+//go:wasmimport wasmgate:plugin/upstreams@0.1.0 exists
+func upExists(name unsafe.Pointer, nameLen uint32) uint32
+
+//go:wasmimport wasmgate:plugin/upstreams@0.1.0 set-upstream
+func upSetUpstream(name unsafe.Pointer, nameLen uint32, ret unsafe.Pointer)
+
+type upstreams struct{}
+
+// Upstreams chooses the upstream for this request (canary, blue-green).
+var Upstreams upstreams
+
+// Exists says whether an upstream of this name is configured.
+func (upstreams) Exists(name string) bool {
+	p, n := str(name)
+	ok := upExists(p, n) != 0
+	runtime.KeepAlive(name)
+	return ok
+}
+
+// SetUpstream sends this request to the named upstream instead of the service's.
+func (upstreams) SetUpstream(name string) (err error) {
+	named(name, upSetUpstream, func(b []byte) { err = liftResultUnit(b) })
+	return
+}

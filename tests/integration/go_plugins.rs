@@ -1,0 +1,112 @@
+//! Plugins written in stock Go with `plugin-sdk/go`, built by `scripts/build-plugins.sh` as core
+//! modules (`-buildmode=c-shared`) and made into components by the gateway when it loads them:
+//! host functions, config errors, failures, deadlines and hot loading, through the real gateway.
+
+use crate::plugin_host::{
+    an_endless_loop_is_stopped_in, failures_follow_the_policy_of, gateway, hot_load_under_load_of,
+};
+use crate::support::gateway::run_cli;
+use crate::support::{Echo, Gateway, request};
+
+const PROBE: &str = "[[plugins]]\nname = \"go-probe\"\nroute = \"r\"\nconfig = { limit = 3, prefix = \"p-\" }\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn headers_path_context_and_counters() {
+    let (gw, up, _canary) = gateway(PROBE).await;
+    let headers = [("x-in", "hello"), ("x-drop", "secret")];
+    let resp = request(gw.port, "GET", "/rewrite/abc?q=42", &headers, b"").await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let echo = Echo::from(&resp);
+    assert_eq!(echo.header("x-go-seen"), Some("p-hello GET /rewrite/abc 42 127.0.0.1"), "reads reach the plugin");
+    assert_eq!(echo.header("x-drop"), None, "a removed header does not reach the upstream");
+    assert_eq!(echo.header("x-misbehave-ran"), Some("ok"));
+    assert_eq!(echo.path, "/rewritten/abc?q=42", "the path the plugin set");
+    assert_eq!(resp.header("x-go-context"), Some("/rewrite/abc"), "the context kept from access to header-filter");
+    assert_eq!(resp.header("x-go-count"), Some("1"));
+    assert_eq!(resp.header("x-stamp"), Some("v1"));
+    for expected in ["2", "3"] {
+        let resp = request(gw.port, "GET", "/", &[], b"").await;
+        assert_eq!(resp.header("x-go-count"), Some(expected));
+    }
+    let limited = request(gw.port, "GET", "/", &[], b"").await;
+    assert_eq!(limited.status, 429, "the counter's limit");
+    assert_eq!(limited.json()["message"], "API rate limit exceeded");
+    assert_eq!(up.hits(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_early_answer_skips_the_upstream() {
+    let (gw, up, _canary) = gateway(PROBE).await;
+    let resp = request(gw.port, "GET", "/", &[("x-answer", "1")], b"").await;
+    assert_eq!(resp.status, 418);
+    assert_eq!(resp.json()["message"], "go-probe answered");
+    assert_eq!(resp.header("x-go"), Some("early"));
+    assert_eq!(resp.header("content-type"), Some("application/json; charset=utf-8"));
+    assert_eq!(up.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_go_panic_follows_the_failure_policy() {
+    failures_follow_the_policy_of("go-probe", &["panic", "error"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_go_loop_is_stopped_at_its_deadline() {
+    an_endless_loop_is_stopped_in("go-probe").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_go_build_is_hot_loaded_under_load() {
+    // A Go module takes seconds to compile (docs/BENCHMARKS.md), while the old build serves.
+    // Compiled once into the tests' shared code cache, the swap is timed as a Rust plugin's is.
+    drop(Gateway::builder("").plugins_with("", &["go-probe-v2"]).start().await);
+    hot_load_under_load_of("go-probe").await;
+}
+
+#[test]
+fn config_errors_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    std::fs::copy(crate::support::plugins::wasm("go-probe"), dir.path().join("plugins/go-probe.wasm")).unwrap();
+    let gateway = "[server]\nplugins_file = \"plugins.toml\"\n[[services]]\nname = \"s\"\nurl = \"http://127.0.0.1:9\"\n\
+                   [[services.routes]]\nname = \"r\"\npaths = [\"/\"]\n";
+    std::fs::write(dir.path().join("gateway.toml"), gateway).unwrap();
+    let plugins = format!(
+        "plugins_dir = \"plugins\"\ncache_dir = {:?}\n\
+         [[plugins]]\nname = \"go-probe\"\nroute = \"r\"\nconfig = {{ limit = \"ten\" }}\n\
+         [[plugins]]\nname = \"go-probe\"\nconfig = {{ limitt = 1 }}\n\
+         [[plugins]]\nname = \"go-probe\"\nservice = \"s\"\nconfig = {{ prefix = \"a b\" }}\n",
+        crate::support::plugins::cache_dir().display().to_string()
+    );
+    std::fs::write(dir.path().join("plugins.toml"), plugins).unwrap();
+    let (code, out, err) = run_cli(&["check", "-c", "gateway.toml"], dir.path());
+    let out = format!("{out}{err}");
+    assert_eq!(code, 1, "{out}");
+    for expected in [
+        r#"plugins[0] (go-probe on route "r"): config.limit: invalid type: string, expected uint64"#,
+        "plugins[1] (go-probe on global): config.limitt: unknown field `limitt`, expected one of: limit, prefix",
+        r#"plugins[2] (go-probe on service "s"): config.prefix: must not contain spaces"#,
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn componentize_makes_a_component_the_gateway_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = crate::support::plugins::wasm("go-probe");
+    let (code, out, err) = run_cli(
+        &["plugin", "componentize", core.to_str().unwrap(), "-o", "go-probe.wasm"],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let component = std::fs::read(dir.path().join("go-probe.wasm")).unwrap();
+    assert!(component.starts_with(b"\0asm\x0d\0\x01\0"), "a component");
+    let (code, out, _) = run_cli(&["plugin-doc", "go-probe.wasm"], dir.path());
+    assert_eq!(code, 0);
+    assert!(out.contains("| `limit` | integer |") && out.contains("Requests per minute"), "{out}");
+
+    let (code, _, err) = run_cli(&["plugin", "componentize", "go-probe.wasm", "-o", "again.wasm"], dir.path());
+    assert_eq!(code, 1);
+    assert!(err.contains("not a core wasm module"), "{err}");
+}

@@ -1,0 +1,110 @@
+// Test plugin go-probe: the Go SDK's host functions and failure modes, driven by request headers.
+//
+// access:
+//   - x-misbehave: panic (a Go panic), error (the plugin's error), loop (never returns);
+//     otherwise the upstream gets x-misbehave-ran: ok;
+//   - x-in: copied upstream as x-go-seen, with the method, path, query argument q and client IP;
+//   - x-drop: removed before the upstream;
+//   - a path under /rewrite/ goes upstream as /rewritten/...;
+//   - x-answer: an early 418 answer;
+//   - counts requests per minute under the configured limit (429 past it);
+//   - keeps the path in the per-request context.
+//
+// header-filter: x-go-context (the context value), x-go-count and x-stamp (the build's version).
+package main
+
+import (
+	"strconv"
+	"strings"
+
+	wasmgate "github.com/wasmgate/wasmgate/plugin-sdk/go"
+)
+
+// version is set at build time (-X main.version=2) for the hot-load test.
+var version = "1"
+
+// Config is the probe's configuration.
+type Config struct {
+	Limit  uint64 `json:"limit" doc:"Requests per minute before 429 (0: no limit)."`
+	Prefix string `json:"prefix" doc:"Prefix of the x-go-seen value."`
+}
+
+// Probe is the plugin.
+type Probe struct{ wasmgate.Base[Config] }
+
+// Info says what the plugin is.
+func (Probe) Info() wasmgate.Info {
+	return wasmgate.Info{Version: version, Priority: 100, Phases: wasmgate.PhaseAccess | wasmgate.PhaseHeaderFilter, FailClosed: true}
+}
+
+// Configure refuses a prefix with spaces, naming the field.
+func (Probe) Configure(c *Config) (wasmgate.ConfigNeeds, error) {
+	if strings.ContainsRune(c.Prefix, ' ') {
+		return wasmgate.ConfigNeeds{}, wasmgate.FieldError("prefix", "must not contain spaces")
+	}
+	return wasmgate.ConfigNeeds{}, nil
+}
+
+type failure string
+
+func (f failure) Error() string { return string(f) }
+
+// Access does what the request's headers ask.
+func (Probe) Access(c *Config) (wasmgate.Action, error) {
+	switch mode, _ := wasmgate.Request.Header("x-misbehave"); mode {
+	case "panic":
+		panic("go-probe was asked to panic")
+	case "error":
+		return wasmgate.Proceed, failure("go-probe was asked to fail")
+	case "loop":
+		for n := 0; ; n++ {
+			if n < 0 {
+				break
+			}
+		}
+	}
+	wasmgate.Request.SetHeader("x-misbehave-ran", "ok")
+	if in, ok := wasmgate.Request.Header("x-in"); ok {
+		q, _ := wasmgate.Request.QueryArg("q")
+		seen := []string{c.Prefix + in, wasmgate.Request.Method(), wasmgate.Request.Path(), q, wasmgate.Request.ClientIP()}
+		wasmgate.Request.SetHeader("x-go-seen", strings.Join(seen, " "))
+	}
+	wasmgate.Request.RemoveHeader("x-drop")
+	path := wasmgate.Request.Path()
+	if rest, ok := strings.CutPrefix(path, "/rewrite/"); ok {
+		wasmgate.Request.SetPath("/rewritten/" + rest)
+	}
+	if _, ok := wasmgate.Request.Header("x-answer"); ok {
+		return wasmgate.JSONMessage(418, "go-probe answered", wasmgate.Header{Name: "x-go", Value: "early"}), nil
+	}
+	if c.Limit > 0 {
+		limit := c.Limit
+		res, err := wasmgate.Counters.Increment([]wasmgate.CounterOp{{Key: "hits", Window: wasmgate.Minute, Delta: 1, Limit: &limit}})
+		if err != nil {
+			return wasmgate.Proceed, err
+		}
+		if !res.Admitted {
+			return wasmgate.JSONMessage(429, "API rate limit exceeded"), nil
+		}
+		count := strconv.FormatUint(res.States[0].Count, 10)
+		wasmgate.Context.Set("count", &count)
+	}
+	wasmgate.Context.Set("path", &path)
+	return wasmgate.Proceed, nil
+}
+
+// HeaderFilter reports the context and the version.
+func (Probe) HeaderFilter(*Config) error {
+	if path, ok := wasmgate.Context.Get("path"); ok {
+		wasmgate.Response.SetHeader("x-go-context", path)
+	}
+	if count, ok := wasmgate.Context.Get("count"); ok {
+		wasmgate.Response.SetHeader("x-go-count", count)
+	}
+	wasmgate.Response.SetHeader("x-stamp", "v"+version)
+	return nil
+}
+
+func init() { wasmgate.Register[Config](Probe{}) }
+
+func main() {}

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Side-by-side proxy benchmark on loopback, one worker each: nginx, nginx + lua, bare Pingora and
-# wasmgate (no plugins; key-auth + rate-limiting; five plugins), against one fixed nginx backend.
+# wasmgate (no plugins; key-auth + rate-limiting; five plugins; gray-release in Rust and in Go),
+# against one fixed nginx backend.
 #
 #   make bench-compare                      the main table
 #   bench/compare.sh --scenarios            also 10,000 routes, 1,000 consumers, hot replace
 #   ROUNDS=3 DURATION=10 CONNS=50 bench/compare.sh
+#   BASELINE=/path/to/other/wasmgate bench/compare.sh    also that build, no plugins (an A/B)
 #
 # Targets are interleaved over ROUNDS rounds and each figure is the median. Each proxy runs only
 # during its own measurement. With two or more cores the proxy under test is pinned to the last
@@ -122,11 +124,14 @@ nginx_conf "$work/nginx-lua" "
 
 mkdir -p "$work/plugins"
 for p in key-auth rate-limiting acl correlation-id gray-release; do cp "target/plugins/$p.wasm" "$work/plugins/"; done
+mkdir -p "$work/go-plugins"
+cp target/plugins/gray-release-go.wasm "$work/go-plugins/"
 cp target/test-plugins/stamp.wasm "$work/plugins/stamp.wasm"
 
-gateway_toml() { # extra TOML appended to the base
+gateway_toml() { # extra TOML appended to the base[, extra [server] lines]
   cat <<TOML
 [server]
+${2:-}
 proxy_listen = "127.0.0.1:$PORT"
 admin_listen = "127.0.0.1:0"
 worker_threads = 1
@@ -178,16 +183,26 @@ route = "r"
 config = { canary_upstream = "canary", headers = ["x-canary=yes"] }'
 
 # A wasmgate target: its directory with gateway.toml and plugins.toml.
-wasmgate_dir() { # name, gateway extra, plugins
+wasmgate_dir() { # name, gateway extra, plugins[, plugins directory[, [server] lines]]
   local d="$work/$1"
   mkdir -p "$d"
-  ln -sfn "$work/plugins" "$d/plugins"
-  gateway_toml "$2" > "$d/gateway.toml"
+  ln -sfn "${4:-$work/plugins}" "$d/plugins"
+  gateway_toml "$2" "${5:-}" > "$d/gateway.toml"
   plugins_toml "$3" > "$d/plugins.toml"
 }
+# gray-release alone, and its Go port with the same configuration.
+GRAY='[[plugins]]
+name = "gray-release"
+route = "r"
+config = { canary_upstream = "canary", headers = ["x-canary=yes"], percentage = 10 }'
 wasmgate_dir none "" ""
 wasmgate_dir keyauth-rl "" "$KEY_AUTH_RL"
 wasmgate_dir five "" "$FIVE"
+wasmgate_dir gray-rust "" "$GRAY"
+wasmgate_dir gray-go "" "${GRAY/gray-release/gray-release-go}" "$work/go-plugins"
+wasmgate_dir baseline "" ""
+wasmgate_dir none-nometrics "" "" "" "metrics = false"
+wasmgate_dir five-nometrics "" "$FIVE" "" "metrics = false"
 
 # name | label | command (run in the target's directory) | extra wrk arguments
 targets=(
@@ -196,9 +211,14 @@ targets=(
   "bare|bare Pingora|$bin/bare-pingora 127.0.0.1:$PORT $BACKEND 1|"
   "bare-mimalloc|bare Pingora + mimalloc|$bin/bare-pingora-mimalloc 127.0.0.1:$PORT $BACKEND 1|"
   "none|wasmgate, no plugins|$bin/wasmgate run -c gateway.toml|"
+  "none-nometrics|wasmgate, no plugins, metrics off|$bin/wasmgate run -c gateway.toml|"
   "keyauth-rl|wasmgate, key-auth + rate-limiting|$bin/wasmgate run -c gateway.toml|"
   "five|wasmgate, 5 plugins|$bin/wasmgate run -c gateway.toml|"
+  "five-nometrics|wasmgate, 5 plugins, metrics off|$bin/wasmgate run -c gateway.toml|"
+  "gray-rust|wasmgate, gray-release (Rust)|$bin/wasmgate run -c gateway.toml|"
+  "gray-go|wasmgate, gray-release-go (Go)|$bin/wasmgate run -c gateway.toml|"
 )
+[ -z "${BASELINE:-}" ] || targets+=("baseline|wasmgate $BASELINE, no plugins|$BASELINE run -c gateway.toml|")
 
 if [ "$scenarios" = 1 ]; then
   # 10,000 routes, one host each; the request goes to one in the middle.
@@ -304,10 +324,10 @@ measure() {
 idle_rss() {
   local d="$work/idle"
   mkdir -p "$d/plugins"
-  cp target/plugins/*.wasm "$d/plugins/"
   local entries=""
-  for f in target/plugins/*.wasm; do
-    local n; n=$(basename "$f" .wasm)
+  for c in plugins/*/Cargo.toml; do
+    local n; n=$(basename "$(dirname "$c")")
+    cp "target/plugins/$n.wasm" "$d/plugins/"
     case "$n" in
       acl) cfg='config = { allow = ["bench"] }' ;;
       gray-release) cfg='config = { canary_upstream = "canary", headers = ["x-canary=yes"] }' ;;
@@ -367,8 +387,11 @@ col() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$work/results" | median; }
   echo "Ratios (goals in docs/BENCHMARKS.md):"
   echo "- wasmgate no plugins / bare Pingora: $(ratio "$none" "$bare_rps") req/s, $(ratio "$(col none 4)" "$(col bare 4)") p99 (goals: >= 0.95, <= 1.1)"
   echo "- wasmgate no plugins / bare Pingora + mimalloc: $(ratio "$none" "$bare_mi_rps") req/s, $(ratio "$(col none 4)" "$(col bare-mimalloc 4)") p99"
+  [ -z "${BASELINE:-}" ] || echo "- wasmgate no plugins / the baseline build: $(ratio "$none" "$(col baseline 2)") req/s, $(ratio "$(col none 5)" "$(col baseline 5)") CPU per request"
   echo "- key-auth + rate-limiting / no plugins: $(ratio "$(col keyauth-rl 2)" "$none") (goal: >= 0.85)"
   echo "- five plugins / no plugins: $(ratio "$(col five 2)" "$none") (goal: >= 0.75)"
+  echo "- metrics on / off: $(ratio "$none" "$(col none-nometrics 2)") req/s with no plugins, $(ratio "$(col five 2)" "$(col five-nometrics 2)") with five (goal: >= 0.97)"
+  echo "- gray-release in Go / in Rust: $(ratio "$(col gray-go 2)" "$(col gray-rust 2)") req/s, $(ratio "$(col gray-go 5)" "$(col gray-rust 5)") CPU per request"
   echo "- idle RSS with the 9 bundled plugins loaded: ${idle:--} (goal: <= 64 MB)"
   echo
   echo "$rounds rounds x ${duration}s, wrk -t1 -c$conns; median per target; $(nproc) cores, proxy pinned: ${proxy_cpu:-no}."

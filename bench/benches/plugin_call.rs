@@ -125,7 +125,8 @@ fn bench_gray_release_rust_and_go(c: &mut Criterion) {
             b.iter(|| {
                 let mut state = RequestState::new(entities.clone());
                 let mut scope = CallScope { phase: Phase::Access, req: &mut req, resp: None, state: &mut state };
-                let r = module.call(&mut scope, Some((3, config)), |p, s| p.wasmgate_plugin_handler().call_access(s, 3));
+                let r =
+                    module.call(&mut scope, Some((3, config)), |p, s| p.wasmgate_plugin_handler().call_access(s, 3));
                 black_box(r.is_ok())
             })
         });

@@ -1,17 +1,15 @@
 //! The access log: one line per request through `tracing` (target `access`), as text or JSON.
 
-use crate::proxy::RequestCtx;
+use crate::proxy::LogView;
 use pingora_error::Error;
 use pingora_proxy::Session;
 
 /// The tracing target of access-log events.
 pub const TARGET: &str = "access";
 
-/// Emits the line for a finished request.
-pub fn record(session: &Session, error: Option<&Error>, ctx: &RequestCtx) {
+/// Emits the line for a finished request, answered with `status`.
+pub fn record(session: &Session, error: Option<&Error>, status: u16, v: &LogView<'_>) {
     let req = session.req_header();
-    let status = session.response_written().map_or(0, |r| r.status.as_u16());
-    let v = ctx.log_view();
     let ms = |d: Option<std::time::Duration>| d.map_or(-1, |d| d.as_millis() as i64);
     tracing::info!(
         target: TARGET,

@@ -13,6 +13,7 @@ pub mod health;
 pub mod ids;
 pub mod logging;
 pub mod memory;
+pub mod metrics;
 pub mod plugins;
 pub mod probes;
 pub mod proxy;

@@ -129,7 +129,8 @@ fn main() -> ExitCode {
 
 fn componentize(input: &std::path::Path, output: &std::path::Path) -> Result<(), String> {
     let core = std::fs::read(input).map_err(|e| format!("{}: cannot read: {e}", input.display()))?;
-    let component = wasmgate::plugins::componentize::componentize(&core).map_err(|e| format!("{}: {e}", input.display()))?;
+    let component =
+        wasmgate::plugins::componentize::componentize(&core).map_err(|e| format!("{}: {e}", input.display()))?;
     // Written aside, then renamed: a gateway watching the directory never sees half a file.
     let partial = output.with_extension("wasm.partial");
     std::fs::write(&partial, &component)

@@ -103,6 +103,8 @@ pub struct ProxySettings {
     pub server_tokens: bool,
     /// Add the latency headers.
     pub latency_tokens: bool,
+    /// Count per-request metrics.
+    pub metrics: bool,
     /// Longest time to read a whole request header.
     pub client_header_timeout: Duration,
     /// Longest wait between two reads of a request body.
@@ -262,11 +264,14 @@ fn proxy_settings(s: &ServerConfig, errors: &mut ConfigErrors) -> ProxySettings 
         real_ip_recursive: s.real_ip_recursive,
         server_tokens: false,
         latency_tokens: false,
+        metrics: s.metrics,
         client_header_timeout: Duration::from_secs(s.client_header_timeout),
         client_body_timeout: Duration::from_secs(s.client_body_timeout),
         keepalive_timeout: s.keepalive_timeout,
     };
-    for (field, value) in [("client_header_timeout", s.client_header_timeout), ("client_body_timeout", s.client_body_timeout)] {
+    for (field, value) in
+        [("client_header_timeout", s.client_header_timeout), ("client_body_timeout", s.client_body_timeout)]
+    {
         if value == 0 {
             errors.push(format!("server: {field}: must be at least 1 (seconds)"));
         }

@@ -1,8 +1,9 @@
 //! The status listener (`[server] status_listen`, Kong's name, off by default): `GET /metrics` in
-//! the Prometheus text format and `GET /status`. The Admin API serves `/metrics` too. Everything
-//! here is read when scraped, from the live snapshot, the reloader and the health registry; nothing
-//! is added to the request path.
+//! the Prometheus text format and `GET /status`. The Admin API serves `/metrics` too. The
+//! configuration, plugin module and health metrics are read when scraped, from the live snapshot,
+//! the reloader and the health registry; the per-request ones are summed from [`crate::metrics`].
 
+use crate::metrics::{esc, metric};
 use crate::reload::Reloader;
 use async_trait::async_trait;
 use pingora_core::apps::http_app::ServeHttp;
@@ -71,6 +72,7 @@ impl Status {
                 }
             }
         }
+        crate::metrics::render(&mut out);
         out
     }
 
@@ -82,16 +84,6 @@ impl Status {
             "configuration_version": snapshot.version,
         })
     }
-}
-
-/// `# HELP` and `# TYPE` lines.
-fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-/// A label value escaped as the text format requires.
-fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 /// Pingora's HTTP app for the status listener.

@@ -227,18 +227,6 @@ type response struct{}
 // Response is the response (in header-filter), or the headers to add to it (in rewrite and access).
 var Response response
 
-// ResponseSource says who produced a response.
-type ResponseSource uint8
-
-const (
-	// FromService is the upstream's response.
-	FromService ResponseSource = iota
-	// FromExit is a plugin's early answer.
-	FromExit
-	// FromError is the gateway's error answer.
-	FromError
-)
-
 // Status is the response status.
 func (response) Status() uint16 { return uint16(respStatus()) }
 
@@ -386,19 +374,6 @@ func conAuthenticated(ret unsafe.Pointer)
 //go:wasmimport wasmgate:plugin/consumers@0.1.0 authenticated-credential
 func conAuthenticatedCredential(ret unsafe.Pointer)
 
-// Consumer is an API client known to the gateway.
-type Consumer struct {
-	ID       string
-	Username *string
-	CustomID *string
-	Tags     []string
-}
-
-// Credential is a credential of a consumer.
-type Credential struct {
-	ID, ConsumerID string
-}
-
 type consumers struct{}
 
 // Consumers finds consumers and credentials, and marks the request authenticated.
@@ -492,40 +467,6 @@ func (consumers) AuthenticatedCredential() (c *Credential) {
 //go:wasmimport wasmgate:plugin/counters@0.1.0 increment
 func cntIncrement(ops unsafe.Pointer, n uint32, ret unsafe.Pointer)
 
-// Window is a fixed counter window, aligned to the start of the period (UTC).
-type Window uint8
-
-// The windows.
-const (
-	Second Window = iota
-	Minute
-	Hour
-	Day
-	Month
-	Year
-)
-
-// CounterOp is one counter to increment.
-type CounterOp struct {
-	// Key is the counter's name; counters are private to each plugin.
-	Key    string
-	Window Window
-	Delta  uint64
-	// Limit, when set, refuses the whole batch if this counter would go over it.
-	Limit *uint64
-}
-
-// CounterState is a counter after an increment.
-type CounterState struct {
-	Count, ResetMs uint64
-}
-
-// CounterResult is the outcome of a batch: all increments applied, or none.
-type CounterResult struct {
-	Admitted bool
-	States   []CounterState
-}
-
 type counters struct{}
 
 // Counters are windowed counters, exact under concurrency.
@@ -606,18 +547,6 @@ func (cache) Delete(key string) { oneString(key, cacheDelete) }
 
 //go:wasmimport wasmgate:plugin/logging@0.1.0 log
 func logLog(level uint32, msg unsafe.Pointer, msgLen uint32)
-
-// LogLevel is a log severity.
-type LogLevel uint8
-
-// The log levels.
-const (
-	LevelTrace LogLevel = iota
-	LevelDebug
-	LevelInfo
-	LevelWarn
-	LevelError
-)
 
 // Log writes to the gateway's log, tagged with the plugin's name.
 func Log(level LogLevel, message string) {

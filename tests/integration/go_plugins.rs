@@ -3,7 +3,7 @@
 //! host functions, config errors, failures, deadlines and hot loading, through the real gateway.
 
 use crate::plugin_host::{
-    an_endless_loop_is_stopped_in, failures_follow_the_policy_of, gateway, hot_load_under_load_of,
+    an_endless_loop_is_stopped_in, check_refuses, failures_follow_the_policy_of, gateway, hot_load_under_load_of,
 };
 use crate::support::gateway::run_cli;
 use crate::support::{Echo, Gateway, request};
@@ -24,6 +24,7 @@ async fn headers_path_context_and_counters() {
     assert_eq!(resp.header("x-go-context"), Some("/rewrite/abc"), "the context kept from access to header-filter");
     assert_eq!(resp.header("x-go-count"), Some("1"));
     assert_eq!(resp.header("x-stamp"), Some("v1"));
+    assert_eq!(resp.header("x-ratelimit-remaining-minute"), Some("2"), "the SDK's rate-limit headers");
     for expected in ["2", "3"] {
         let resp = request(gw.port, "GET", "/", &[], b"").await;
         assert_eq!(resp.header("x-go-count"), Some(expected));
@@ -31,6 +32,8 @@ async fn headers_path_context_and_counters() {
     let limited = request(gw.port, "GET", "/", &[], b"").await;
     assert_eq!(limited.status, 429, "the counter's limit");
     assert_eq!(limited.json()["message"], "API rate limit exceeded");
+    assert_eq!((limited.header("ratelimit-limit"), limited.header("ratelimit-remaining")), (Some("3"), Some("0")));
+    assert!(limited.header("retry-after").is_some());
     assert_eq!(up.hits(), 3);
 }
 
@@ -43,6 +46,15 @@ async fn an_early_answer_skips_the_upstream() {
     assert_eq!(resp.header("x-go"), Some("early"));
     assert_eq!(resp.header("content-type"), Some("application/json; charset=utf-8"));
     assert_eq!(up.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_filesystem_and_environment_are_empty() {
+    let (gw, _up, _canary) = gateway(PROBE).await;
+    let resp = request(gw.port, "GET", "/", &[("x-escape", "1")], b"").await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let echo = Echo::from(&resp);
+    assert_eq!(echo.header("x-go-escape"), Some("0 true 0 true home="), "nothing read, listed or inherited");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -63,42 +75,45 @@ async fn a_new_go_build_is_hot_loaded_under_load() {
     hot_load_under_load_of("go-probe").await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn header_transform_rewrites_as_its_readme_says() {
+    let config = r#"require = ["x-tenant"], rename = { "x-tenant" = "x-org" }, remove = ["cookie"], add = { "x-via" = "wasmgate" }, strip_prefix = "/api", add_prefix = "/v2", response = { "x-served-by" = "gateway" }"#;
+    let (gw, up, _canary) =
+        gateway(&format!("[[plugins]]\nname = \"header-transform\"\nroute = \"r\"\nconfig = {{ {config} }}\n")).await;
+    let resp = request(gw.port, "GET", "/api/items", &[("x-tenant", "acme"), ("cookie", "a=1")], b"").await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let echo = Echo::from(&resp);
+    assert_eq!(echo.path, "/v2/items");
+    assert_eq!((echo.header("x-org"), echo.header("x-tenant")), (Some("acme"), None));
+    assert_eq!((echo.header("x-via"), echo.header("cookie")), (Some("wasmgate"), None));
+    assert_eq!(resp.header("x-served-by"), Some("gateway"));
+    let missing = request(gw.port, "GET", "/api/items", &[], b"").await;
+    assert_eq!((missing.status, missing.json()["message"].as_str()), (400, Some("missing header x-tenant")));
+    assert_eq!(up.hits(), 1);
+}
+
 #[test]
 fn config_errors_name_the_field() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("plugins")).unwrap();
-    std::fs::copy(crate::support::plugins::wasm("go-probe"), dir.path().join("plugins/go-probe.wasm")).unwrap();
-    let gateway = "[server]\nplugins_file = \"plugins.toml\"\n[[services]]\nname = \"s\"\nurl = \"http://127.0.0.1:9\"\n\
-                   [[services.routes]]\nname = \"r\"\npaths = [\"/\"]\n";
-    std::fs::write(dir.path().join("gateway.toml"), gateway).unwrap();
-    let plugins = format!(
-        "plugins_dir = \"plugins\"\ncache_dir = {:?}\n\
-         [[plugins]]\nname = \"go-probe\"\nroute = \"r\"\nconfig = {{ limit = \"ten\" }}\n\
-         [[plugins]]\nname = \"go-probe\"\nconfig = {{ limitt = 1 }}\n\
-         [[plugins]]\nname = \"go-probe\"\nservice = \"s\"\nconfig = {{ prefix = \"a b\" }}\n",
-        crate::support::plugins::cache_dir().display().to_string()
+    let plugins = "[[plugins]]\nname = \"go-probe\"\nroute = \"r\"\nconfig = { limit = \"ten\" }\n\
+                   [[plugins]]\nname = \"go-probe\"\nconfig = { limitt = 1 }\n\
+                   [[plugins]]\nname = \"go-probe\"\nservice = \"s\"\nconfig = { prefix = \"a b\" }\n";
+    check_refuses(
+        &["go-probe"],
+        plugins,
+        &[
+            r#"plugins[0] (go-probe on route "r"): config.limit: invalid type: string, expected uint64"#,
+            "plugins[1] (go-probe on global): config.limitt: unknown field `limitt`, expected one of: limit, prefix",
+            r#"plugins[2] (go-probe on service "s"): config.prefix: must not contain spaces"#,
+        ],
     );
-    std::fs::write(dir.path().join("plugins.toml"), plugins).unwrap();
-    let (code, out, err) = run_cli(&["check", "-c", "gateway.toml"], dir.path());
-    let out = format!("{out}{err}");
-    assert_eq!(code, 1, "{out}");
-    for expected in [
-        r#"plugins[0] (go-probe on route "r"): config.limit: invalid type: string, expected uint64"#,
-        "plugins[1] (go-probe on global): config.limitt: unknown field `limitt`, expected one of: limit, prefix",
-        r#"plugins[2] (go-probe on service "s"): config.prefix: must not contain spaces"#,
-    ] {
-        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
-    }
 }
 
 #[test]
 fn componentize_makes_a_component_the_gateway_loads() {
     let dir = tempfile::tempdir().unwrap();
     let core = crate::support::plugins::wasm("go-probe");
-    let (code, out, err) = run_cli(
-        &["plugin", "componentize", core.to_str().unwrap(), "-o", "go-probe.wasm"],
-        dir.path(),
-    );
+    let (code, out, err) =
+        run_cli(&["plugin", "componentize", core.to_str().unwrap(), "-o", "go-probe.wasm"], dir.path());
     assert_eq!(code, 0, "{out}{err}");
     let component = std::fs::read(dir.path().join("go-probe.wasm")).unwrap();
     assert!(component.starts_with(b"\0asm\x0d\0\x01\0"), "a component");

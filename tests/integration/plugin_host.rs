@@ -501,36 +501,47 @@ async fn compiled_modules_are_cached_on_disk() {
 
 #[test]
 fn bad_plugin_configs_are_rejected_naming_the_field() {
+    let plugins = "[[plugins]]\nname = \"probe\"\nroute = \"r\"\nconfig = { tag = \"a,b\" }\n\
+                   [[plugins]]\nname = \"probe\"\nconfig = { tagg = \"x\" }\n\
+                   [[plugins]]\nname = \"probe\"\nservice = \"s\"\nconfig = { counter_limit = \"ten\" }\n\
+                   [[plugins]]\nname = \"nope\"\n\
+                   [[plugins]]\nname = \"probe\"\nroute = \"missing\"\n\
+                   [[plugins]]\nname = \"key-auth\"\nconsumer = \"alice\"\n";
+    check_refuses(
+        &["probe", "key-auth"],
+        plugins,
+        &[
+            r#"plugins[0] (probe on route "r"): config.tag: must not contain ','"#,
+            "plugins[1] (probe on global): config.tagg: unknown field `tagg`",
+            r#"plugins[2] (probe on service "s"): config.counter_limit: invalid type: string "ten", expected u64"#,
+            r#"plugins[3] (nope on global): name: no plugin module "nope" is loaded (loaded: key-auth, probe)"#,
+            r#"plugins[4] (probe on route "missing"): route: no route is named "missing""#,
+            r#"plugins[5] (key-auth on consumer "alice"): consumer: "key-auth" cannot be scoped to a consumer"#,
+        ],
+    );
+}
+
+/// `wasmgate check` with `modules` and a plugins.toml of `plugins` (service `s`, route `r`,
+/// consumer alice) fails, and its output has every one of `expected`.
+pub(crate) fn check_refuses(modules: &[&str], plugins: &str, expected: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("plugins")).unwrap();
-    for m in ["probe", "key-auth"] {
+    for m in modules {
         std::fs::copy(crate::support::plugins::wasm(m), dir.path().join(format!("plugins/{m}.wasm"))).unwrap();
     }
     let gateway = "[server]\nplugins_file = \"plugins.toml\"\n[[services]]\nname = \"s\"\nurl = \"http://127.0.0.1:9\"\n\
                    [[services.routes]]\nname = \"r\"\npaths = [\"/\"]\n[[consumers]]\nusername = \"alice\"\n";
     std::fs::write(dir.path().join("gateway.toml"), gateway).unwrap();
-    let plugins = format!(
-        "plugins_dir = \"plugins\"\ncache_dir = {:?}\n\
-         [[plugins]]\nname = \"probe\"\nroute = \"r\"\nconfig = {{ tag = \"a,b\" }}\n\
-         [[plugins]]\nname = \"probe\"\nconfig = {{ tagg = \"x\" }}\n\
-         [[plugins]]\nname = \"probe\"\nservice = \"s\"\nconfig = {{ counter_limit = \"ten\" }}\n\
-         [[plugins]]\nname = \"nope\"\n\
-         [[plugins]]\nname = \"probe\"\nroute = \"missing\"\n\
-         [[plugins]]\nname = \"key-auth\"\nconsumer = \"alice\"\n",
-        crate::support::plugins::cache_dir().display().to_string()
-    );
-    std::fs::write(dir.path().join("plugins.toml"), plugins).unwrap();
+    let cache = crate::support::plugins::cache_dir().display().to_string();
+    std::fs::write(
+        dir.path().join("plugins.toml"),
+        format!("plugins_dir = \"plugins\"\ncache_dir = {cache:?}\n{plugins}"),
+    )
+    .unwrap();
     let (code, out, err) = run_cli(&["check", "-c", "gateway.toml"], dir.path());
     let out = format!("{out}{err}");
     assert_eq!(code, 1, "{out}");
-    for expected in [
-        r#"plugins[0] (probe on route "r"): config.tag: must not contain ','"#,
-        "plugins[1] (probe on global): config.tagg: unknown field `tagg`",
-        r#"plugins[2] (probe on service "s"): config.counter_limit: invalid type: string "ten", expected u64"#,
-        r#"plugins[3] (nope on global): name: no plugin module "nope" is loaded (loaded: key-auth, probe)"#,
-        r#"plugins[4] (probe on route "missing"): route: no route is named "missing""#,
-        r#"plugins[5] (key-auth on consumer "alice"): consumer: "key-auth" cannot be scoped to a consumer"#,
-    ] {
+    for expected in expected {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
 }

@@ -67,6 +67,8 @@ pub struct ServerConfig {
     pub headers: Vec<String>,
     /// Access log: `text`, `json` or `off`.
     pub access_log: String,
+    /// Per-request metrics (requests, latencies, bandwidth, plugin calls) on `/metrics`.
+    pub metrics: bool,
     /// Log filter for everything else, e.g. `info` or `wasmgate=debug,info`.
     pub log_level: String,
     /// Seconds that in-flight requests get to finish after SIGTERM.
@@ -100,6 +102,7 @@ impl Default for ServerConfig {
             real_ip_recursive: true,
             headers: vec!["server_tokens".into(), "latency_tokens".into()],
             access_log: "text".into(),
+            metrics: true,
             log_level: "info".into(),
             graceful_shutdown_timeout: 30,
             client_header_timeout: 60,

@@ -35,7 +35,9 @@ pub fn componentize(core: &[u8]) -> Result<Vec<u8>, String> {
     let package = resolve.push_str("wit/plugin.wit", PLUGIN_WIT).map_err(|e| format!("{e:#}"))?;
     let world = resolve.select_world(&[package], Some("plugin")).map_err(|e| format!("{e:#}"))?;
     let mut module = match find_arena(core)? {
-        Some(arena) => with_adapter_realloc(core, arena).map_err(|e| format!("cannot add the adapter's allocator: {e}"))?,
+        Some(arena) => {
+            with_adapter_realloc(core, arena).map_err(|e| format!("cannot add the adapter's allocator: {e}"))?
+        }
         None => core.to_vec(),
     };
     wit_component::embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8, false)
@@ -96,7 +98,9 @@ fn with_adapter_realloc(core: &[u8], marker: u32) -> Result<Vec<u8>, String> {
                     imported_funcs += u32::from(matches!(import.map_err(invalid)?.ty, TypeRef::Func(_)));
                 }
             }
-            Payload::FunctionSection(reader) => defined = reader.into_iter().collect::<Result<_, _>>().map_err(invalid)?,
+            Payload::FunctionSection(reader) => {
+                defined = reader.into_iter().collect::<Result<_, _>>().map_err(invalid)?
+            }
             Payload::ExportSection(reader) => {
                 for export in reader {
                     let export = export.map_err(invalid)?;

@@ -6,9 +6,11 @@ use super::host::types::{Action, Response};
 use super::host::{HostState, Plugin};
 use super::module::{CallError, CallScope};
 use super::state::Phase;
+use crate::metrics::{self, CallOutcome};
 use crate::proxy::answer::Answer;
 use bytes::Bytes;
 use std::sync::Arc;
+use std::time::Instant;
 use wasmtime::Store;
 
 /// The outcome of a phase.
@@ -45,7 +47,18 @@ fn call<R>(
     if !p.quarantine.admits() {
         return Err(CallError::Quarantined);
     }
+    let started = Instant::now();
     let result = p.module.call(scope, Some((p.config_id, p.config_json.as_str())), f);
+    if scope.state.entities.as_ref().is_some_and(|e| e.settings.metrics) {
+        let outcome = match &result {
+            Ok(_) => CallOutcome::Ok,
+            Err(CallError::Trap(_)) => CallOutcome::Trap,
+            Err(CallError::Timeout(_)) => CallOutcome::Timeout,
+            Err(CallError::Memory(_)) => CallOutcome::Memory,
+            Err(CallError::Plugin(_) | CallError::Quarantined) => CallOutcome::Error,
+        };
+        metrics::record_call(&p.module.name, scope.phase, outcome, started.elapsed());
+    }
     let deadline_hit = matches!(result, Err(CallError::Timeout(_)));
     p.quarantine.record(deadline_hit, &p.module.limits.quarantine, &p.module.name);
     result

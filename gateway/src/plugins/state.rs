@@ -26,7 +26,7 @@ pub enum Phase {
 }
 
 /// Who produced the response.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Source {
     /// The upstream.
     #[default]

@@ -96,6 +96,7 @@ mod tests {
             real_ip_recursive: recursive,
             server_tokens: true,
             latency_tokens: true,
+            metrics: true,
             client_header_timeout: std::time::Duration::from_secs(60),
             client_body_timeout: std::time::Duration::from_secs(60),
             keepalive_timeout: 60,

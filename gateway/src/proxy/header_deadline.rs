@@ -17,6 +17,7 @@ use super::Gateway;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use atomic_waker::AtomicWaker;
 use pingora_core::apps::ServerApp;
 use pingora_core::protocols::raw_connect::ProxyDigest;
 use pingora_core::protocols::tls::{SslDigest, TlsRef};
@@ -26,13 +27,13 @@ use pingora_core::protocols::{
 };
 use pingora_core::server::ShutdownWatch;
 use pingora_proxy::HttpProxy;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 
 tokio::task_local! {
     /// The clock of the connection that the current task serves (HTTP/1: one task per connection).
@@ -58,8 +59,8 @@ struct HeaderClock {
     waiting: AtomicBool,
     /// When the header must be complete, in µs after `origin`; 0 while the clock is stopped.
     deadline_us: AtomicU64,
-    /// Wakes the watcher when the clock starts.
-    started: Notify,
+    /// Wakes the watcher ([`Expiry`]) when the clock starts.
+    started: AtomicWaker,
 }
 
 impl HeaderClock {
@@ -70,7 +71,7 @@ impl HeaderClock {
             origin: Instant::now(),
             waiting: AtomicBool::new(true),
             deadline_us: AtomicU64::new(0),
-            started: Notify::new(),
+            started: AtomicWaker::new(),
         };
         clock.start();
         clock
@@ -79,7 +80,7 @@ impl HeaderClock {
     fn start(&self) {
         let deadline = self.origin.elapsed() + self.limit;
         self.deadline_us.store((deadline.as_micros() as u64).max(1), Ordering::Relaxed);
-        self.started.notify_one();
+        self.started.wake();
     }
 
     fn stop(&self) {
@@ -93,23 +94,49 @@ impl HeaderClock {
         if bytes.is_empty() || !self.waiting.load(Ordering::Relaxed) || self.deadline_us.load(Ordering::Relaxed) != 0 {
             return;
         }
-        let ends_header = memchr::memmem::find(bytes, b"\n\r\n").is_some() || memchr::memmem::find(bytes, b"\n\n").is_some();
+        let ends_header =
+            memchr::memmem::find(bytes, b"\n\r\n").is_some() || memchr::memmem::find(bytes, b"\n\n").is_some();
         if !ends_header {
             self.start();
         }
     }
 
     /// Resolves when a running clock reaches its deadline without having been stopped.
-    async fn expired(&self) {
+    fn expired(self: &Arc<Self>) -> Expiry {
+        Expiry { clock: self.clone(), timer: None }
+    }
+}
+
+/// The watcher of a [`HeaderClock`]. It is polled each time its connection's task wakes, so an
+/// idle poll is one load and a waker registration; a timer exists only while the clock runs.
+struct Expiry {
+    clock: Arc<HeaderClock>,
+    /// The deadline being timed, and its timer.
+    timer: Option<(u64, Pin<Box<tokio::time::Sleep>>)>,
+}
+
+impl Future for Expiry {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         loop {
-            let deadline = self.deadline_us.load(Ordering::Relaxed);
+            let deadline = self.clock.deadline_us.load(Ordering::Relaxed);
             if deadline == 0 {
-                self.started.notified().await;
+                self.timer = None;
+                self.clock.started.register(cx.waker());
+                if self.clock.deadline_us.load(Ordering::Relaxed) == 0 {
+                    return Poll::Pending;
+                }
                 continue;
             }
-            tokio::time::sleep_until((self.origin + Duration::from_micros(deadline)).into()).await;
-            if self.deadline_us.load(Ordering::Relaxed) == deadline {
-                return;
+            if self.timer.as_ref().is_none_or(|(timed, _)| *timed != deadline) {
+                let at = self.clock.origin + Duration::from_micros(deadline);
+                self.timer = Some((deadline, Box::pin(tokio::time::sleep_until(at.into()))));
+            }
+            let (_, timer) = self.timer.as_mut().expect("set above");
+            ready!(timer.as_mut().poll(cx));
+            if self.clock.deadline_us.load(Ordering::Relaxed) == deadline {
+                return Poll::Ready(());
             }
         }
     }
@@ -131,6 +158,7 @@ impl ProxyApp {
 #[async_trait]
 impl ServerApp for ProxyApp {
     async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        let _open = crate::metrics::connection_opened();
         let clock = Arc::new(HeaderClock::new(self.config.load().entities.settings.client_header_timeout));
         let stream: Stream = Box::new(ClockedStream { inner: stream, clock: clock.clone() });
         let serve = CLOCK.scope(clock.clone(), self.proxy.process_new(stream, shutdown));
@@ -284,7 +312,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_running_clock_expires_and_a_stopped_one_does_not() {
-        let clock = HeaderClock::new(Duration::from_millis(50));
+        let clock = Arc::new(HeaderClock::new(Duration::from_millis(50)));
         clock.stop();
         let stopped = tokio::time::timeout(Duration::from_millis(200), clock.expired()).await;
         assert!(stopped.is_err(), "a stopped clock never expires");

@@ -30,10 +30,10 @@ use crate::plugins::state::{Phase, RequestInfo, RequestState, Source};
 use crate::router::{RequestHost, RequestView, path};
 use crate::snapshot::{Destination, Entities, Snapshot};
 use answer::{Answer, messages};
-pub use header_deadline::ProxyApp;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
+pub use header_deadline::ProxyApp;
 use http::HeaderValue;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorSource, ErrorType, Result};
@@ -485,7 +485,21 @@ impl ProxyHttp for Gateway {
             let mut resp = ctx.response.take().or_else(|| session.response_written().cloned());
             phases::log(&chain, &mut scope!(session, ctx, Phase::Log, resp.as_mut()));
         }
-        crate::access_log::record(session, e, ctx);
+        let view = ctx.log_view();
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        crate::access_log::record(session, e, status, &view);
+        if ctx.entities().settings.metrics {
+            crate::metrics::record_request(&crate::metrics::RequestSample {
+                service: view.service.unwrap_or_default(),
+                route: view.route.unwrap_or_default(),
+                status,
+                source: ctx.state.source,
+                total: view.total,
+                upstream: view.upstream_latency,
+                bytes_in: session.body_bytes_read() as u64,
+                bytes_out: session.body_bytes_sent() as u64,
+            });
+        }
         header_deadline::request_done();
     }
 

@@ -10,8 +10,7 @@ async fn start(plugin: &str, config: &str, plugins_extra: &str) -> (Gateway, Ups
     let stable = Upstream::start("stable").await;
     let canary = Upstream::start("canary").await;
     let extra = CANARY_UPSTREAM.replace("{canary}", &canary.addr());
-    let plugins =
-        format!("{plugins_extra}{}", on_route(plugin, &format!(r#"canary_upstream = "canary", {config}"#)));
+    let plugins = format!("{plugins_extra}{}", on_route(plugin, &format!(r#"canary_upstream = "canary", {config}"#)));
     let gw = Gateway::builder(&super::entities(&stable, &extra))
         .server("trusted_ips = [\"127.0.0.1\"]")
         .plugins(&plugins)

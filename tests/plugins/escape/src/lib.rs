@@ -1,5 +1,6 @@
 //! Test plugin `escape`: tries to read a file and open a socket. Its module imports WASI's
-//! filesystem and sockets, which the gateway does not provide, so it must be refused at load.
+//! sockets, which the gateway does not provide, so it must be refused at load (its filesystem
+//! imports alone would get an empty filesystem).
 
 use schemars::JsonSchema;
 use serde::Deserialize;

@@ -3,17 +3,21 @@
 // access:
 //   - x-misbehave: panic (a Go panic), error (the plugin's error), loop (never returns);
 //     otherwise the upstream gets x-misbehave-ran: ok;
+//   - x-escape: tries to read /etc/passwd, list /, and read $HOME; the upstream gets x-go-escape
+//     with what it got;
 //   - x-in: copied upstream as x-go-seen, with the method, path, query argument q and client IP;
 //   - x-drop: removed before the upstream;
 //   - a path under /rewrite/ goes upstream as /rewritten/...;
 //   - x-answer: an early 418 answer;
-//   - counts requests per minute under the configured limit (429 past it);
+//   - counts requests per minute under the configured limit with the SDK's rate-limit helpers
+//     (the X-RateLimit-* headers; 429 past it);
 //   - keeps the path in the per-request context.
 //
 // header-filter: x-go-context (the context value), x-go-count and x-stamp (the build's version).
 package main
 
 import (
+	"os"
 	"strconv"
 	"strings"
 
@@ -64,6 +68,13 @@ func (Probe) Access(c *Config) (wasmgate.Action, error) {
 		}
 	}
 	wasmgate.Request.SetHeader("x-misbehave-ran", "ok")
+	if _, ok := wasmgate.Request.Header("x-escape"); ok {
+		secret, readErr := os.ReadFile("/etc/passwd")
+		entries, listErr := os.ReadDir("/")
+		got := []string{strconv.Itoa(len(secret)), strconv.FormatBool(readErr != nil),
+			strconv.Itoa(len(entries)), strconv.FormatBool(listErr != nil), "home=" + os.Getenv("HOME")}
+		wasmgate.Request.SetHeader("x-go-escape", strings.Join(got, " "))
+	}
 	if in, ok := wasmgate.Request.Header("x-in"); ok {
 		q, _ := wasmgate.Request.QueryArg("q")
 		seen := []string{c.Prefix + in, wasmgate.Request.Method(), wasmgate.Request.Path(), q, wasmgate.Request.ClientIP()}
@@ -78,15 +89,14 @@ func (Probe) Access(c *Config) (wasmgate.Action, error) {
 		return wasmgate.JSONMessage(418, "go-probe answered", wasmgate.Header{Name: "x-go", Value: "early"}), nil
 	}
 	if c.Limit > 0 {
-		limit := c.Limit
-		res, err := wasmgate.Counters.Increment([]wasmgate.CounterOp{{Key: "hits", Window: wasmgate.Minute, Delta: 1, Limit: &limit}})
+		usage, err := wasmgate.Limits{Minute: &c.Limit}.Count("hits")
 		if err != nil {
 			return wasmgate.Proceed, err
 		}
-		if !res.Admitted {
-			return wasmgate.JSONMessage(429, "API rate limit exceeded"), nil
+		if action := usage.Verdict(false, 429, "API rate limit exceeded"); !usage.Admitted {
+			return action, nil
 		}
-		count := strconv.FormatUint(res.States[0].Count, 10)
+		count := strconv.FormatUint(c.Limit-usage.Windows[0].Remaining, 10)
 		wasmgate.Context.Set("count", &count)
 	}
 	wasmgate.Context.Set("path", &path)

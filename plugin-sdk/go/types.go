@@ -1,0 +1,74 @@
+package wasmgate
+
+// The WIT interface's types (wit/plugin.wit, interface types), for plugins and the SDK.
+
+// ResponseSource says who produced a response.
+type ResponseSource uint8
+
+const (
+	// FromService is the upstream's response.
+	FromService ResponseSource = iota
+	// FromExit is a plugin's early answer.
+	FromExit
+	// FromError is the gateway's error answer.
+	FromError
+)
+
+// Consumer is an API client known to the gateway.
+type Consumer struct {
+	ID       string
+	Username *string
+	CustomID *string
+	Tags     []string
+}
+
+// Credential is a credential of a consumer.
+type Credential struct {
+	ID, ConsumerID string
+}
+
+// Window is a fixed counter window, aligned to the start of the period (UTC).
+type Window uint8
+
+// The windows.
+const (
+	Second Window = iota
+	Minute
+	Hour
+	Day
+	Month
+	Year
+)
+
+// CounterOp is one counter to increment.
+type CounterOp struct {
+	// Key is the counter's name; counters are private to each plugin.
+	Key    string
+	Window Window
+	Delta  uint64
+	// Limit, when set, refuses the whole batch if this counter would go over it.
+	Limit *uint64
+}
+
+// CounterState is a counter after an increment.
+type CounterState struct {
+	Count, ResetMs uint64
+}
+
+// CounterResult is the outcome of a batch: all increments applied, or none.
+type CounterResult struct {
+	Admitted bool
+	States   []CounterState
+}
+
+// LogLevel is a log severity.
+type LogLevel uint8
+
+// The log levels.
+const (
+	LevelTrace LogLevel = iota
+	LevelDebug
+	LevelInfo
+	LevelWarn
+	LevelError
+)

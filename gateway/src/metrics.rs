@@ -333,6 +333,128 @@ pub fn render(out: &mut String) {
     for (p, ph, t) in &calls {
         t.duration.render(out, "wasmgate_plugin_call_duration_us", &labels(p, ph), &CALL_US);
     }
+    render_plugin_metrics(out);
+}
+
+/// Most series (label value combinations) one plugin metric keeps; later ones are counted under
+/// label values `_other_`.
+const MAX_SERIES: usize = 1000;
+
+/// A metric a plugin declared (`wasmgate:metrics/metrics`).
+struct PluginMetric {
+    plugin: Arc<str>,
+    name: String,
+    help: String,
+    histogram: Option<Vec<f64>>,
+    labels: Vec<String>,
+    /// By label values: a counter's total, or a histogram.
+    series: Mutex<HashMap<Vec<String>, (u64, Histogram)>>,
+}
+
+/// Every plugin metric; a handle is an index here.
+static PLUGIN_METRICS: LazyLock<parking_lot::RwLock<Vec<Arc<PluginMetric>>>> = LazyLock::new(Default::default);
+
+/// Whether `s` is a metric or label name a plugin may use.
+fn valid_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Declares metric `name` of `plugin` (or finds it, when declared before with the same shape);
+/// its handle. `buckets` is `Some` for a histogram.
+pub fn declare(
+    plugin: &Arc<str>,
+    name: &str,
+    help: &str,
+    labels: Vec<String>,
+    buckets: Option<Vec<f64>>,
+) -> Result<u32, String> {
+    if !valid_name(name) {
+        return Err(format!("metric name {name:?}: use lower-case letters, digits and _"));
+    }
+    if let Some(bad) = labels.iter().find(|l| !valid_name(l) || *l == "plugin") {
+        return Err(format!("metric {name}: label {bad:?}: use lower-case letters, digits and _ (and not `plugin`)"));
+    }
+    if let Some(b) = &buckets
+        && (b.is_empty() || b.windows(2).any(|w| w[0] >= w[1]) || b.iter().any(|v| !v.is_finite()))
+    {
+        return Err(format!("metric {name}: buckets must be finite and ascending"));
+    }
+    let mut all = PLUGIN_METRICS.write();
+    if let Some(i) = all.iter().position(|m| *m.plugin == **plugin && m.name == name) {
+        let m = &all[i];
+        if m.labels != labels || m.histogram != buckets {
+            return Err(format!("metric {name} is already declared with other labels or buckets"));
+        }
+        return Ok(i as u32);
+    }
+    let metric = PluginMetric {
+        plugin: plugin.clone(),
+        name: name.to_string(),
+        help: help.to_string(),
+        histogram: buckets,
+        labels,
+        series: Mutex::default(),
+    };
+    all.push(Arc::new(metric));
+    Ok(all.len() as u32 - 1)
+}
+
+/// Adds `value` to a counter (`observation` `None`) or observes a histogram value; false when
+/// `handle` is not one of `plugin`'s metrics of that kind or the label values do not fit it.
+pub fn update(plugin: &str, handle: u32, label_values: Vec<String>, value: u64, observation: Option<f64>) -> bool {
+    let Some(metric) = PLUGIN_METRICS.read().get(handle as usize).cloned() else {
+        return false;
+    };
+    if *metric.plugin != *plugin
+        || metric.labels.len() != label_values.len()
+        || metric.histogram.is_some() != observation.is_some()
+    {
+        return false;
+    }
+    let mut series = metric.series.lock();
+    let key = if series.len() >= MAX_SERIES && !series.contains_key(&label_values) {
+        vec!["_other_".to_string(); label_values.len()]
+    } else {
+        label_values
+    };
+    let (total, histogram) = series.entry(key).or_default();
+    match (observation, &metric.histogram) {
+        (Some(v), Some(bounds)) => histogram.observe(bounds, v),
+        _ => *total += value,
+    }
+    true
+}
+
+/// Writes the plugins' own metrics.
+fn render_plugin_metrics(out: &mut String) {
+    let all: Vec<Arc<PluginMetric>> = PLUGIN_METRICS.read().clone();
+    let mut by_name: Vec<&Arc<PluginMetric>> = all.iter().collect();
+    by_name.sort_by(|a, b| (&a.name, &a.plugin).cmp(&(&b.name, &b.plugin)));
+    let mut described = std::collections::HashSet::new();
+    for m in by_name {
+        let name = format!("wasmgate_plugin_{}", m.name);
+        let kind = if m.histogram.is_some() { "histogram" } else { "counter" };
+        if described.insert(name.clone()) {
+            metric(out, &name, kind, &m.help.replace('\n', " "));
+        }
+        let mut series: Vec<(Vec<String>, (u64, Histogram))> =
+            m.series.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        for (values, (total, histogram)) in series {
+            let mut labels = format!("plugin=\"{}\"", esc(&m.plugin));
+            for (l, v) in m.labels.iter().zip(&values) {
+                let _ = write!(labels, ",{l}=\"{}\"", esc(v));
+            }
+            match &m.histogram {
+                Some(bounds) => histogram.render(out, &name, &labels, bounds),
+                None => {
+                    let _ = writeln!(out, "{name}{{{labels}}} {total}");
+                }
+            }
+        }
+    }
 }
 
 /// A label value, escaped for the text format.

@@ -596,3 +596,87 @@ func (upstreams) SetUpstream(name string) (err error) {
 	named(name, upSetUpstream, func(b []byte) { err = liftResultUnit(b) })
 	return
 }
+
+//go:wasmimport wasmgate:metrics/metrics@0.1.0 declare
+func metDeclare(name unsafe.Pointer, nameLen uint32, help unsafe.Pointer, helpLen uint32, kind uint32,
+	labels unsafe.Pointer, labelsLen uint32, buckets unsafe.Pointer, bucketsLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:metrics/metrics@0.1.0 add
+func metAdd(metric uint32, values unsafe.Pointer, valuesLen uint32, value uint64)
+
+//go:wasmimport wasmgate:metrics/metrics@0.1.0 observe
+func metObserve(metric uint32, values unsafe.Pointer, valuesLen uint32, value float64)
+
+// lowerStrings lays out list<string> in Go memory (kept alive by the caller, with the strings).
+func lowerStrings(list []string) (unsafe.Pointer, []uint32) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	words := make([]uint32, 2*len(list))
+	for i, s := range list {
+		words[i*2] = addr(unsafe.Pointer(unsafe.StringData(s)))
+		words[i*2+1] = uint32(len(s))
+	}
+	return unsafe.Pointer(&words[0]), words
+}
+
+type metricsAPI struct{}
+
+// Metrics are the plugin's own counters and histograms (wasmgate:metrics/metrics), exported on
+// /metrics as wasmgate_plugin_<name> with a plugin label. Declare them in Configure; update them
+// per request through the handle.
+var Metrics metricsAPI
+
+// Metric is the handle of a declared metric.
+type Metric uint32
+
+func (metricsAPI) declare(name, help string, kind uint32, buckets []float64, labels []string) (m Metric, err error) {
+	np, nn := str(name)
+	hp, hn := str(help)
+	lp, keep := lowerStrings(labels)
+	var bp unsafe.Pointer
+	if len(buckets) > 0 {
+		bp = unsafe.Pointer(&buckets[0])
+	}
+	call(func() {
+		metDeclare(np, nn, hp, hn, kind, lp, uint32(len(labels)), bp, uint32(len(buckets)), unsafe.Pointer(&retArea[0]))
+		b := ret()
+		if b[0] != 0 {
+			err = hostError(liftString(b, 4))
+			return
+		}
+		m = Metric(u32(b, 4))
+	})
+	runtime.KeepAlive(name)
+	runtime.KeepAlive(help)
+	runtime.KeepAlive(labels)
+	runtime.KeepAlive(keep)
+	runtime.KeepAlive(buckets)
+	return
+}
+
+// Counter declares a counter with the given label names.
+func (ms metricsAPI) Counter(name, help string, labels ...string) (Metric, error) {
+	return ms.declare(name, help, 0, nil, labels)
+}
+
+// Histogram declares a histogram with bucket upper bounds (ascending) and label names.
+func (ms metricsAPI) Histogram(name, help string, buckets []float64, labels ...string) (Metric, error) {
+	return ms.declare(name, help, 1, buckets, labels)
+}
+
+// Add adds to a counter, with one value per declared label.
+func (m Metric) Add(value uint64, labelValues ...string) {
+	p, keep := lowerStrings(labelValues)
+	metAdd(uint32(m), p, uint32(len(labelValues)), value)
+	runtime.KeepAlive(keep)
+	runtime.KeepAlive(labelValues)
+}
+
+// Observe records one observation of a histogram.
+func (m Metric) Observe(value float64, labelValues ...string) {
+	p, keep := lowerStrings(labelValues)
+	metObserve(uint32(m), p, uint32(len(labelValues)), value)
+	runtime.KeepAlive(keep)
+	runtime.KeepAlive(labelValues)
+}

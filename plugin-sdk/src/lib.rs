@@ -41,10 +41,12 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "export_world",
         default_bindings_module: "wasmgate_plugin_sdk::bindings",
+        generate_all,
     });
 }
 
 pub use auth::set_consumer;
+pub use bindings::wasmgate::metrics::metrics;
 pub use bindings::wasmgate::plugin::types::{
     Action, ConfigNeeds, Consumer, CounterOp, CounterResult, CounterState, Credential, LogLevel, Phases, Response,
     ResponseSource, Window,

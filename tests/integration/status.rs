@@ -145,3 +145,35 @@ async fn requests_latencies_and_plugin_failures_are_counted() {
     assert!(accepted >= 10.0, "{accepted}");
     assert!(samples(&m, "wasmgate_http_requests_total").all(|s| s.labels.get("path").is_none()), "no path label");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugins_export_their_own_metrics() {
+    let up = Upstream::start("up").await;
+    let config = format!(
+        "[[services]]\nname = \"svc\"\nurl = \"{}\"\n[[services.routes]]\nname = \"r\"\npaths = [\"/r\"]\n\
+         [[services.routes]]\nname = \"g\"\npaths = [\"/g\"]\n",
+        up.url()
+    );
+    let plugins = "[[plugins]]\nname = \"probe\"\nroute = \"r\"\nconfig = { tag = \"t\" }\n\
+                   [[plugins]]\nname = \"go-probe\"\nroute = \"g\"\n";
+    let gw = Gateway::builder(&config).plugins_with(plugins, &["probe", "go-probe"]).start().await;
+    for (method, path) in [("GET", "/r/a"), ("GET", "/r/abcdefgh"), ("POST", "/r"), ("GET", "/g"), ("DELETE", "/g")] {
+        assert_eq!(request(gw.port, method, path, &[], b"").await.status, 200);
+    }
+    let m = scrape(gw.admin).await;
+    let probe = |method: &str| {
+        value(&m, "wasmgate_plugin_probe_requests_total", &[("plugin", "probe"), ("tag", "t"), ("method", method)])
+    };
+    assert_eq!((probe("GET"), probe("POST")), (Some(2.0), Some(1.0)), "a Rust plugin's counter");
+    let lengths = samples(&m, "wasmgate_plugin_probe_path_length")
+        .find_map(|s| match &s.value {
+            prometheus_parse::Value::Histogram(b) => Some(b.iter().map(|c| c.count as u64).collect::<Vec<_>>()),
+            _ => None,
+        })
+        .expect("the histogram");
+    assert_eq!(lengths, [0, 2, 3, 3], "path lengths 4, 11 and 2, cumulative in buckets 1, 4, 16, +Inf");
+    let go = |method: &str| {
+        value(&m, "wasmgate_plugin_go_probe_requests_total", &[("plugin", "go-probe"), ("method", method)])
+    };
+    assert_eq!((go("GET"), go("DELETE")), (Some(1.0), Some(1.0)), "a Go plugin's counter");
+}

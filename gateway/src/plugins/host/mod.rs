@@ -5,6 +5,7 @@
 mod consumers;
 mod context;
 mod headers;
+mod metrics;
 mod request;
 mod response;
 pub(crate) mod sandbox;

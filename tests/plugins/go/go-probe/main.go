@@ -14,6 +14,8 @@
 //   - keeps the path in the per-request context.
 //
 // header-filter: x-go-context (the context value), x-go-count and x-stamp (the build's version).
+//
+// metrics: go_probe_requests_total{method} counts the requests that reach the end of access.
 package main
 
 import (
@@ -31,6 +33,8 @@ var version = "1"
 type Config struct {
 	Limit  uint64 `json:"limit" doc:"Requests per minute before 429 (0: no limit)."`
 	Prefix string `json:"prefix" doc:"Prefix of the x-go-seen value."`
+
+	requests wasmgate.Metric
 }
 
 // Probe is the plugin.
@@ -46,7 +50,9 @@ func (Probe) Configure(c *Config) (wasmgate.ConfigNeeds, error) {
 	if strings.ContainsRune(c.Prefix, ' ') {
 		return wasmgate.ConfigNeeds{}, wasmgate.FieldError("prefix", "must not contain spaces")
 	}
-	return wasmgate.ConfigNeeds{}, nil
+	requests, err := wasmgate.Metrics.Counter("go_probe_requests_total", "Requests go-probe saw.", "method")
+	c.requests = requests
+	return wasmgate.ConfigNeeds{}, err
 }
 
 type failure string
@@ -68,6 +74,7 @@ func (Probe) Access(c *Config) (wasmgate.Action, error) {
 		}
 	}
 	wasmgate.Request.SetHeader("x-misbehave-ran", "ok")
+	c.requests.Add(1, wasmgate.Request.Method())
 	if _, ok := wasmgate.Request.Header("x-escape"); ok {
 		secret, readErr := os.ReadFile("/etc/passwd")
 		entries, listErr := os.ReadDir("/")

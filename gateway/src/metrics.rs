@@ -295,13 +295,13 @@ pub fn render(out: &mut String) {
     }
     help(
         out,
-        "wasmgate_bandwidth_bytes",
+        "wasmgate_bandwidth_bytes_total",
         "counter",
         "Body bytes by direction (ingress: from clients, egress: to clients).",
     );
     for (s, r, t) in &routes {
         for (direction, n) in [("ingress", t.bytes[0]), ("egress", t.bytes[1])] {
-            let _ = writeln!(out, "wasmgate_bandwidth_bytes{{{},direction=\"{direction}\"}} {n}", labels(s, r));
+            let _ = writeln!(out, "wasmgate_bandwidth_bytes_total{{{},direction=\"{direction}\"}} {n}", labels(s, r));
         }
     }
     help(out, "wasmgate_connections", "gauge", "Client connections: accepted since start, and open now.");
@@ -340,15 +340,52 @@ pub fn render(out: &mut String) {
 /// label values `_other_`.
 const MAX_SERIES: usize = 1000;
 
+/// Largest top-N table.
+const MAX_TOP: u32 = 100;
+
+/// What a plugin metric is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PluginMetricKind {
+    /// A counter.
+    Counter,
+    /// A histogram with these bucket bounds.
+    Histogram(Vec<f64>),
+    /// A top-N table of this size; the last label is its key.
+    Top(u32),
+}
+
 /// A metric a plugin declared (`wasmgate:metrics/metrics`).
 struct PluginMetric {
     plugin: Arc<str>,
     name: String,
     help: String,
-    histogram: Option<Vec<f64>>,
+    kind: PluginMetricKind,
     labels: Vec<String>,
-    /// By label values: a counter's total, or a histogram.
-    series: Mutex<HashMap<Vec<String>, (u64, Histogram)>>,
+    /// By label values: a counter's total, or a histogram. For a top-N table, by the values of
+    /// all labels but the key: the (key, total) entries.
+    series: Mutex<HashMap<Vec<String>, Series>>,
+}
+
+/// One series of a plugin metric.
+#[derive(Debug, Clone, Default)]
+struct Series {
+    total: u64,
+    histogram: Histogram,
+    top: Vec<(String, u64)>,
+}
+
+impl Series {
+    /// Space-Saving: adds `value` to `key`, which takes the smallest entry's place (and total)
+    /// when the table is full.
+    fn add_top(&mut self, key: String, value: u64, size: usize) {
+        if let Some(entry) = self.top.iter_mut().find(|(k, _)| *k == key) {
+            entry.1 += value;
+        } else if self.top.len() < size {
+            self.top.push((key, value));
+        } else if let Some(smallest) = self.top.iter_mut().min_by_key(|(_, n)| *n) {
+            *smallest = (key, smallest.1 + value);
+        }
+    }
 }
 
 /// Every plugin metric; a handle is an index here.
@@ -362,13 +399,13 @@ fn valid_name(s: &str) -> bool {
 }
 
 /// Declares metric `name` of `plugin` (or finds it, when declared before with the same shape);
-/// its handle. `buckets` is `Some` for a histogram.
+/// its handle.
 pub fn declare(
     plugin: &Arc<str>,
     name: &str,
     help: &str,
     labels: Vec<String>,
-    buckets: Option<Vec<f64>>,
+    kind: PluginMetricKind,
 ) -> Result<u32, String> {
     if !valid_name(name) {
         return Err(format!("metric name {name:?}: use lower-case letters, digits and _"));
@@ -376,16 +413,22 @@ pub fn declare(
     if let Some(bad) = labels.iter().find(|l| !valid_name(l) || *l == "plugin") {
         return Err(format!("metric {name}: label {bad:?}: use lower-case letters, digits and _ (and not `plugin`)"));
     }
-    if let Some(b) = &buckets
-        && (b.is_empty() || b.windows(2).any(|w| w[0] >= w[1]) || b.iter().any(|v| !v.is_finite()))
-    {
-        return Err(format!("metric {name}: buckets must be finite and ascending"));
+    match &kind {
+        PluginMetricKind::Histogram(b)
+            if b.is_empty() || b.windows(2).any(|w| w[0] >= w[1]) || b.iter().any(|v| !v.is_finite()) =>
+        {
+            return Err(format!("metric {name}: buckets must be finite and ascending"));
+        }
+        PluginMetricKind::Top(size) if *size == 0 || *size > MAX_TOP => {
+            return Err(format!("metric {name}: the size of a top-N table is 1 to {MAX_TOP}"));
+        }
+        _ => {}
     }
     let mut all = PLUGIN_METRICS.write();
     if let Some(i) = all.iter().position(|m| *m.plugin == **plugin && m.name == name) {
         let m = &all[i];
-        if m.labels != labels || m.histogram != buckets {
-            return Err(format!("metric {name} is already declared with other labels or buckets"));
+        if m.labels != labels || m.kind != kind {
+            return Err(format!("metric {name} is already declared with other labels or of another kind"));
         }
         return Ok(i as u32);
     }
@@ -393,7 +436,7 @@ pub fn declare(
         plugin: plugin.clone(),
         name: name.to_string(),
         help: help.to_string(),
-        histogram: buckets,
+        kind,
         labels,
         series: Mutex::default(),
     };
@@ -401,28 +444,29 @@ pub fn declare(
     Ok(all.len() as u32 - 1)
 }
 
-/// Adds `value` to a counter (`observation` `None`) or observes a histogram value; false when
-/// `handle` is not one of `plugin`'s metrics of that kind or the label values do not fit it.
-pub fn update(plugin: &str, handle: u32, label_values: Vec<String>, value: u64, observation: Option<f64>) -> bool {
+/// Adds `value` to a counter or a top-N table (`observation` `None`), or observes a histogram
+/// value; false when `handle` is not one of `plugin`'s metrics of that kind or the label values
+/// do not fit it.
+pub fn update(plugin: &str, handle: u32, mut label_values: Vec<String>, value: u64, observation: Option<f64>) -> bool {
     let Some(metric) = PLUGIN_METRICS.read().get(handle as usize).cloned() else {
         return false;
     };
-    if *metric.plugin != *plugin
-        || metric.labels.len() != label_values.len()
-        || metric.histogram.is_some() != observation.is_some()
-    {
+    let is_histogram = matches!(metric.kind, PluginMetricKind::Histogram(_));
+    if *metric.plugin != *plugin || metric.labels.len() != label_values.len() || is_histogram != observation.is_some() {
         return false;
     }
+    let top_key = matches!(metric.kind, PluginMetricKind::Top(_)).then(|| label_values.pop().unwrap_or_default());
     let mut series = metric.series.lock();
-    let key = if series.len() >= MAX_SERIES && !series.contains_key(&label_values) {
+    let group = if series.len() >= MAX_SERIES && !series.contains_key(&label_values) {
         vec!["_other_".to_string(); label_values.len()]
     } else {
         label_values
     };
-    let (total, histogram) = series.entry(key).or_default();
-    match (observation, &metric.histogram) {
-        (Some(v), Some(bounds)) => histogram.observe(bounds, v),
-        _ => *total += value,
+    let series = series.entry(group).or_default();
+    match (&metric.kind, observation, top_key) {
+        (PluginMetricKind::Histogram(bounds), Some(v), _) => series.histogram.observe(bounds, v),
+        (PluginMetricKind::Top(size), _, Some(key)) => series.add_top(key, value, *size as usize),
+        _ => series.total += value,
     }
     true
 }
@@ -434,23 +478,34 @@ fn render_plugin_metrics(out: &mut String) {
     by_name.sort_by(|a, b| (&a.name, &a.plugin).cmp(&(&b.name, &b.plugin)));
     let mut described = std::collections::HashSet::new();
     for m in by_name {
-        let name = format!("wasmgate_plugin_{}", m.name);
-        let kind = if m.histogram.is_some() { "histogram" } else { "counter" };
+        let is_histogram = matches!(m.kind, PluginMetricKind::Histogram(_));
+        // Counters end in _total, as the Prometheus conventions (and OpenMetrics parsers) want.
+        let total = if is_histogram || m.name.ends_with("_total") { "" } else { "_total" };
+        let name = format!("wasmgate_plugin_{}{total}", m.name);
+        let kind = if is_histogram { "histogram" } else { "counter" };
         if described.insert(name.clone()) {
             metric(out, &name, kind, &m.help.replace('\n', " "));
         }
-        let mut series: Vec<(Vec<String>, (u64, Histogram))> =
+        let mut series: Vec<(Vec<String>, Series)> =
             m.series.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         series.sort_by(|a, b| a.0.cmp(&b.0));
-        for (values, (total, histogram)) in series {
+        for (values, s) in series {
             let mut labels = format!("plugin=\"{}\"", esc(&m.plugin));
             for (l, v) in m.labels.iter().zip(&values) {
                 let _ = write!(labels, ",{l}=\"{}\"", esc(v));
             }
-            match &m.histogram {
-                Some(bounds) => histogram.render(out, &name, &labels, bounds),
-                None => {
-                    let _ = writeln!(out, "{name}{{{labels}}} {total}");
+            match &m.kind {
+                PluginMetricKind::Histogram(bounds) => s.histogram.render(out, &name, &labels, bounds),
+                PluginMetricKind::Counter => {
+                    let _ = writeln!(out, "{name}{{{labels}}} {}", s.total);
+                }
+                PluginMetricKind::Top(_) => {
+                    let key = m.labels.last().map_or("key", String::as_str);
+                    let mut top = s.top.clone();
+                    top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                    for (k, n) in top {
+                        let _ = writeln!(out, "{name}{{{labels},{key}=\"{}\"}} {n}", esc(&k));
+                    }
                 }
             }
         }
@@ -465,6 +520,17 @@ pub fn esc(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_top_table_keeps_the_heaviest_keys() {
+        let mut s = Series::default();
+        for (key, n) in [("a", 5), ("b", 1), ("c", 1), ("a", 5), ("d", 1), ("e", 2)] {
+            s.add_top(key.to_string(), n, 3);
+        }
+        assert_eq!(s.top.len(), 3, "fixed size");
+        assert!(s.top.contains(&("a".to_string(), 10)), "the heavy hitter, exact: {:?}", s.top);
+        assert!(s.top.iter().any(|(k, _)| k == "e"), "the newest takes the smallest's place: {:?}", s.top);
+    }
 
     #[test]
     fn buckets_are_cumulative_and_end_with_inf() {

@@ -601,6 +601,10 @@ func (upstreams) SetUpstream(name string) (err error) {
 func metDeclare(name unsafe.Pointer, nameLen uint32, help unsafe.Pointer, helpLen uint32, kind uint32,
 	labels unsafe.Pointer, labelsLen uint32, buckets unsafe.Pointer, bucketsLen uint32, ret unsafe.Pointer)
 
+//go:wasmimport wasmgate:metrics/metrics@0.1.0 declare-top
+func metDeclareTop(name unsafe.Pointer, nameLen uint32, help unsafe.Pointer, helpLen uint32,
+	labels unsafe.Pointer, labelsLen uint32, key unsafe.Pointer, keyLen uint32, size uint32, ret unsafe.Pointer)
+
 //go:wasmimport wasmgate:metrics/metrics@0.1.0 add
 func metAdd(metric uint32, values unsafe.Pointer, valuesLen uint32, value uint64)
 
@@ -665,7 +669,31 @@ func (ms metricsAPI) Histogram(name, help string, buckets []float64, labels ...s
 	return ms.declare(name, help, 1, buckets, labels)
 }
 
-// Add adds to a counter, with one value per declared label.
+// Top declares a top-N table: for each combination of labels, the size (at most 100) values of
+// keyLabel with the highest totals. Update it with Add, the key's value last.
+func (metricsAPI) Top(name, help, keyLabel string, size uint32, labels ...string) (m Metric, err error) {
+	np, nn := str(name)
+	hp, hn := str(help)
+	kp, kn := str(keyLabel)
+	lp, keep := lowerStrings(labels)
+	call(func() {
+		metDeclareTop(np, nn, hp, hn, lp, uint32(len(labels)), kp, kn, size, unsafe.Pointer(&retArea[0]))
+		b := ret()
+		if b[0] != 0 {
+			err = hostError(liftString(b, 4))
+			return
+		}
+		m = Metric(u32(b, 4))
+	})
+	runtime.KeepAlive(name)
+	runtime.KeepAlive(help)
+	runtime.KeepAlive(keyLabel)
+	runtime.KeepAlive(labels)
+	runtime.KeepAlive(keep)
+	return
+}
+
+// Add adds to a counter (or a top-N table), with one value per declared label.
 func (m Metric) Add(value uint64, labelValues ...string) {
 	p, keep := lowerStrings(labelValues)
 	metAdd(uint32(m), p, uint32(len(labelValues)), value)

@@ -44,40 +44,51 @@ async fn metrics_show_configuration_plugins_and_target_health() {
     assert_eq!(request(status, "GET", "/nope", &[], b"").await.status, 404);
 }
 
-/// Samples of `name` in a scrape, parsed by a Prometheus text-format parser.
-fn samples<'a>(
-    scrape: &'a prometheus_parse::Scrape,
-    name: &'a str,
-) -> impl Iterator<Item = &'a prometheus_parse::Sample> {
-    scrape.samples.iter().filter(move |s| s.metric == name)
+/// One sample of a scrape, as Prometheus's own text-format parser (Python's `prometheus_client`)
+/// reads it; histograms are their `_bucket`, `_sum` and `_count` samples.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Sample {
+    pub name: String,
+    pub labels: std::collections::HashMap<String, String>,
+    pub value: f64,
 }
 
-/// The value of the counter or gauge `name` with exactly `labels`.
-fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    samples(scrape, name).find(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))).and_then(|s| {
-        match s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => Some(v),
-            _ => None,
-        }
-    })
+/// `GET /metrics` on `port`, parsed.
+pub(crate) async fn scrape(port: u16) -> Vec<Sample> {
+    use std::io::Write;
+    let text = request(port, "GET", "/metrics", &[], b"").await.text();
+    let parse = "import json, sys\n\
+                 from prometheus_client.parser import text_string_to_metric_families as families\n\
+                 print(json.dumps([{'name': s.name, 'labels': s.labels, 'value': s.value}\n\
+                                   for f in families(sys.stdin.read()) for s in f.samples]))";
+    let mut python = std::process::Command::new("python3")
+        .args(["-c", parse])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    python.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = python.wait_with_output().unwrap();
+    assert!(out.status.success(), "not valid Prometheus text: {}\n{text}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Samples of `name`.
+pub(crate) fn samples<'a>(scrape: &'a [Sample], name: &'a str) -> impl Iterator<Item = &'a Sample> {
+    scrape.iter().filter(move |s| s.name == name)
+}
+
+/// The value of `name` with `labels` (and maybe others).
+pub(crate) fn value(scrape: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples(scrape, name)
+        .find(|s| labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
+        .map(|s| s.value)
 }
 
 /// The observation count of the histogram `name` for route `route`.
-fn observations(scrape: &prometheus_parse::Scrape, name: &str, route: &str) -> u64 {
-    samples(scrape, name)
-        .filter(|s| s.labels.get("route") == Some(route))
-        .find_map(|s| match &s.value {
-            prometheus_parse::Value::Histogram(buckets) => buckets.last().map(|b| b.count as u64),
-            _ => None,
-        })
-        .unwrap_or(0)
-}
-
-async fn scrape(port: u16) -> prometheus_parse::Scrape {
-    let text = request(port, "GET", "/metrics", &[], b"").await.text();
-    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("valid Prometheus text")
+fn observations(scrape: &[Sample], name: &str, route: &str) -> u64 {
+    value(scrape, &format!("{name}_count"), &[("route", route)]).unwrap_or(0.0) as u64
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -133,17 +144,18 @@ async fn requests_latencies_and_plugin_failures_are_counted() {
     assert_eq!(observations(&m, "wasmgate_request_latency_ms", "r"), 5);
     assert_eq!(observations(&m, "wasmgate_upstream_latency_ms", "r"), 3, "only requests that reached it");
     assert_eq!(observations(&m, "wasmgate_gateway_latency_ms", "r"), 5);
-    let egress = value(&m, "wasmgate_bandwidth_bytes", &[("route", "r"), ("direction", "egress")]).unwrap();
+    let egress = value(&m, "wasmgate_bandwidth_bytes_total", &[("route", "r"), ("direction", "egress")]).unwrap();
     assert!(egress > 0.0);
     assert_eq!(value(&m, "wasmgate_plugin_calls_total", &[("plugin", "key-auth"), ("phase", "access")]), Some(5.0));
     for kind in ["trap", "timeout", "memory", "error"] {
         let labels = [("plugin", "misbehave"), ("phase", "access"), ("kind", kind)];
         assert_eq!(value(&m, "wasmgate_plugin_failures_total", &labels), Some(1.0), "{kind}");
     }
-    assert_eq!(observations(&m, "wasmgate_plugin_call_duration_us", ""), 0, "plugin histograms have no route");
+    let calls = value(&m, "wasmgate_plugin_call_duration_us_count", &[("plugin", "key-auth"), ("phase", "access")]);
+    assert_eq!(calls, Some(5.0), "key-auth's call durations");
     let accepted = value(&m, "wasmgate_connections", &[("state", "accepted")]).unwrap();
     assert!(accepted >= 10.0, "{accepted}");
-    assert!(samples(&m, "wasmgate_http_requests_total").all(|s| s.labels.get("path").is_none()), "no path label");
+    assert!(samples(&m, "wasmgate_http_requests_total").all(|s| !s.labels.contains_key("path")), "no path label");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -165,13 +177,10 @@ async fn plugins_export_their_own_metrics() {
         value(&m, "wasmgate_plugin_probe_requests_total", &[("plugin", "probe"), ("tag", "t"), ("method", method)])
     };
     assert_eq!((probe("GET"), probe("POST")), (Some(2.0), Some(1.0)), "a Rust plugin's counter");
-    let lengths = samples(&m, "wasmgate_plugin_probe_path_length")
-        .find_map(|s| match &s.value {
-            prometheus_parse::Value::Histogram(b) => Some(b.iter().map(|c| c.count as u64).collect::<Vec<_>>()),
-            _ => None,
-        })
-        .expect("the histogram");
-    assert_eq!(lengths, [0, 2, 3, 3], "path lengths 4, 11 and 2, cumulative in buckets 1, 4, 16, +Inf");
+    let lengths: Vec<(String, f64)> =
+        samples(&m, "wasmgate_plugin_probe_path_length_bucket").map(|s| (s.labels["le"].clone(), s.value)).collect();
+    let expected = [("1", 0.0), ("4", 2.0), ("16", 3.0), ("+Inf", 3.0)].map(|(le, n)| (le.to_string(), n));
+    assert_eq!(lengths, expected, "path lengths 4, 11 and 2, cumulative in buckets 1, 4, 16, +Inf");
     let go = |method: &str| {
         value(&m, "wasmgate_plugin_go_probe_requests_total", &[("plugin", "go-probe"), ("method", method)])
     };

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use wasmgate_plugin_sdk::ratelimit::Limits;
 use wasmgate_plugin_sdk::{
-    Action, ConfigNeeds, Phases, Plugin, consumers, context, export_plugin, json_message, request,
+    Action, ConfigNeeds, Phases, Plugin, consumers, context, export_plugin, json_message, metrics, request,
 };
 
 /// What requests are counted together.
@@ -65,6 +65,10 @@ struct Config {
     /// Message of that answer.
     #[serde(default = "default_error_message")]
     error_message: String,
+    /// Handle of `rate_limiting_refused_total{route}`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    refused: u32,
 }
 
 fn default_limit_by() -> LimitBy {
@@ -122,6 +126,13 @@ impl Plugin for RateLimiting {
         if !(400..600).contains(&config.error_code) {
             return Err(format!("config.error_code: {} is not an error status (400-599)", config.error_code));
         }
+        config.refused = metrics::declare(
+            "rate_limiting_refused_total",
+            "Requests rate-limiting refused, by route.",
+            metrics::Kind::Counter,
+            &["route".to_string()],
+            &[],
+        )?;
         Ok(ConfigNeeds { request_body: false })
     }
 
@@ -145,6 +156,10 @@ impl Plugin for RateLimiting {
             }
             Err(_) => return Ok(json_message(500, "An unexpected error occurred", &[])),
         };
+        if !usage.admitted {
+            let route = context::route_name().or_else(context::route_id).unwrap_or_default();
+            metrics::add(config.refused, &[route], 1);
+        }
         Ok(usage.verdict(config.hide_client_headers, config.error_code, &config.error_message))
     }
 }

@@ -1,14 +1,18 @@
 //! ua-rate-limiting (rate limiting by agent): classifies requests by User-Agent into roles, each
 //! with its own limits. Spiders share one counter per role; users are limited per distinct
 //! User-Agent string (scrapers rotate IPs but keep their User-Agent); some User-Agents can be
-//! blocked outright. Every refusal is logged with the User-Agent, route and role.
+//! blocked outright. Every refusal is logged with the User-Agent, route and role, and counted in
+//! metrics: refusals by route and role, and, for roles limited per User-Agent (users), the
+//! `top_user_agents` User-Agents by requests and by refusals per route (a top-N table, so the
+//! number of series stays fixed however many User-Agents there are).
 
 use regex::{Regex, RegexSet};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use wasmgate_plugin_sdk::ratelimit::Limits;
 use wasmgate_plugin_sdk::{
-    Action, ConfigNeeds, LogLevel, Phases, Plugin, consumers, context, export_plugin, json_message, log, request,
+    Action, ConfigNeeds, LogLevel, Phases, Plugin, consumers, context, export_plugin, json_message, log, metrics,
+    request,
 };
 
 /// Who shares a counter within a role.
@@ -63,6 +67,10 @@ struct Config {
     /// Message of that answer.
     #[serde(default = "default_error_message")]
     error_message: String,
+    /// How many User-Agents of the roles limited per User-Agent the metrics keep per route, by
+    /// requests and by refusals (0: none).
+    #[serde(default = "default_top_user_agents")]
+    top_user_agents: u32,
     #[serde(skip)]
     #[schemars(skip)]
     compiled: Option<Compiled>,
@@ -71,6 +79,42 @@ struct Config {
 struct Compiled {
     block: RegexSet,
     roles: Vec<Option<RegexSet>>,
+    metrics: Metrics,
+}
+
+/// Handles of the metrics: refusals by route and role; top User-Agents by requests and by
+/// refusals (when `top_user_agents` is not 0).
+struct Metrics {
+    refused: u32,
+    top: Option<(u32, u32)>,
+}
+
+impl Metrics {
+    fn declare(top_user_agents: u32) -> Result<Metrics, String> {
+        let labels = ["route".to_string(), "role".to_string()];
+        let refused = metrics::declare(
+            "ua_rate_limiting_refused_total",
+            "Requests ua-rate-limiting refused, by route and role (blocked: a blocked User-Agent).",
+            metrics::Kind::Counter,
+            &labels,
+            &[],
+        )?;
+        let top = |name: &str, help: &str| metrics::declare_top(name, help, &labels, "user_agent", top_user_agents);
+        let top = match top_user_agents {
+            0 => None,
+            _ => Some((
+                top(
+                    "ua_rate_limiting_top_user_agents_requests",
+                    "The User-Agents with the most requests, per route and role.",
+                )?,
+                top(
+                    "ua_rate_limiting_top_user_agents_refused",
+                    "The User-Agents with the most refusals, per route and role.",
+                )?,
+            )),
+        };
+        Ok(Metrics { refused, top })
+    }
 }
 
 fn default_limit_by() -> LimitBy {
@@ -84,6 +128,9 @@ fn default_error_code() -> u16 {
 }
 fn default_error_message() -> String {
     "API rate limit exceeded".into()
+}
+fn default_top_user_agents() -> u32 {
+    10
 }
 
 /// Spiders: 120 a minute between them all; users: 600 a minute per User-Agent.
@@ -118,9 +165,13 @@ const MAX_UA: usize = 512;
 
 struct UaRateLimiting;
 
+fn route() -> String {
+    context::route_name().or_else(context::route_id).unwrap_or_else(|| "-".into())
+}
+
 impl UaRateLimiting {
-    fn refuse(what: &str, role: &str, ua: &str) {
-        let route = context::route_name().or_else(context::route_id).unwrap_or_else(|| "-".into());
+    fn refuse(metrics: &Metrics, what: &str, role: &str, route: &str, ua: &str) {
+        metrics::add(metrics.refused, &[route.to_string(), role.to_string()], 1);
         log(
             LogLevel::Warn,
             &format!("ua-rate-limiting {what}: role={role} route={route} client={} ua={ua:?}", request::client_ip()),
@@ -149,7 +200,11 @@ impl Plugin for UaRateLimiting {
                 false => Some(compile(&format!("{field}.patterns"), &role.patterns)?),
             });
         }
-        config.compiled = Some(Compiled { block: compile("config.block", &config.block)?, roles });
+        if config.top_user_agents > 100 {
+            return Err("config.top_user_agents: at most 100".into());
+        }
+        let metrics = Metrics::declare(config.top_user_agents)?;
+        config.compiled = Some(Compiled { block: compile("config.block", &config.block)?, roles, metrics });
         Ok(ConfigNeeds { request_body: false })
     }
 
@@ -157,7 +212,7 @@ impl Plugin for UaRateLimiting {
         let compiled = config.compiled.as_ref().ok_or("not configured")?;
         let ua = request::header("user-agent").unwrap_or_default();
         if compiled.block.is_match(&ua) {
-            Self::refuse("blocked", "-", &ua);
+            Self::refuse(&compiled.metrics, "blocked", "blocked", &route(), &ua);
             return Ok(json_message(config.block_status, "Forbidden", &[]));
         }
         let matched =
@@ -171,8 +226,19 @@ impl Plugin for UaRateLimiting {
         };
         let key = format!("{}:{}:{who}", context::route_id().unwrap_or_default(), role.name);
         let usage = role.limits.count(&key)?;
-        if !usage.admitted {
-            Self::refuse("rejected", &role.name, &ua);
+        let top = compiled.metrics.top.filter(|_| role.limit_by == LimitBy::UserAgent);
+        if !usage.admitted || top.is_some() {
+            let route = route();
+            let labels = || vec![route.clone(), role.name.clone(), ua.chars().take(MAX_UA).collect()];
+            if let Some((requests, refused)) = top {
+                metrics::add(requests, &labels(), 1);
+                if !usage.admitted {
+                    metrics::add(refused, &labels(), 1);
+                }
+            }
+            if !usage.admitted {
+                Self::refuse(&compiled.metrics, "rejected", &role.name, &route, &ua);
+            }
         }
         Ok(usage.verdict(config.hide_client_headers, config.error_code, &config.error_message))
     }

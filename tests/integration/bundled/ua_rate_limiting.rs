@@ -2,6 +2,7 @@
 //! scenario: a scraper rotating IPs behind one User-Agent is limited, normal users are not.
 
 use super::{assert_refused, away_from_minute_end, get, on_route, start_with};
+use crate::status::{samples, value};
 use std::time::Duration;
 
 const CHROME: &str =
@@ -46,6 +47,22 @@ async fn a_scraper_rotating_ips_is_limited_while_users_are_not() {
     let rejections = log.matches("ua-rate-limiting rejected: role=user route=api").count();
     assert_eq!(rejections, 40, "every refusal is logged");
     assert!(log.contains(&format!("ua={CHROME:?}")), "{log}");
+
+    // The UA watch, from /metrics alone: who is refused where, and which User-Agent surges.
+    let m = crate::status::scrape(gw.admin).await;
+    let refused = [("route", "api"), ("role", "user")];
+    assert_eq!(value(&m, "wasmgate_plugin_ua_rate_limiting_refused_total", &refused), Some(40.0));
+    let top = |name: &str| -> Vec<(String, f64)> {
+        samples(&m, name)
+            .filter(|s| s.labels.get("route").map(String::as_str) == Some("api"))
+            .map(|s| (s.labels["user_agent"].clone(), s.value))
+            .collect()
+    };
+    let requests = top("wasmgate_plugin_ua_rate_limiting_top_user_agents_requests_total");
+    assert_eq!(requests.len(), 10, "16 User-Agents, the 10 with most requests: {requests:?}");
+    assert!(requests.contains(&(CHROME.to_string(), 60.0)), "the scraper on top: {requests:?}");
+    let refusals = top("wasmgate_plugin_ua_rate_limiting_top_user_agents_refused_total");
+    assert_eq!(refusals, [(CHROME.to_string(), 40.0)], "only the scraper was refused");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -63,7 +80,7 @@ async fn spiders_share_one_counter_and_blocked_agents_are_refused() {
     assert_eq!(statuses, [200, 200, 200, 429], "one counter for the whole role");
     let (status, _, resp) = get(&gw, "/", &[("user-agent", "EvilBot/1.0")]).await;
     assert_eq!((status, resp.json()["message"].as_str()), (403, Some("Forbidden")));
-    assert!(gw.stderr().contains("ua-rate-limiting blocked: role=- route=api"), "{}", gw.stderr());
+    assert!(gw.stderr().contains("ua-rate-limiting blocked: role=blocked route=api"), "{}", gw.stderr());
     assert_eq!(get(&gw, "/", &[("user-agent", CHROME)]).await.0, 200, "users are not affected by spiders");
 }
 

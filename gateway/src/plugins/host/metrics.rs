@@ -3,6 +3,7 @@
 
 use super::HostState;
 use super::wasmgate::metrics::metrics::{Host, Kind};
+use crate::metrics::PluginMetricKind;
 
 impl HostState {
     /// A bad update (a handle that is not this plugin's, or label values that do not fit) is a
@@ -23,8 +24,23 @@ impl Host for HostState {
         labels: Vec<String>,
         buckets: Vec<f64>,
     ) -> Result<u32, String> {
-        let buckets = matches!(kind, Kind::Histogram).then_some(buckets);
-        crate::metrics::declare(&self.plugin, &name, &help, labels, buckets)
+        let kind = match kind {
+            Kind::Counter => PluginMetricKind::Counter,
+            Kind::Histogram => PluginMetricKind::Histogram(buckets),
+        };
+        crate::metrics::declare(&self.plugin, &name, &help, labels, kind)
+    }
+
+    fn declare_top(
+        &mut self,
+        name: String,
+        help: String,
+        mut labels: Vec<String>,
+        key_label: String,
+        size: u32,
+    ) -> Result<u32, String> {
+        labels.push(key_label);
+        crate::metrics::declare(&self.plugin, &name, &help, labels, PluginMetricKind::Top(size))
     }
 
     fn add(&mut self, metric: u32, label_values: Vec<String>, value: u64) {

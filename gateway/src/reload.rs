@@ -366,6 +366,7 @@ fn watch_paths(
             tracing::error!(dir = %dir.display(), error = %e, "cannot watch directory");
         }
     }
+    tracing::info!(directories = to_watch.len(), "watching the configuration and plugin files for changes");
     Some(watcher)
 }
 

@@ -272,8 +272,8 @@ fn proxy_settings(s: &ServerConfig, errors: &mut ConfigErrors) -> ProxySettings 
     for (field, value) in
         [("client_header_timeout", s.client_header_timeout), ("client_body_timeout", s.client_body_timeout)]
     {
-        if value == 0 {
-            errors.push(format!("server: {field}: must be at least 1 (seconds)"));
+        if value == 0 || value > 86_400 {
+            errors.push(format!("server: {field}: {value} is out of range; use 1 to 86400 (seconds)"));
         }
     }
     for (i, token) in s.headers.iter().enumerate() {

@@ -202,17 +202,17 @@ func (o *out) bool(at int, v bool)     { o.u8(at, b2u(v)) }
 func (o *out) bytes(at int, v []byte)  { o.u32(at, keep(v)); o.u32(at+4, uint32(len(v))) }
 func (o *out) string(at int, v string) { o.bytes(at, []byte(v)) }
 func (o *out) headers(at int, h []Header) {
+	o.u32(at, emptyList)
+	o.u32(at+4, uint32(len(h)))
+	if len(h) == 0 {
+		return
+	}
 	list := newOut(16 * len(h))
 	for i, f := range h {
 		list.string(i*16, f.Name)
 		list.string(i*16+8, f.Value)
 	}
-	if len(h) == 0 {
-		o.u32(at, emptyList)
-	} else {
-		o.u32(at, list.addr())
-	}
-	o.u32(at+4, uint32(len(h)))
+	o.u32(at, list.addr())
 }
 
 // emptyList is the address given for an empty list: any address aligned for every element type.

@@ -384,10 +384,11 @@ func liftConsumer(b []byte) *Consumer {
 		return nil
 	}
 	c := &Consumer{ID: liftString(b, 4), Tags: liftStrings(b, 36)}
-	if v, ok := liftOptionString(b, 8); ok {
+	// option<consumer>: the record starts at 4: id 4..12, username 12..24, custom-id 24..36, tags 36..44.
+	if v, ok := liftOptionString(b, 12); ok {
 		c.Username = &v
 	}
-	if v, ok := liftOptionString(b, 20); ok {
+	if v, ok := liftOptionString(b, 24); ok {
 		c.CustomID = &v
 	}
 	return c

@@ -38,6 +38,18 @@ async fn headers_path_context_and_counters() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_record_and_an_early_answer_without_headers() {
+    let (gw, _up, _canary) = gateway(PROBE).await;
+    let resp = request(gw.port, "GET", "/", &[("x-consumer", "alice")], b"").await;
+    let found = Echo::from(&resp).header("x-go-consumer").unwrap().to_string();
+    let parts: Vec<&str> = found.split('|').collect();
+    assert_eq!((parts[0].len(), &parts[1..]), (36, &["alice", "alice-7"][..]), "a record with options: {found}");
+    // Respond with no headers lowers an empty list.
+    let resp = request(gw.port, "GET", "/", &[("x-answer", "bare")], b"").await;
+    assert_eq!((resp.status, resp.text().as_str()), (418, "bare"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_early_answer_skips_the_upstream() {
     let (gw, up, _canary) = gateway(PROBE).await;
     let resp = request(gw.port, "GET", "/", &[("x-answer", "1")], b"").await;

@@ -107,7 +107,8 @@ fn with_adapter_realloc(core: &[u8], marker: u32) -> Result<Vec<u8>, String> {
                 for export in reader {
                     let export = export.map_err(invalid)?;
                     if export.name == "cabi_realloc" && export.kind == wasmparser::ExternalKind::Func {
-                        realloc_type = defined.get((export.index - imported_funcs) as usize).copied();
+                        realloc_type =
+                            export.index.checked_sub(imported_funcs).and_then(|i| defined.get(i as usize)).copied();
                     }
                     exports.push((export.name.to_string(), export.kind, export.index));
                 }
@@ -152,11 +153,17 @@ fn with_adapter_realloc(core: &[u8], marker: u32) -> Result<Vec<u8>, String> {
         I::I32Sub,
         I::I32And,
         I::LocalSet(4),
-        // next = ptr + new_size, within the arena
+        // next = ptr + new_size, within the arena: ptr <= end and new_size <= end - ptr (no wrap)
         I::LocalGet(4),
-        I::LocalGet(3),
-        I::I32Add,
         I::I32Const(end as i32),
+        I::I32GtU,
+        I::If(wasm_encoder::BlockType::Empty),
+        I::Unreachable,
+        I::End,
+        I::LocalGet(3),
+        I::I32Const(end as i32),
+        I::LocalGet(4),
+        I::I32Sub,
         I::I32GtU,
         I::If(wasm_encoder::BlockType::Empty),
         I::Unreachable,

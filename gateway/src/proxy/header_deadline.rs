@@ -7,8 +7,10 @@
 //! - on a new connection it runs from the accept;
 //! - on a kept-alive one it starts with the first bytes of the next request that do not already
 //!   hold the whole header (the idle time before them is `keepalive_timeout`'s business);
-//! - [`header_read`] stops it (called from `early_request_filter`) and [`request_done`] makes
-//!   the connection wait for a header again (called from `logging`).
+//! - [`header_read`] stops it (called from `early_request_filter`), and the connection waits
+//!   for a header again when the next request's read begins: the HTTP/1 loop is this app's own
+//!   (Pingora's, for HTTP/1 only), so that bytes of a request body Pingora drains after an early
+//!   answer never count as the next header.
 //!
 //! When it runs out, the connection is dropped quietly: the client never sent a request, so
 //! there is nothing to answer and nothing to log above debug.
@@ -18,7 +20,8 @@ use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use atomic_waker::AtomicWaker;
-use pingora_core::apps::ServerApp;
+use pingora_core::apps::{HttpServerApp, ServerApp};
+use pingora_core::protocols::http::ServerSession;
 use pingora_core::protocols::raw_connect::ProxyDigest;
 use pingora_core::protocols::tls::{SslDigest, TlsRef};
 use pingora_core::protocols::{
@@ -43,11 +46,6 @@ tokio::task_local! {
 /// Stops the header clock: the request header is complete.
 pub fn header_read() {
     let _ = CLOCK.try_with(|c| c.stop());
-}
-
-/// The request is over; the connection now waits for the next header.
-pub fn request_done() {
-    let _ = CLOCK.try_with(|c| c.waiting.store(true, Ordering::Relaxed));
 }
 
 /// The deadline for reading one request header on one connection.
@@ -89,16 +87,24 @@ impl HeaderClock {
     }
 
     /// Bytes read from the client. Between requests, the first bytes that do not end a header
-    /// start the clock; a header that arrives whole in one read never does.
+    /// start the clock; a header that arrives whole in one read never does. Empty lines before a
+    /// request (which parsers skip) start it too, so they cannot hold a connection open.
     fn saw(&self, bytes: &[u8]) {
         if bytes.is_empty() || !self.waiting.load(Ordering::Relaxed) || self.deadline_us.load(Ordering::Relaxed) != 0 {
             return;
         }
+        let request = &bytes[bytes.iter().position(|b| !matches!(b, b'\r' | b'\n')).unwrap_or(bytes.len())..];
         let ends_header =
-            memchr::memmem::find(bytes, b"\n\r\n").is_some() || memchr::memmem::find(bytes, b"\n\n").is_some();
-        if !ends_header {
+            memchr::memmem::find(request, b"\n\r\n").is_some() || memchr::memmem::find(request, b"\n\n").is_some();
+        if request.is_empty() || !ends_header {
             self.start();
         }
+    }
+
+    /// The next request's read begins: its header is awaited (the clock starts with its bytes).
+    fn await_header(&self) {
+        self.deadline_us.store(0, Ordering::Relaxed);
+        self.waiting.store(true, Ordering::Relaxed);
     }
 
     /// Resolves when a running clock reaches its deadline without having been stopped.
@@ -161,7 +167,7 @@ impl ServerApp for ProxyApp {
         let _open = crate::metrics::connection_opened();
         let clock = Arc::new(HeaderClock::new(self.config.load().entities.settings.client_header_timeout));
         let stream: Stream = Box::new(ClockedStream { inner: stream, clock: clock.clone() });
-        let serve = CLOCK.scope(clock.clone(), self.proxy.process_new(stream, shutdown));
+        let serve = CLOCK.scope(clock.clone(), self.serve_http1(stream, &clock, shutdown));
         tokio::select! {
             biased;
             _ = serve => {}
@@ -172,6 +178,26 @@ impl ServerApp for ProxyApp {
 
     async fn cleanup(&self) {
         self.proxy.cleanup().await
+    }
+}
+
+impl ProxyApp {
+    /// Pingora's HTTP/1 connection loop (`HttpServerApp`'s `process_new`; the proxy listens
+    /// without TLS or h2c), with the clock waiting for each reused request's header.
+    async fn serve_http1(self: &Arc<Self>, stream: Stream, clock: &HeaderClock, shutdown: &ShutdownWatch) {
+        let mut session = ServerSession::new_http1(stream);
+        session.set_keepalive(if *shutdown.borrow() { None } else { Some(60) });
+        let limit = self.proxy.server_options().and_then(|o| o.keepalive_request_limit);
+        session.set_keepalive_reuses_remaining(limit);
+        let mut reused = self.proxy.process_new_http(session, shutdown).await;
+        while let Some((stream, settings)) = reused.map(|r| r.consume()) {
+            let mut session = ServerSession::new_http1(stream);
+            if let Some(settings) = settings {
+                settings.apply_to_session(&mut session);
+            }
+            clock.await_header();
+            reused = self.proxy.process_new_http(session, shutdown).await;
+        }
     }
 }
 
@@ -295,11 +321,14 @@ mod tests {
     fn a_header_that_arrives_whole_does_not_start_the_clock() {
         let clock = HeaderClock::new(Duration::from_secs(1));
         clock.stop();
-        clock.waiting.store(true, Ordering::Relaxed);
+        clock.await_header();
         clock.saw(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
         assert_eq!(clock.deadline_us.load(Ordering::Relaxed), 0);
         clock.saw(b"GET / HTTP/1.1\r\n");
         assert_ne!(clock.deadline_us.load(Ordering::Relaxed), 0, "a partial header starts it");
+        clock.await_header();
+        clock.saw(b"\r\n\r\n");
+        assert_ne!(clock.deadline_us.load(Ordering::Relaxed), 0, "empty lines start it");
     }
 
     #[test]
@@ -316,7 +345,7 @@ mod tests {
         clock.stop();
         let stopped = tokio::time::timeout(Duration::from_millis(200), clock.expired()).await;
         assert!(stopped.is_err(), "a stopped clock never expires");
-        clock.waiting.store(true, Ordering::Relaxed);
+        clock.await_header();
         clock.saw(b"GET");
         let running = tokio::time::timeout(Duration::from_secs(2), clock.expired()).await;
         assert!(running.is_ok(), "a running clock expires at its deadline");

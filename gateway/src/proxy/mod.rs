@@ -501,7 +501,6 @@ impl ProxyHttp for Gateway {
                 bytes_out: session.body_bytes_sent() as u64,
             });
         }
-        header_deadline::request_done();
     }
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, error: &Error) -> bool {

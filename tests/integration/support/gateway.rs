@@ -121,6 +121,15 @@ impl Gateway {
             }
             let proxy = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok();
             if proxy && (self.admin == 0 || tokio::net::TcpStream::connect(("127.0.0.1", self.admin)).await.is_ok()) {
+                // The file watcher starts beside the listeners: a file a test writes before it
+                // watches would go unseen. Wait for it (a while, at most: a test may log less).
+                let watching = Instant::now() + Duration::from_secs(5);
+                while self.dir.path().join("plugins.toml").exists()
+                    && !self.stderr().contains("watching the configuration")
+                    && Instant::now() < watching
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
                 return;
             }
             assert!(Instant::now() < deadline, "wasmgate did not start listening:\n{}", self.stderr());

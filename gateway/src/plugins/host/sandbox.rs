@@ -331,8 +331,14 @@ impl wall_clock::Host for HostState {
     }
 }
 
+/// Most random bytes one call may ask for (the host allocates them).
+const MAX_RANDOM: u64 = 1 << 20;
+
 fn random_bytes(len: u64) -> Result<Vec<u8>> {
-    let mut buf = vec![0; usize::try_from(len).map_err(|_| wasmtime::Error::msg("too many random bytes"))?];
+    if len > MAX_RANDOM {
+        return Err(wasmtime::Error::msg(format!("asked for {len} random bytes; at most {MAX_RANDOM} at a time")));
+    }
+    let mut buf = vec![0; len as usize];
     getrandom::fill(&mut buf).map_err(|e| wasmtime::Error::msg(format!("no randomness: {e}")))?;
     Ok(buf)
 }

@@ -3,12 +3,13 @@
 // access:
 //   - x-misbehave: panic (a Go panic), error (the plugin's error), loop (never returns);
 //     otherwise the upstream gets x-misbehave-ran: ok;
+//   - x-consumer: looks the consumer up; the upstream gets x-go-consumer: id|username|custom_id;
 //   - x-escape: tries to read /etc/passwd, list /, and read $HOME; the upstream gets x-go-escape
 //     with what it got;
 //   - x-in: copied upstream as x-go-seen, with the method, path, query argument q and client IP;
 //   - x-drop: removed before the upstream;
 //   - a path under /rewrite/ goes upstream as /rewritten/...;
-//   - x-answer: an early 418 answer;
+//   - x-answer: an early 418 answer (with the value `bare`: no headers, the body "bare");
 //   - counts requests per minute under the configured limit with the SDK's rate-limit helpers
 //     (the X-RateLimit-* headers; 429 past it);
 //   - keeps the path in the per-request context.
@@ -75,6 +76,13 @@ func (Probe) Access(c *Config) (wasmgate.Action, error) {
 	}
 	wasmgate.Request.SetHeader("x-misbehave-ran", "ok")
 	c.requests.Add(1, wasmgate.Request.Method())
+	if name, ok := wasmgate.Request.Header("x-consumer"); ok {
+		found := "none"
+		if c := wasmgate.Consumers.Find(name); c != nil && c.Username != nil && c.CustomID != nil {
+			found = c.ID + "|" + *c.Username + "|" + *c.CustomID
+		}
+		wasmgate.Request.SetHeader("x-go-consumer", found)
+	}
 	if _, ok := wasmgate.Request.Header("x-escape"); ok {
 		secret, readErr := os.ReadFile("/etc/passwd")
 		entries, listErr := os.ReadDir("/")
@@ -92,7 +100,10 @@ func (Probe) Access(c *Config) (wasmgate.Action, error) {
 	if rest, ok := strings.CutPrefix(path, "/rewrite/"); ok {
 		wasmgate.Request.SetPath("/rewritten/" + rest)
 	}
-	if _, ok := wasmgate.Request.Header("x-answer"); ok {
+	if answer, ok := wasmgate.Request.Header("x-answer"); ok {
+		if answer == "bare" {
+			return wasmgate.Respond(418, nil, []byte("bare")), nil
+		}
 		return wasmgate.JSONMessage(418, "go-probe answered", wasmgate.Header{Name: "x-go", Value: "early"}), nil
 	}
 	if c.Limit > 0 {

@@ -105,10 +105,49 @@ func oneString(a string, f func(unsafe.Pointer, uint32)) {
 	runtime.KeepAlive(a)
 }
 
-type request struct{}
+// headers are the header functions the request and the response share.
+type headers struct {
+	get    func(name unsafe.Pointer, nameLen uint32, ret unsafe.Pointer)
+	values func(name unsafe.Pointer, nameLen uint32, ret unsafe.Pointer)
+	all    func(ret unsafe.Pointer)
+	set    func(name unsafe.Pointer, nameLen uint32, value unsafe.Pointer, valueLen uint32)
+	add    func(name unsafe.Pointer, nameLen uint32, value unsafe.Pointer, valueLen uint32)
+	remove func(name unsafe.Pointer, nameLen uint32)
+}
 
-// Request is the client request; its setters change what goes upstream.
-var Request request
+// Header is the first value of a header.
+func (h headers) Header(name string) (v string, ok bool) {
+	named(name, h.get, func(b []byte) { v, ok = liftOptionString(b, 0) })
+	return
+}
+
+// HeaderValues is every value of a header.
+func (h headers) HeaderValues(name string) (v []string) {
+	named(name, h.values, func(b []byte) { v = liftStrings(b, 0) })
+	return
+}
+
+// Headers is every header.
+func (h headers) Headers() (all []Header) {
+	call(func() { h.all(unsafe.Pointer(&retArea[0])); all = liftHeaders(ret(), 0) })
+	return
+}
+
+// SetHeader replaces a header.
+func (h headers) SetHeader(name, value string) { twoStrings(name, value, h.set) }
+
+// AddHeader adds a header value.
+func (h headers) AddHeader(name, value string) { twoStrings(name, value, h.add) }
+
+// RemoveHeader removes a header.
+func (h headers) RemoveHeader(name string) { oneString(name, h.remove) }
+
+type request struct{ headers }
+
+// Request is the client request; its setters change what goes upstream. Its header methods
+// (Header, HeaderValues, Headers, SetHeader, AddHeader, RemoveHeader) read and change the
+// request's headers.
+var Request = request{headers{reqHeader, reqHeaderValues, reqHeaders, reqSetHeader, reqAddHeader, reqRemoveHeader}}
 
 // Method is the request method.
 func (request) Method() string { return getString(reqMethod) }
@@ -133,33 +172,6 @@ func (request) QueryArg(name string) (v string, ok bool) {
 	named(name, reqQueryArg, func(b []byte) { v, ok = liftOptionString(b, 0) })
 	return
 }
-
-// Header is the first value of a request header.
-func (request) Header(name string) (v string, ok bool) {
-	named(name, reqHeader, func(b []byte) { v, ok = liftOptionString(b, 0) })
-	return
-}
-
-// HeaderValues is every value of a request header.
-func (request) HeaderValues(name string) (v []string) {
-	named(name, reqHeaderValues, func(b []byte) { v = liftStrings(b, 0) })
-	return
-}
-
-// Headers is every request header.
-func (request) Headers() (h []Header) {
-	call(func() { reqHeaders(unsafe.Pointer(&retArea[0])); h = liftHeaders(ret(), 0) })
-	return
-}
-
-// SetHeader replaces a request header.
-func (request) SetHeader(name, value string) { twoStrings(name, value, reqSetHeader) }
-
-// AddHeader adds a request header value.
-func (request) AddHeader(name, value string) { twoStrings(name, value, reqAddHeader) }
-
-// RemoveHeader removes a request header.
-func (request) RemoveHeader(name string) { oneString(name, reqRemoveHeader) }
 
 // SetPath changes the path sent upstream.
 func (request) SetPath(path string) { oneString(path, reqSetPath) }
@@ -222,43 +234,17 @@ func respSetHeaders(list unsafe.Pointer, n uint32)
 //go:wasmimport wasmgate:plugin/response@0.1.0 source
 func respSource() uint32
 
-type response struct{}
+type response struct{ headers }
 
-// Response is the response (in header-filter), or the headers to add to it (in rewrite and access).
-var Response response
+// Response is the response (in header-filter), or the headers to add to it (in rewrite and
+// access); its header methods are the request's.
+var Response = response{headers{respHeader, respHeaderValues, respHeaders, respSetHeader, respAddHeader, respRemoveHeader}}
 
 // Status is the response status.
 func (response) Status() uint16 { return uint16(respStatus()) }
 
 // SetStatus changes the response status (header-filter).
 func (response) SetStatus(status uint16) { respSetStatus(uint32(status)) }
-
-// Header is the first value of a response header.
-func (response) Header(name string) (v string, ok bool) {
-	named(name, respHeader, func(b []byte) { v, ok = liftOptionString(b, 0) })
-	return
-}
-
-// HeaderValues is every value of a response header.
-func (response) HeaderValues(name string) (v []string) {
-	named(name, respHeaderValues, func(b []byte) { v = liftStrings(b, 0) })
-	return
-}
-
-// Headers is every response header.
-func (response) Headers() (h []Header) {
-	call(func() { respHeaders(unsafe.Pointer(&retArea[0])); h = liftHeaders(ret(), 0) })
-	return
-}
-
-// SetHeader replaces a response header.
-func (response) SetHeader(name, value string) { twoStrings(name, value, respSetHeader) }
-
-// AddHeader adds a response header value.
-func (response) AddHeader(name, value string) { twoStrings(name, value, respAddHeader) }
-
-// RemoveHeader removes a response header.
-func (response) RemoveHeader(name string) { oneString(name, respRemoveHeader) }
 
 // SetHeaders replaces several response headers in one call.
 func (response) SetHeaders(headers []Header) {

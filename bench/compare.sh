@@ -200,7 +200,9 @@ wasmgate_dir keyauth-rl "" "$KEY_AUTH_RL"
 wasmgate_dir five "" "$FIVE"
 wasmgate_dir gray-rust "" "$GRAY"
 wasmgate_dir gray-go "" "${GRAY/gray-release/gray-release-go}" "$work/go-plugins"
-wasmgate_dir baseline "" ""
+# The baseline build gets no plugin modules: an older build may not load newer ones.
+mkdir -p "$work/no-plugins"
+wasmgate_dir baseline "" "" "$work/no-plugins"
 wasmgate_dir none-nometrics "" "" "" "metrics = false"
 wasmgate_dir five-nometrics "" "$FIVE" "" "metrics = false"
 

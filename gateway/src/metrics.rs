@@ -32,7 +32,7 @@ pub struct RequestSample<'a> {
     pub total: Duration,
     /// Time to the upstream's response header, if it was reached.
     pub upstream: Option<Duration>,
-    /// Request and response body bytes.
+    /// Request body bytes read from the client.
     pub bytes_in: u64,
     /// Response body bytes.
     pub bytes_out: u64,

@@ -142,7 +142,8 @@ fn bench_load(c: &mut Criterion) {
         let bytes = std::fs::read(&path).unwrap();
         let hash = format!("{name}-{}", bytes.len());
         let load = || {
-            let source = Source { name, path: path.clone(), bytes: &bytes, hash: hash.clone() };
+            let source =
+                Source { name, path: path.clone(), bytes: &bytes, hash: hash.clone(), grants: Default::default() };
             Module::load(&engine, &shared, source, &ModuleSettings::default(), Limits::default()).unwrap()
         };
         // The first load compiles into the (new) cache; the others load as a restart or a hot

@@ -1,26 +1,66 @@
-//! The access log: one line per request through `tracing` (target `access`), as text or JSON.
-//! Its `request_id` is the one correlation-id gave the request (its value of the shared context
-//! key `request_id`), or else one made for the line: 32 hex digits, as nginx's `$request_id`.
+//! The access log: one line per request on stdout. As text it goes through `tracing` (target
+//! `access`); as JSON the line is the request's log record, the one log plugins send
+//! ([`crate::log_record`]). Its request id is the one correlation-id gave the request (its value
+//! of the shared context key `request_id`), or else 32 hex digits, as nginx's `$request_id`.
 
+use crate::plugins::state::RequestState;
 use crate::proxy::LogView;
 use pingora_error::Error;
-use pingora_proxy::Session;
+use pingora_http::{RequestHeader, ResponseHeader};
+use std::io::Write;
+use std::sync::atomic::{AtomicU8, Ordering};
 
-/// The tracing target of access-log events.
+/// The tracing target of text access-log events.
 pub const TARGET: &str = "access";
 
-/// Emits the line for a finished request, answered with `status`; `request_id` is the id a plugin
-/// gave it, if any.
-pub fn record(session: &Session, error: Option<&Error>, status: u16, v: &LogView<'_>, request_id: Option<&str>) {
+/// How the access log is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Format {
+    /// Not at all.
+    Off,
+    /// `key=value` text, through `tracing`.
+    Text,
+    /// The log record as JSON.
+    Json,
+}
+
+static FORMAT: AtomicU8 = AtomicU8::new(Format::Off as u8);
+
+/// Sets the format (once, when logging starts).
+pub fn set_format(format: Format) {
+    FORMAT.store(format as u8, Ordering::Relaxed);
+}
+
+/// Whether the access log writes log records (which need [`RequestState::facts`]).
+pub fn writes_records() -> bool {
+    FORMAT.load(Ordering::Relaxed) == Format::Json as u8
+}
+
+/// Writes the line of a finished request, answered with `status`; as JSON when `state.facts`
+/// is set.
+pub fn record(
+    req: &RequestHeader,
+    resp: Option<&ResponseHeader>,
+    error: Option<&Error>,
+    status: u16,
+    v: &LogView<'_>,
+    state: &RequestState,
+) {
+    if writes_records() {
+        let mut line = crate::log_record::build(req, resp, state);
+        line.push('\n');
+        let _ = std::io::stdout().lock().write_all(line.as_bytes());
+        return;
+    }
     if !tracing::enabled!(target: TARGET, tracing::Level::INFO) {
         return;
     }
-    let req = session.req_header();
     let made;
-    let request_id = match request_id {
+    let request_id = match state.facts.as_ref().map(|f| &f.request_id).or(state.shared.get("request_id")) {
         Some(id) => id,
         None => {
-            made = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+            made = crate::log_record::random_id();
             &made
         }
     };

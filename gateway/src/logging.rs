@@ -15,19 +15,21 @@ pub fn init(server: &ServerConfig) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_filter(filter_fn(|m| m.target() != access_log::TARGET))
         .with_filter(diagnostics_filter);
-    let access = |json: bool| {
-        let layer = tracing_subscriber::fmt::layer()
+    // JSON lines are the log record, written by `access_log` itself.
+    let format = match server.access_log.as_str() {
+        "off" => access_log::Format::Off,
+        "json" => access_log::Format::Json,
+        _ => access_log::Format::Text,
+    };
+    access_log::set_format(format);
+    let access = (format == access_log::Format::Text).then(|| {
+        tracing_subscriber::fmt::layer()
             .with_writer(std::io::stdout)
             .with_ansi(std::io::stdout().is_terminal())
             .with_target(false)
-            .with_level(false);
-        let layer =
-            if json { layer.json().flatten_event(true).with_current_span(false).boxed() } else { layer.boxed() };
-        layer.with_filter(filter_fn(|m| m.target() == access_log::TARGET)).with_filter(LevelFilter::INFO)
-    };
-    let access = match server.access_log.as_str() {
-        "off" => None,
-        format => Some(access(format == "json")),
-    };
+            .with_level(false)
+            .with_filter(filter_fn(|m| m.target() == access_log::TARGET))
+            .with_filter(LevelFilter::INFO)
+    });
     let _ = tracing_subscriber::registry().with(diagnostics).with(access).try_init();
 }

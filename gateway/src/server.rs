@@ -152,12 +152,17 @@ impl ShutdownSignalWatch for Signals {
     }
 }
 
-/// Pingora waits out the whole grace period; end the process as soon as no request is left.
+/// Longest wait at exit for log sinks to write or send what they hold.
+const LOG_DRAIN: Duration = Duration::from_secs(5);
+
+/// Pingora waits out the whole grace period; end the process as soon as no request is left (and
+/// the log sinks have written what they hold, for up to [`LOG_DRAIN`]).
 fn exit_when_idle(in_flight: &AtomicUsize) {
     // Give the listeners a moment to stop accepting before counting.
     std::thread::sleep(Duration::from_millis(100));
     loop {
         if in_flight.load(Ordering::Acquire) == 0 {
+            crate::sinks::drain(LOG_DRAIN);
             tracing::info!("no requests in flight; exiting");
             std::process::exit(0);
         }

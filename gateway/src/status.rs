@@ -73,6 +73,7 @@ impl Status {
             }
         }
         crate::metrics::render(&mut out);
+        crate::sinks::render(&mut out);
         out
     }
 

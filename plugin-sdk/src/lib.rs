@@ -46,6 +46,7 @@ pub mod bindings {
 }
 
 pub use auth::set_consumer;
+pub use bindings::wasmgate::log::sink;
 pub use bindings::wasmgate::metrics::metrics;
 pub use bindings::wasmgate::plugin::types::{
     Action, ConfigNeeds, Consumer, CounterOp, CounterResult, CounterState, Credential, LogLevel, Phases, Response,

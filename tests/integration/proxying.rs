@@ -149,18 +149,23 @@ async fn access_log_has_one_line_per_request() {
     let mut lines: Vec<serde_json::Value> =
         gw.stdout().lines().map(|l| serde_json::from_str(l).expect("JSON access log line")).collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
-    // Written when each request ends, which is after its client has the answer: in either order.
-    lines.sort_by_key(|l| l["path"].as_str().map(str::to_string));
-    let ok = &lines[0];
+    // Each line is the request's log record (as log plugins send it), written when the request
+    // ends, which is after its client has the answer: in either order.
+    lines.sort_by_key(|l| l["request"]["uri"].as_str().map(str::to_string));
+    let (ok, missing) = (&lines[0], &lines[1]);
     assert_eq!(
-        (ok["method"].as_str(), ok["path"].as_str(), ok["status"].as_u64()),
+        (ok["request"]["method"].as_str(), ok["request"]["uri"].as_str(), ok["response"]["status"].as_u64()),
         (Some("POST"), Some("/api/orders"), Some(200))
     );
-    assert_eq!((ok["route"].as_str(), ok["service"].as_str()), (Some("r"), Some("s")));
-    assert_eq!(ok["upstream"].as_str(), Some(up.addr().as_str()));
-    assert!(ok["latency_ms"].as_u64().is_some() && ok["upstream_ms"].as_i64().unwrap() >= 0);
-    assert_eq!((lines[1]["status"].as_u64(), lines[1]["route"].as_str()), (Some(404), Some("-")));
-    let ids: Vec<&str> = lines.iter().map(|l| l["request_id"].as_str().unwrap_or_default()).collect();
+    assert_eq!((ok["route"]["name"].as_str(), ok["service"]["name"].as_str()), (Some("r"), Some("s")));
+    assert_eq!(ok["tries"], serde_json::json!([{"ip": "127.0.0.1", "port": up.port}]));
+    // Request line, `host` and `content-length` fields, and the 2-byte body.
+    let size = ok["request"]["size"].as_u64().unwrap() as usize;
+    assert!(size > "POST /api/orders HTTP/1.1\r\nhost: localhost\r\n\r\n{}".len() && size < 200, "{size}");
+    assert!(ok["latencies"]["request"].as_u64().is_some() && ok["latencies"]["proxy"].as_i64().unwrap() >= 0);
+    assert_eq!((missing["response"]["status"].as_u64(), missing["source"].as_str()), (Some(404), Some("error")));
+    assert!(missing.get("route").is_none());
+    let ids: Vec<&str> = lines.iter().map(|l| l["request"]["id"].as_str().unwrap_or_default()).collect();
     assert!(ids.iter().all(|id| id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit())), "{ids:?}");
     assert_ne!(ids[0], ids[1], "one per request");
 }

@@ -11,9 +11,12 @@ use wasi_preview1_component_adapter_provider::{
 use wit_component::{ComponentEncoder, StringEncoding};
 use wit_parser::Resolve;
 
-/// The plugin world, as plugins are built against it, and the package it uses.
+/// The plugin world, as plugins are built against it, and the packages it uses.
 const PLUGIN_WIT: &str = include_str!("../../../wit/plugin.wit");
-const METRICS_WIT: &str = include_str!("../../../wit/deps/metrics/metrics.wit");
+const DEPS: [(&str, &str); 2] = [
+    ("wit/deps/metrics/metrics.wit", include_str!("../../../wit/deps/metrics/metrics.wit")),
+    ("wit/deps/log/log.wit", include_str!("../../../wit/deps/log/log.wit")),
+];
 
 /// Marks the Go SDK's static memory for the WASI adapter (`adapterArena` in `plugin-sdk/go`):
 /// 32 bytes (none zero, as Go's linker leaves runs of zeros out of data segments), then the area.
@@ -33,7 +36,9 @@ pub fn componentize(core: &[u8]) -> Result<Vec<u8>, String> {
         return Err("not a core wasm module (a component needs no componentize)".into());
     }
     let mut resolve = Resolve::default();
-    resolve.push_str("wit/deps/metrics/metrics.wit", METRICS_WIT).map_err(|e| format!("{e:#}"))?;
+    for (path, wit) in DEPS {
+        resolve.push_str(path, wit).map_err(|e| format!("{e:#}"))?;
+    }
     let package = resolve.push_str("wit/plugin.wit", PLUGIN_WIT).map_err(|e| format!("{e:#}"))?;
     let world = resolve.select_world(&[package], Some("plugin")).map_err(|e| format!("{e:#}"))?;
     let mut module = match find_arena(core)? {

@@ -131,6 +131,13 @@ pub struct ModuleSettings {
     pub header_bytes: Option<u64>,
     /// Stderr bytes per call.
     pub stderr_bytes: Option<u64>,
+    /// Files the module's log sinks may append to, relative to this file; an entry ending in `/`
+    /// allows any file below that directory.
+    #[serde(default)]
+    pub allow_log_files: Vec<String>,
+    /// HTTP endpoints the module's log sinks may send to.
+    #[serde(default)]
+    pub allow_log_endpoints: Vec<String>,
 }
 
 /// Module settings that may be changed at run time (through the Admin API, or `[modules.NAME]`

@@ -21,7 +21,8 @@ pub mod shared;
 pub mod state;
 
 use crate::config::{ConfigErrors, relative_to};
-use config::PluginsFile;
+use crate::sinks::SinkGrants;
+use config::{Limits, PluginsFile};
 use engine::PluginEngine;
 use module::Module;
 use parking_lot::Mutex;
@@ -64,7 +65,14 @@ impl PluginHost {
         let mut loaded = self.loaded.lock();
         for (name, path) in sources {
             let settings = file.modules.get(&name).cloned().unwrap_or_default();
-            match self.module(engine, &mut loaded, &name, &path, &settings, file) {
+            let wanted = Wanted {
+                name: &name,
+                path: &path,
+                settings: &settings,
+                defaults: file.defaults,
+                plugins_toml: file_path,
+            };
+            match self.module(engine, &mut loaded, wanted) {
                 Ok(m) => {
                     modules.insert(name, m);
                 }
@@ -79,14 +87,9 @@ impl PluginHost {
         let name = path.file_stem().and_then(|s| s.to_str()).ok_or("the file has no name")?;
         let cache_dir = engine::default_cache_dir();
         let engine = self.engine.get_or_init(|| PluginEngine::new(cache_dir).map_err(|e| format!("{e:#}"))).as_ref()?;
-        self.module(
-            engine,
-            &mut self.loaded.lock(),
-            name,
-            path,
-            &config::ModuleSettings::default(),
-            &PluginsFile::default(),
-        )
+        let settings = config::ModuleSettings::default();
+        let wanted = Wanted { name, path, settings: &settings, defaults: Limits::default(), plugins_toml: path };
+        self.module(engine, &mut self.loaded.lock(), wanted)
     }
 
     /// The module `name` from `path`, reusing the loaded one when file and settings are unchanged.
@@ -94,25 +97,37 @@ impl PluginHost {
         &self,
         engine: &PluginEngine,
         loaded: &mut HashMap<String, Arc<Module>>,
-        name: &str,
-        path: &Path,
-        settings: &config::ModuleSettings,
-        file: &PluginsFile,
+        wanted: Wanted<'_>,
     ) -> Result<Arc<Module>, String> {
+        let Wanted { name, path, settings, defaults, plugins_toml } = wanted;
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
         let hash = hex::encode(Sha256::digest(&bytes));
         if let Some(m) = loaded.get(name)
             && m.path == path
             && m.hash == hash
-            && m.loaded_with == (settings.clone(), file.defaults)
+            && m.loaded_with == (settings.clone(), defaults)
         {
             return Ok(m.clone());
         }
-        let source = module::Source { name, path: path.to_path_buf(), bytes: &bytes, hash };
-        let module = Arc::new(Module::load(engine, &self.shared, source, settings, file.defaults)?);
+        let grants = SinkGrants::new(name, &settings.allow_log_files, &settings.allow_log_endpoints, plugins_toml)?;
+        let source = module::Source { name, path: path.to_path_buf(), bytes: &bytes, hash, grants };
+        let module = Arc::new(Module::load(engine, &self.shared, source, settings, defaults)?);
         loaded.insert(name.to_string(), module.clone());
         Ok(module)
     }
+}
+
+/// One module to load.
+struct Wanted<'a> {
+    name: &'a str,
+    /// Its `.wasm` file.
+    path: &'a Path,
+    /// Its `[modules.NAME]` settings.
+    settings: &'a config::ModuleSettings,
+    /// The default limits.
+    defaults: Limits,
+    /// The `plugins.toml` it was named in; relative paths are resolved against it.
+    plugins_toml: &'a Path,
 }
 
 /// (module name, file) for every module: `plugins_dir/*.wasm`, overridden or extended by

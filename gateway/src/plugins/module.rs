@@ -8,6 +8,7 @@ use super::log_limit::LogLimit;
 use super::quarantine::Quarantine;
 use super::shared::Shared;
 use super::state::{Phase, RequestState};
+use crate::sinks::SinkGrants;
 use crate::snapshot::Entities;
 use parking_lot::Mutex;
 use pingora_http::{RequestHeader, ResponseHeader};
@@ -60,6 +61,8 @@ pub struct Module {
     pub schema: String,
     /// The limits it was loaded with.
     pub limits: Limits,
+    /// Where it may write logs.
+    grants: Arc<SinkGrants>,
     /// The `[modules]` settings and default limits it was loaded with.
     pub loaded_with: (ModuleSettings, Limits),
     pre: PluginPre<HostState>,
@@ -130,6 +133,8 @@ pub struct Source<'a> {
     pub bytes: &'a [u8],
     /// SHA-256 of the content (hex).
     pub hash: String,
+    /// Where it may write logs (from its `[modules]` settings).
+    pub grants: SinkGrants,
 }
 
 impl Module {
@@ -141,7 +146,7 @@ impl Module {
         settings: &ModuleSettings,
         defaults: Limits,
     ) -> Result<Module, String> {
-        let Source { name, path, bytes, hash } = source;
+        let Source { name, path, bytes, hash, grants } = source;
         let (component, cached) =
             engine.compile(bytes, &hash).map_err(|e| format!("not a valid wasm component: {e:#}"))?;
         let pre = engine
@@ -175,6 +180,7 @@ impl Module {
             no_consumer: false,
             schema: String::new(),
             limits,
+            grants: Arc::new(grants),
             loaded_with: (settings.clone(), defaults),
             pre,
             shared: shared.clone(),
@@ -207,7 +213,13 @@ impl Module {
     }
 
     fn instantiate(&self) -> Result<Box<Instance>, CallError> {
-        let state = HostState::new(self.name.clone(), self.shared.clone(), self.log_limit.clone(), self.limits);
+        let state = HostState::new(
+            self.name.clone(),
+            self.shared.clone(),
+            self.log_limit.clone(),
+            self.limits,
+            self.grants.clone(),
+        );
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| s.limiter());
         store.set_epoch_deadline(self.deadline_ticks());

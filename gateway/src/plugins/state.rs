@@ -100,6 +100,8 @@ pub struct RequestState {
     response_headers_refused: usize,
     /// Who produced the response.
     pub source: Source,
+    /// What the log record needs once the request is over; set before the log phase.
+    pub facts: Option<crate::log_record::LogFacts>,
 }
 
 /// Most bytes (names and values) of response header writes kept per request from rewrite and

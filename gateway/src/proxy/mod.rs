@@ -19,6 +19,7 @@ pub mod answer;
 mod balancing;
 mod forwarding;
 mod header_deadline;
+mod log_facts;
 
 use crate::balancer::Address;
 use crate::dns::Resolver;
@@ -35,6 +36,7 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 pub use header_deadline::ProxyApp;
 use http::HeaderValue;
+pub use log_facts::LogView;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::authority::{RawTargetAuthority, raw_target_authority};
@@ -480,15 +482,19 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        if ctx.chain.logs || crate::access_log::writes_records() {
+            ctx.state.facts = Some(ctx.log_facts(session, status));
+        }
+        let mut resp = ctx.response.take();
         if ctx.chain.logs {
             let chain = ctx.chain.clone();
-            let mut resp = ctx.response.take().or_else(|| session.response_written().cloned());
+            resp = resp.or_else(|| session.response_written().cloned());
             phases::log(&chain, &mut scope!(session, ctx, Phase::Log, resp.as_mut()));
         }
         let view = ctx.log_view();
-        let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let request_id = ctx.state.shared.get("request_id").map(String::as_str);
-        crate::access_log::record(session, e, status, &view, request_id);
+        let resp = resp.as_ref().or(session.response_written());
+        crate::access_log::record(session.req_header(), resp, e, status, &view, &ctx.state);
         if ctx.entities().settings.metrics {
             crate::metrics::record_request(&crate::metrics::RequestSample {
                 service: view.service.unwrap_or_default(),
@@ -622,53 +628,4 @@ fn request_host(req: &RequestHeader) -> Option<&str> {
 /// A duration as a header value in whole milliseconds.
 fn millis(d: Duration) -> HeaderValue {
     HeaderValue::from(d.as_millis() as u64)
-}
-
-/// Access-log view of a finished request.
-pub struct LogView<'a> {
-    /// Route name or id.
-    pub route: Option<&'a str>,
-    /// Service name or id.
-    pub service: Option<&'a str>,
-    /// Upstream address of the last try.
-    pub upstream: Option<SocketAddr>,
-    /// Total time in the gateway.
-    pub total: Duration,
-    /// Time before the request went upstream.
-    pub proxy: Option<Duration>,
-    /// Time the upstream took to answer headers.
-    pub upstream_latency: Option<Duration>,
-    /// Client address.
-    pub client: IpAddr,
-    /// Tries made.
-    pub tries: u32,
-    /// The authenticated consumer's username or id.
-    pub consumer: Option<&'a str>,
-    /// The chosen target's health after the request (`HEALTHY`, `UNHEALTHY`), `-` without one.
-    pub target_health: &'static str,
-}
-
-impl RequestCtx {
-    /// What the access log records of this request.
-    pub fn log_view(&self) -> LogView<'_> {
-        let e = self.entities();
-        let route = self.state.info.route.map(|r| &e.routes[r]).map(|r| r.name.as_deref().unwrap_or(&r.id));
-        let service = self.service().map(|s| s.name.as_deref().unwrap_or(&s.id));
-        let consumer = self.state.consumer.map(|c| e.consumers.get(c)).map(|c| c.username.as_deref().unwrap_or(&c.id));
-        LogView {
-            route,
-            service,
-            upstream: self.target_addr,
-            total: self.started.elapsed(),
-            proxy: self.sent_upstream.map(|t| t - self.started),
-            upstream_latency: self.upstream_latency,
-            client: self.state.info.client,
-            tries: self.tries,
-            consumer,
-            target_health: match self.target {
-                Some(TargetRef::Upstream(u, t)) => e.upstreams[u].targets[t].health.label(),
-                _ => "-",
-            },
-        }
-    }
 }

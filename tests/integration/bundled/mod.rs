@@ -7,6 +7,7 @@ mod correlation_id;
 mod gray_release;
 mod ip_restriction;
 mod key_auth;
+mod log_plugins;
 mod rate_limiting;
 mod request_termination;
 mod ua_rate_limiting;

@@ -2,6 +2,7 @@
 //! real HTTP client, all on 127.0.0.1.
 
 pub mod client;
+pub mod collector;
 pub mod gateway;
 pub mod plugins;
 pub mod upstream;

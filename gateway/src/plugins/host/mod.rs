@@ -5,6 +5,7 @@
 mod consumers;
 mod context;
 mod headers;
+mod log;
 mod metrics;
 mod request;
 mod response;
@@ -15,6 +16,7 @@ use super::config::Limits;
 use super::log_limit::LogLimit;
 use super::shared::Shared;
 use super::state::{Phase, RequestState};
+use crate::sinks::{Sink, SinkGrants};
 use crate::snapshot::Entities;
 use pingora_http::{RequestHeader, ResponseHeader};
 use std::sync::Arc;
@@ -42,6 +44,10 @@ pub struct HostState {
     pub(crate) log_limit: Arc<LogLimit>,
     /// The module's limits.
     pub(crate) limits: Limits,
+    /// Where the module may write logs.
+    grants: Arc<SinkGrants>,
+    /// Log sinks this instance opened; a handle is an index.
+    sinks: Vec<Arc<Sink>>,
     /// What the current call has written so far, against `limits`.
     pub(crate) usage: Usage,
     /// What the current call may see and change.
@@ -75,12 +81,28 @@ impl Call {
 }
 
 impl HostState {
-    /// A fresh state for one instance, whose linear memory may grow to `memory_bytes`.
-    pub fn new(plugin: Arc<str>, shared: Arc<Shared>, log_limit: Arc<LogLimit>, limits: Limits) -> HostState {
+    /// A fresh state for one instance of module `plugin`, with its limits and log grants.
+    pub fn new(
+        plugin: Arc<str>,
+        shared: Arc<Shared>,
+        log_limit: Arc<LogLimit>,
+        limits: Limits,
+        grants: Arc<SinkGrants>,
+    ) -> HostState {
         let memory = (limits.memory_mb as usize) << 20;
-        let store_limits = StoreLimitsBuilder::new().memory_size(memory).trap_on_grow_failure(true).build();
-        let (table, stderr_line, call, usage) = (ResourceTable::new(), Vec::new(), Call::empty(), Usage::default());
-        HostState { table, stderr_line, store_limits, plugin, shared, log_limit, limits, usage, call }
+        HostState {
+            table: ResourceTable::new(),
+            stderr_line: Vec::new(),
+            store_limits: StoreLimitsBuilder::new().memory_size(memory).trap_on_grow_failure(true).build(),
+            plugin,
+            shared,
+            log_limit,
+            limits,
+            grants,
+            sinks: Vec::new(),
+            usage: Usage::default(),
+            call: Call::empty(),
+        }
     }
 
     /// Counts one header write of `name` and `value`; false (and the call fails when it returns)

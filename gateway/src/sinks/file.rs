@@ -1,0 +1,93 @@
+//! A file sink's writer: appends each entry as one line. Before each batch it checks that the
+//! path still names the file it has open, and reopens it when logrotate (or anyone) moved or
+//! deleted it; with `reopen` it opens the file afresh for every batch (Kong's `reopen`).
+
+use super::{Stats, Warner};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+
+/// Most bytes written in one batch.
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Runs until every holder of the sink is gone and its queue is empty.
+pub(super) fn run(path: PathBuf, reopen: bool, rx: Receiver<String>, stats: Arc<Stats>) {
+    let mut warner = Warner::new(format!("file:{}", path.display()));
+    let mut open: Option<(File, (u64, u64))> = None;
+    let mut batch = Vec::with_capacity(64 << 10);
+    while let Ok(first) = rx.recv() {
+        batch.clear();
+        let mut n = 0;
+        let mut next = Some(first);
+        while let Some(entry) = next {
+            push_line(&mut batch, &entry);
+            n += 1;
+            next = if batch.len() < BATCH_BYTES { rx.try_recv().ok() } else { None };
+        }
+        stats.taken(batch.len() - n);
+        if reopen || !still_there(&path, open.as_ref().map(|(_, id)| *id)) {
+            open = None;
+        }
+        if open.is_none() {
+            match open_append(&path) {
+                Ok(f) => open = Some(f),
+                Err(e) => {
+                    warner.warn("cannot open the file; entries dropped", &e);
+                    stats.failed(n);
+                    continue;
+                }
+            }
+        }
+        let (file, _) = open.as_mut().expect("opened above");
+        match file.write_all(&batch) {
+            Ok(()) => stats.written(n),
+            Err(e) => {
+                warner.warn("cannot write the file; entries dropped", &e);
+                stats.failed(n);
+                open = None;
+            }
+        }
+    }
+}
+
+/// Appends `entry` and a newline; line breaks inside it become spaces (still valid JSON).
+fn push_line(batch: &mut Vec<u8>, entry: &str) {
+    let start = batch.len();
+    batch.extend_from_slice(entry.as_bytes());
+    for b in &mut batch[start..] {
+        if *b == b'\n' || *b == b'\r' {
+            *b = b' ';
+        }
+    }
+    batch.push(b'\n');
+}
+
+/// Whether `path` is the file with (device, inode) `id`.
+fn still_there(path: &Path, id: Option<(u64, u64)>) -> bool {
+    match (std::fs::metadata(path), id) {
+        (Ok(m), Some(id)) => (m.dev(), m.ino()) == id,
+        _ => false,
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<(File, (u64, u64))> {
+    let file = OpenOptions::new().append(true).create(true).open(path)?;
+    let m = file.metadata()?;
+    Ok((file, (m.dev(), m.ino())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_is_one_line() {
+        let mut batch = Vec::new();
+        push_line(&mut batch, "{\"a\":\n1}");
+        push_line(&mut batch, "b\r\n");
+        assert_eq!(batch, b"{\"a\": 1}\nb  \n");
+    }
+}

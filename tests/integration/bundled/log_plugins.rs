@@ -1,0 +1,194 @@
+//! file-log and http-log: Kong's log record written by the host to the places the operator
+//! allowed, off the request path, with bounded queues.
+
+use super::{ALICE_ID, assert_refused, get, start_with};
+use crate::status::{scrape, value};
+use crate::support::collector::{Collector, Received};
+use crate::support::{Gateway, free_port, request};
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The JSON lines of `path`, once there are at least `n` (waiting up to 10 s).
+async fn lines(path: &Path, n: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+        if lines.len() >= n || tokio::time::Instant::now() > deadline {
+            return lines;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `wasmgate_log_entries_total` of `sink` and `outcome`.
+async fn entries(status: u16, sink: &str, outcome: &str) -> u64 {
+    let scraped = scrape(status).await;
+    value(&scraped, "wasmgate_log_entries_total", &[("sink", sink), ("outcome", outcome)]).unwrap_or(0.0) as u64
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn file_log_writes_kongs_record_and_follows_logrotate() {
+    let status = free_port();
+    let plugins = "[modules.file-log]\nallow_log_files = [\"logs/\"]\n\
+         [[plugins]]\nname = \"key-auth\"\nroute = \"api\"\nconfig = {}\n\
+         [[plugins]]\nname = \"file-log\"\nconfig = { path = \"logs/ops.log\" }\n";
+    let (gw, up) = start_with(plugins, &format!("status_listen = \"127.0.0.1:{status}\""), "").await;
+    std::fs::create_dir(gw.dir.path().join("logs")).unwrap();
+    let log = gw.dir.path().join("logs/ops.log");
+    let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    assert_eq!(
+        get(&gw, "/orders?id=7&flag", &[("apikey", "k-alice"), ("authorization", "Bearer s3cret")]).await.0,
+        200
+    );
+    assert_eq!(get(&gw, "/", &[]).await.0, 401, "no key");
+
+    let got = lines(&log, 2).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    let alice = got.iter().find(|l| l["request"]["uri"] == "/orders?id=7&flag").expect("alice's request");
+    assert_eq!(alice["request"]["method"], "GET");
+    assert_eq!(alice["request"]["querystring"], serde_json::json!({"id": "7", "flag": true}));
+    assert_eq!(alice["request"]["headers"]["authorization"], "REDACTED");
+    assert_eq!(alice["request"]["url"], format!("http://localhost:{}/orders?id=7&flag", gw.port));
+    assert_eq!((alice["response"]["status"].as_u64(), alice["upstream_status"].as_u64()), (Some(200), Some(200)));
+    assert!(alice["response"]["size"].as_u64().unwrap() > 0);
+    assert_eq!(alice["response"]["headers"]["content-type"], "application/json");
+    assert_eq!((alice["route"]["name"].as_str(), alice["service"]["name"].as_str()), (Some("api"), Some("svc")));
+    assert_eq!(alice["service"]["port"].as_u64(), Some(up.port as u64));
+    assert_eq!(
+        (alice["consumer"]["id"].as_str(), alice["consumer"]["username"].as_str()),
+        (Some(ALICE_ID), Some("alice"))
+    );
+    assert_eq!(alice["authenticated_entity"]["consumer_id"]["id"], ALICE_ID);
+    assert_eq!(alice["tries"], serde_json::json!([{"ip": "127.0.0.1", "port": up.port}]));
+    assert_eq!((alice["client_ip"].as_str(), alice["source"].as_str()), (Some("127.0.0.1"), Some("service")));
+    assert_eq!(alice["upstream_uri"], "/orders?id=7&flag");
+    let l = &alice["latencies"];
+    assert!(l["request"].as_u64().unwrap() >= l["proxy"].as_u64().unwrap(), "{l}");
+    let started = alice["started_at"].as_u64().unwrap();
+    assert!(started + 1000 >= before && started <= before + 10_000, "{started} vs {before}");
+    assert_eq!(alice["request"]["id"].as_str().map(str::len), Some(32));
+    let refused = got.iter().find(|l| l["request"]["uri"] == "/").unwrap();
+    assert_eq!((refused["response"]["status"].as_u64(), refused["source"].as_str()), (Some(401), Some("exit")));
+    assert!(refused.get("consumer").is_none() && refused.get("authenticated_entity").is_none());
+    assert!(refused.get("upstream_status").is_none() && refused["tries"] == serde_json::json!([]));
+    assert_eq!(refused["latencies"]["proxy"], -1);
+
+    // logrotate moves the file away: the next lines go to a new file at the path.
+    std::fs::rename(&log, gw.dir.path().join("logs/ops.log.1")).unwrap();
+    for _ in 0..2 {
+        assert_eq!(get(&gw, "/after", &[("apikey", "k-alice")]).await.0, 200);
+    }
+    let fresh = lines(&log, 2).await;
+    assert_eq!(fresh.len(), 2, "{fresh:?}");
+    assert!(fresh.iter().all(|l| l["request"]["uri"] == "/after"));
+    assert_eq!(lines(&gw.dir.path().join("logs/ops.log.1"), 2).await.len(), 2, "the rotated file is left alone");
+    let sink = format!("file:{}", log.display());
+    assert_eq!(entries(status, &sink, "written").await, 4);
+    assert_eq!(entries(status, &sink, "dropped").await, 0);
+}
+
+#[test]
+fn log_destinations_must_be_allowed_in_plugins_toml() {
+    assert_refused(
+        "[[plugins]]\nname = \"file-log\"\nconfig = { path = \"/etc/passwd\" }\n",
+        "\"/etc/passwd\" is not allowed for module file-log; the operator allows it with allow_log_files = [\"/etc/passwd\"] in [modules.file-log] of plugins.toml",
+    );
+    assert_refused(
+        "[modules.file-log]\nallow_log_files = [\"logs/\"]\n\
+         [[plugins]]\nname = \"file-log\"\nconfig = { path = \"logs/../../escape.log\" }\n",
+        "is not allowed for module file-log",
+    );
+    assert_refused(
+        "[modules.http-log]\nallow_log_endpoints = [\"http://127.0.0.1:9/logs\"]\n\
+         [[plugins]]\nname = \"http-log\"\nconfig = { http_endpoint = \"http://127.0.0.1:9/other\" }\n",
+        "plugins[0] (http-log on global): http_endpoint: \"http://127.0.0.1:9/other\" is not allowed for module http-log; the operator allows it with allow_log_endpoints",
+    );
+    assert_refused(
+        "[modules.http-log]\nallow_log_endpoints = [\"http://127.0.0.1:9/logs\"]\n\
+         [[plugins]]\nname = \"http-log\"\nconfig = { http_endpoint = \"http://127.0.0.1:9/logs\", headers = { \"bad name\" = \"x\" } }\n",
+        "headers: \"bad name\" is not a header name",
+    );
+    assert_refused(
+        "[modules.http-log]\nallow_log_endpoints = [\"ftp://x/\"]\n",
+        "allow_log_endpoints: \"ftp://x/\": the scheme must be http or https",
+    );
+}
+
+/// A gateway with http-log sending to `endpoint` with `queue` settings (an inline table body),
+/// then 20 + `extra` requests `/n/0`, `/n/1`, ... served while nothing listens there; the
+/// gateway and its status port.
+async fn requests_logged_to(endpoint: &str, queue: &str, extra: usize) -> (Gateway, u16) {
+    let status = free_port();
+    let plugins = format!(
+        "[modules.http-log]\nallow_log_endpoints = [{endpoint:?}]\n\
+         [[plugins]]\nname = \"http-log\"\n\
+         config = {{ http_endpoint = {endpoint:?}, headers = {{ \"X-Team\" = \"ops\" }}, queue = {{ {queue} }} }}\n"
+    );
+    let (gw, _up) = start_with(&plugins, &format!("status_listen = \"127.0.0.1:{status}\""), "").await;
+    let started = std::time::Instant::now();
+    for n in 0..20 + extra {
+        assert_eq!(request(gw.port, "GET", &format!("/n/{n}"), &[], b"").await.status, 200);
+    }
+    assert!(started.elapsed() < Duration::from_secs(5), "a dead log endpoint must not slow requests");
+    (gw, status)
+}
+
+/// The log records in what a collector received (a batch is a JSON array).
+fn records(received: &[Received]) -> Vec<Value> {
+    received
+        .iter()
+        .flat_map(|r| match serde_json::from_slice(&r.body).expect("a JSON body") {
+            Value::Array(items) => items,
+            one => vec![one],
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_log_keeps_entries_while_the_endpoint_is_down_and_delivers_them_in_batches() {
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{port}/logs?src=gw");
+    let queue = "max_batch_size = 5, max_coalescing_delay = 0.2, initial_retry_delay = 0.05, max_retry_delay = 0.2";
+    let (_gw, status) = requests_logged_to(&endpoint, queue, 3).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(entries(status, &format!("http://127.0.0.1:{port}/logs?src=gw"), "written").await, 0);
+
+    let collector = Collector::start_on(port).await;
+    let got = collector.wait_until(Duration::from_secs(10), |r| records(r).len() >= 23).await;
+    let mut uris: Vec<String> =
+        records(&got).iter().map(|r| r["request"]["uri"].as_str().unwrap().to_string()).collect();
+    uris.sort_by_key(|u| u[3..].parse::<u32>().unwrap());
+    let expected: Vec<String> = (0..23).map(|n| format!("/n/{n}")).collect();
+    assert_eq!(uris, expected, "every entry arrives once");
+    assert!(got.len() < 23, "entries were batched: {} requests", got.len());
+    for r in &got {
+        assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/logs?src=gw"));
+        assert_eq!(r.headers.get("content-type").unwrap(), "application/json");
+        assert_eq!(r.headers.get("x-team").unwrap(), "ops");
+        assert!(serde_json::from_slice::<Value>(&r.body).unwrap().is_array(), "max_batch_size > 1 sends arrays");
+    }
+    let sink = format!("http://127.0.0.1:{port}/logs?src=gw");
+    assert_eq!((entries(status, &sink, "written").await, entries(status, &sink, "dropped").await), (23, 0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_log_drops_past_the_queue_bound_and_counts_it() {
+    let port = free_port();
+    let endpoint = format!("http://user:pa%20ss@127.0.0.1:{port}/logs");
+    let queue = "max_entries = 5, initial_retry_delay = 0.05, max_retry_delay = 0.1";
+    let (_gw, status) = requests_logged_to(&endpoint, queue, 0).await;
+    let sink = format!("http://127.0.0.1:{port}/logs");
+    let dropped = entries(status, &sink, "dropped").await;
+    let collector = Collector::start_on(port).await;
+    let got = collector.wait_until(Duration::from_secs(10), |r| r.len() as u64 + dropped >= 20).await;
+    // One entry is being retried; five wait behind it; the rest had no room.
+    assert!((5..=6).contains(&got.len()), "delivered {} of 20", got.len());
+    assert_eq!(got.len() as u64 + dropped, 20, "each entry is delivered or counted as dropped");
+    let first = &records(&got)[0];
+    assert!(first.is_object(), "max_batch_size 1 sends one object");
+    let basic = got[0].headers.get("authorization").unwrap().to_str().unwrap();
+    assert_eq!(basic, "Basic dXNlcjpwYSBzcw==", "user:pa ss from the endpoint's userinfo");
+    assert_eq!(entries(status, &sink, "written").await, got.len() as u64);
+}

@@ -67,6 +67,17 @@ enum PluginAction {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Compile the module on standard input into the compiled-code cache (the gateway runs this
+    /// in a child process, so that the compiler's memory is never its own).
+    #[command(hide = true)]
+    Compile {
+        /// SHA-256 of the module (hex): its cache key.
+        #[arg(long)]
+        hash: String,
+        /// The compiled-code cache.
+        #[arg(long)]
+        cache_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -96,6 +107,9 @@ enum ConfigAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Ok(exe) = std::env::current_exe() {
+        wasmgate::plugins::engine::compile_in_children(exe);
+    }
     let result = match cli.command {
         Command::Run { config, plugins, watch } => {
             wasmgate::server::run(wasmgate::server::RunOptions { config, plugins, watch })
@@ -117,12 +131,28 @@ fn main() -> ExitCode {
         Command::Plugin { action: PluginAction::Componentize { input, output } } => {
             componentize(&input, &output).map_err(wasmgate::config::ConfigErrors::from)
         }
+        Command::Plugin { action: PluginAction::Compile { hash, cache_dir } } => return compile(&hash, &cache_dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(errors) => {
             eprintln!("{errors}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn compile(hash: &str, cache_dir: &std::path::Path) -> ExitCode {
+    let mut module = Vec::new();
+    if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut module) {
+        eprintln!("cannot read the module from standard input: {e}");
+        return ExitCode::FAILURE;
+    }
+    match wasmgate::plugins::engine::compile_to_cache(cache_dir, hash, &module) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((status, message)) => {
+            eprintln!("{message}");
+            ExitCode::from(status as u8)
         }
     }
 }

@@ -1,10 +1,18 @@
 //! The wasmtime engine: component model, pooling allocator, epoch interruption with one ticker
 //! thread, and compiled components cached on disk (keyed by the module's hash and the engine's
 //! compatibility hash) so that a restart does not recompile.
+//!
+//! The `wasmgate` binary compiles a module that is not in the cache in a child process of itself
+//! (`wasmgate plugin compile`, see [`compile_in_children`]), which writes the cache, and then maps
+//! the cached code: the compiler's memory never becomes the gateway's. Elsewhere (tests, benches)
+//! modules are compiled in the process.
 
 use super::host::HostState;
 use std::hash::{Hash, Hasher};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -27,32 +35,11 @@ pub struct PluginEngine {
 impl PluginEngine {
     /// Builds the engine and starts its epoch ticker.
     pub fn new(cache_dir: PathBuf) -> wasmtime::Result<PluginEngine> {
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(1000)
-            .total_core_instances(5000)
-            .total_memories(1000)
-            .total_tables(2000)
-            .max_memory_size((MAX_MEMORY_MB as usize) << 20)
-            .max_core_instances_per_component(32)
-            .max_memories_per_component(4)
-            .max_tables_per_component(16);
-        let mut config = Config::new();
-        config
-            .wasm_component_model(true)
-            .epoch_interruption(true)
-            // One thread compiles: it leaves no per-thread heaps behind, so `release_free` returns
-            // all of the compiler's memory, and a hot load takes one core from traffic, not all.
-            .parallel_compilation(false)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&config)?;
+        let engine = Engine::new(&config())?;
         start_ticker(&engine);
-
         let mut linker = Linker::new(&engine);
         super::host::add_to_linker(&mut linker)?;
-
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut h);
-        let compat = format!("{:016x}", h.finish());
+        let compat = compat_hash(&engine);
         Ok(PluginEngine { engine, linker, cache_dir, compat })
     }
 
@@ -72,7 +59,7 @@ impl PluginEngine {
     /// Compiles a component, or loads its compiled form from the cache (`hash` is the SHA-256 of
     /// `bytes`, hex). The flag says whether it came from the cache.
     pub fn compile(&self, bytes: &[u8], hash: &str) -> wasmtime::Result<(Component, bool)> {
-        let cached = self.cache_dir.join(format!("{hash}-{}.cwasm", self.compat));
+        let cached = cache_file(&self.cache_dir, hash, &self.compat);
         if cached.is_file() {
             // SAFETY: the file was written by `Component::serialize` of an engine with the same
             // compatibility hash (it is in the name), into a directory this gateway owns.
@@ -81,13 +68,20 @@ impl PluginEngine {
                 Err(e) => tracing::warn!(file = %cached.display(), error = %e, "ignoring unusable compiled module"),
             }
         }
-        let component = if super::componentize::is_core_module(bytes) {
-            let wrapped = super::componentize::componentize(bytes).map_err(wasmtime::Error::msg)?;
-            tracing::info!(sha256 = %&hash[..12.min(hash.len())], "core module made into a component");
-            Component::new(&self.engine, &wrapped)?
-        } else {
-            Component::new(&self.engine, bytes)?
-        };
+        if let Some(exe) = CHILD_COMPILER.get() {
+            match compile_in_child(exe, &self.cache_dir, hash, bytes) {
+                // SAFETY: written by `wasmgate plugin compile`: this binary, so this engine.
+                Ok(()) => match unsafe { Component::deserialize_file(&self.engine, &cached) } {
+                    Ok(c) => return Ok((c, false)),
+                    Err(e) => tracing::warn!(file = %cached.display(), error = %e, "cannot map the compiled module"),
+                },
+                Err(Child::Refused(message)) => return Err(wasmtime::Error::msg(message)),
+                Err(Child::Failed(why)) => {
+                    tracing::warn!(error = %why, "cannot compile in a child process; compiling here")
+                }
+            }
+        }
+        let component = build(&self.engine, bytes, hash)?;
         let written = write_cache(&cached, &component.serialize()?);
         // The compiler's scratch memory is free now: hand it back to the OS.
         crate::memory::release_free();
@@ -103,6 +97,101 @@ impl PluginEngine {
         }
         Ok((component, false))
     }
+}
+
+/// The engine's settings: the same in the gateway and in the compiling child, whose code the
+/// gateway maps.
+fn config() -> Config {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(1000)
+        .total_core_instances(5000)
+        .total_memories(1000)
+        .total_tables(2000)
+        .max_memory_size((MAX_MEMORY_MB as usize) << 20)
+        .max_core_instances_per_component(32)
+        .max_memories_per_component(4)
+        .max_tables_per_component(16);
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        // One thread compiles: it leaves no per-thread heaps behind, so `release_free` returns
+        // all of the compiler's memory, and a hot load takes one core from traffic, not all.
+        .parallel_compilation(false)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
+/// The engine's compatibility hash, part of the cache files' names.
+fn compat_hash(engine: &Engine) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+fn cache_file(dir: &Path, hash: &str, compat: &str) -> PathBuf {
+    dir.join(format!("{hash}-{compat}.cwasm"))
+}
+
+/// Compiles `bytes` (a component, or a core module made into one first).
+fn build(engine: &Engine, bytes: &[u8], hash: &str) -> wasmtime::Result<Component> {
+    if super::componentize::is_core_module(bytes) {
+        let wrapped = super::componentize::componentize(bytes).map_err(wasmtime::Error::msg)?;
+        tracing::info!(sha256 = %&hash[..12.min(hash.len())], "core module made into a component");
+        return Component::new(engine, &wrapped);
+    }
+    Component::new(engine, bytes)
+}
+
+/// The binary that compiles modules in child processes (`wasmgate plugin compile`), once set.
+static CHILD_COMPILER: OnceLock<PathBuf> = OnceLock::new();
+
+/// From now on, compiles modules missing from the cache in child processes of `exe` (the
+/// `wasmgate` binary itself).
+pub fn compile_in_children(exe: PathBuf) {
+    let _ = CHILD_COMPILER.set(exe);
+}
+
+/// Exit status of `wasmgate plugin compile` for a module that does not compile.
+pub const REFUSED: i32 = 2;
+
+/// What went wrong in a compiling child.
+enum Child {
+    /// The module does not compile: the child's message.
+    Refused(String),
+    /// The child could not do its work (not started, crashed, could not write the cache).
+    Failed(String),
+}
+
+fn compile_in_child(exe: &Path, cache_dir: &Path, hash: &str, bytes: &[u8]) -> Result<(), Child> {
+    let mut child = Command::new(exe)
+        .args(["plugin", "compile", "--hash", hash, "--cache-dir"])
+        .arg(cache_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Child::Failed(format!("{}: {e}", exe.display())))?;
+    // Dropping stdin after writing ends the module for the child.
+    let fed = child.stdin.take().expect("piped").write_all(bytes);
+    let out = child.wait_with_output().map_err(|e| Child::Failed(e.to_string()))?;
+    let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    match (out.status.code(), fed) {
+        (Some(0), _) => Ok(()),
+        (Some(REFUSED), _) => Err(Child::Refused(said)),
+        (_, Err(e)) => Err(Child::Failed(format!("cannot hand the module over: {e}"))),
+        (status, _) => Err(Child::Failed(format!("exited with {status:?}: {said}"))),
+    }
+}
+
+/// `wasmgate plugin compile`: compiles `bytes` into the cache in `cache_dir`, as a gateway would.
+/// `Err((status, message))`, the status [`REFUSED`] when the module does not compile.
+pub fn compile_to_cache(cache_dir: &Path, hash: &str, bytes: &[u8]) -> Result<(), (i32, String)> {
+    let engine = Engine::new(&config()).map_err(|e| (1, format!("cannot start the wasm engine: {e:#}")))?;
+    let component = build(&engine, bytes, hash).map_err(|e| (REFUSED, format!("{e:#}")))?;
+    let code = component.serialize().map_err(|e| (1, format!("{e:#}")))?;
+    write_cache(&cache_file(cache_dir, hash, &compat_hash(&engine)), &code)
+        .map_err(|e| (1, format!("cannot write the cache in {}: {e}", cache_dir.display())))
 }
 
 fn write_cache(path: &Path, data: &[u8]) -> std::io::Result<()> {

@@ -1,8 +1,9 @@
-//! Building blocks for rate-limiting plugins: Kong's six fixed windows, exact counting through the
-//! host's counters, and the `RateLimit-*` / `X-RateLimit-*` / `Retry-After` headers.
+//! Building blocks for rate-limiting plugins: Kong's six fixed windows, and exact counting with
+//! the `RateLimit-*` / `X-RateLimit-*` / `Retry-After` headers in one host call
+//! (`counters::limit`).
 
-use crate::bindings::wasmgate::plugin::{counters, response};
-use crate::{Action, CounterOp, Window, json_message};
+use crate::bindings::wasmgate::plugin::counters;
+use crate::{Action, Window, json_message};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -89,14 +90,12 @@ impl Limits {
     }
 
     /// Counts one request against counter `key` in every window, exactly: when any window is full
-    /// nothing is counted and the request is not admitted.
-    pub fn count(&self, key: &str) -> Result<Usage, String> {
+    /// nothing is counted and the request is not admitted. The host sets Kong's headers on the
+    /// response to come (only `Retry-After`, when refused, with `hide_headers`).
+    pub fn count(&self, key: &str, hide_headers: bool) -> Result<Usage, String> {
         let windows: Vec<_> = self.windows().collect();
-        let ops: Vec<CounterOp> = windows
-            .iter()
-            .map(|(w, _, limit)| CounterOp { key: key.to_string(), window: *w, delta: 1, limit: Some(*limit) })
-            .collect();
-        let result = counters::increment(&ops)?;
+        let limits: Vec<(Window, u64)> = windows.iter().map(|(w, _, limit)| (*w, *limit)).collect();
+        let result = counters::limit(key, &limits, hide_headers)?;
         let windows = windows
             .iter()
             .zip(&result.states)
@@ -104,11 +103,7 @@ impl Limits {
                 name,
                 limit: *limit,
                 // A refused request still fills the window that refused it.
-                remaining: if result.admitted {
-                    limit.saturating_sub(state.count)
-                } else {
-                    limit.saturating_sub(state.count + 1)
-                },
+                remaining: limit.saturating_sub(state.count + u64::from(!result.admitted)),
                 reset: state.reset_ms.div_ceil(1000),
             })
             .collect();
@@ -117,54 +112,13 @@ impl Limits {
 }
 
 impl Usage {
-    /// The window closest to its limit (Kong's choice for the `RateLimit-*` headers).
-    fn tightest(&self) -> Option<&WindowUsage> {
-        self.windows.iter().min_by(|a, b| a.remaining.cmp(&b.remaining).then(b.limit.cmp(&a.limit)))
-    }
-
-    /// Seconds until the request could be admitted (for `Retry-After`).
-    pub fn retry_after(&self) -> u64 {
-        self.windows.iter().filter(|w| w.remaining == 0).map(|w| w.reset).max().unwrap_or(0)
-    }
-
-    /// `X-RateLimit-Limit-<Window>` / `X-RateLimit-Remaining-<Window>` for every window, then
-    /// `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` for the tightest, and
-    /// `Retry-After` when refused.
-    pub fn headers(&self) -> Vec<(String, String)> {
-        let mut headers = Vec::with_capacity(self.windows.len() * 2 + 4);
-        for w in &self.windows {
-            headers.push((format!("X-RateLimit-Limit-{}", w.name), w.limit.to_string()));
-            headers.push((format!("X-RateLimit-Remaining-{}", w.name), w.remaining.to_string()));
+    /// The access phase's answer: over a limit, `status` with `{"message": message}` (the host
+    /// adds the headers); otherwise go on.
+    pub fn verdict(&self, status: u16, message: &str) -> Action {
+        match self.admitted {
+            true => Action::Proceed,
+            false => json_message(status, message, &[]),
         }
-        if let Some(t) = self.tightest() {
-            headers.push(("RateLimit-Limit".into(), t.limit.to_string()));
-            headers.push(("RateLimit-Remaining".into(), t.remaining.to_string()));
-            headers.push(("RateLimit-Reset".into(), t.reset.to_string()));
-        }
-        if !self.admitted {
-            headers.push(("Retry-After".into(), self.retry_after().to_string()));
-        }
-        headers
-    }
-}
-
-impl Usage {
-    /// The access phase's answer: over a limit, `status` with `{"message": message}`, the
-    /// headers (unless `hide`) and always `Retry-After`; otherwise go on, with the headers set on
-    /// the response to come (one host call; no header-filter phase needed).
-    pub fn verdict(&self, hide: bool, status: u16, message: &str) -> Action {
-        let mut headers = if hide { Vec::new() } else { self.headers() };
-        if self.admitted {
-            if !headers.is_empty() {
-                response::set_headers(&headers);
-            }
-            return Action::Proceed;
-        }
-        if hide {
-            headers.push(("Retry-After".into(), self.retry_after().to_string()));
-        }
-        let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        json_message(status, message, &refs)
     }
 }
 
@@ -188,25 +142,5 @@ mod tests {
             "config: set at least one of second, minute, hour, day, month, year"
         );
         assert!(serde_json::from_str::<Limits>(r#"{"minutes": 1}"#).is_err());
-    }
-
-    #[test]
-    fn headers_follow_kong() {
-        let usage = Usage {
-            admitted: false,
-            windows: vec![
-                WindowUsage { name: "Second", limit: 5, remaining: 3, reset: 1 },
-                WindowUsage { name: "Minute", limit: 10, remaining: 0, reset: 42 },
-            ],
-        };
-        let h = usage.headers();
-        let get = |n: &str| h.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
-        assert_eq!(get("X-RateLimit-Limit-Second"), Some("5"));
-        assert_eq!(get("X-RateLimit-Remaining-Minute"), Some("0"));
-        assert_eq!(
-            (get("RateLimit-Limit"), get("RateLimit-Remaining"), get("RateLimit-Reset")),
-            (Some("10"), Some("0"), Some("42"))
-        );
-        assert_eq!(get("Retry-After"), Some("42"));
     }
 }

@@ -145,7 +145,7 @@ impl Plugin for RateLimiting {
             context::service_id().unwrap_or_default(),
             identifier(config)
         );
-        let usage = match config.limits.count(&key) {
+        let usage = match config.limits.count(&key, config.hide_client_headers) {
             Ok(usage) => usage,
             Err(e) if config.fault_tolerant => {
                 wasmgate_plugin_sdk::log(
@@ -160,7 +160,7 @@ impl Plugin for RateLimiting {
             let route = context::route_name().or_else(context::route_id).unwrap_or_default();
             metrics::add(config.refused, &[route], 1);
         }
-        Ok(usage.verdict(config.hide_client_headers, config.error_code, &config.error_message))
+        Ok(usage.verdict(config.error_code, &config.error_message))
     }
 }
 

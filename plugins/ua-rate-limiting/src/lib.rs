@@ -225,7 +225,7 @@ impl Plugin for UaRateLimiting {
             LimitBy::Consumer => consumers::authenticated().map_or_else(request::client_ip, |c| c.id),
         };
         let key = format!("{}:{}:{who}", context::route_id().unwrap_or_default(), role.name);
-        let usage = role.limits.count(&key)?;
+        let usage = role.limits.count(&key, config.hide_client_headers)?;
         let top = compiled.metrics.top.filter(|_| role.limit_by == LimitBy::UserAgent);
         if !usage.admitted || top.is_some() {
             let route = route();
@@ -240,7 +240,7 @@ impl Plugin for UaRateLimiting {
                 Self::refuse(&compiled.metrics, "rejected", &role.name, &route, &ua);
             }
         }
-        Ok(usage.verdict(config.hide_client_headers, config.error_code, &config.error_message))
+        Ok(usage.verdict(config.error_code, &config.error_message))
     }
 }
 

@@ -7,6 +7,7 @@ mod context;
 mod headers;
 mod log;
 mod metrics;
+mod rate_limit;
 mod request;
 mod response;
 pub(crate) mod sandbox;

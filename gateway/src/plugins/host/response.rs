@@ -18,7 +18,7 @@ impl HostState {
     }
 
     /// A header write: applied in header-filter, kept for the response in rewrite and access.
-    fn write_header(&mut self, op: HeaderOp) {
+    pub(super) fn write_header(&mut self, op: HeaderOp) {
         let counted = match &op {
             HeaderOp::Set(n, v) | HeaderOp::Add(n, v) => self.header_write(n, v),
             HeaderOp::Remove(_) => true,

@@ -40,6 +40,10 @@ impl counters::Host for HostState {
             states: reply.states.into_iter().map(|(count, reset_ms)| CounterState { count, reset_ms }).collect(),
         })
     }
+
+    fn limit(&mut self, key: String, windows: Vec<(Window, u64)>, hide_headers: bool) -> Result<CounterResult, String> {
+        self.rate_limit(key, windows, hide_headers)
+    }
 }
 
 impl cache::Host for HostState {

@@ -1,0 +1,111 @@
+//! `counters::limit`: Kong's rate limiting in one host call. The increments go through
+//! `counters::increment`; the `X-RateLimit-*`, `RateLimit-*` and `Retry-After` headers are made
+//! here from the result and kept for the response, so a plugin neither formats them nor copies
+//! them across the boundary.
+
+use super::HostState;
+use super::wasmgate::plugin::counters::Host as _;
+use super::wasmgate::plugin::types::{CounterOp, CounterResult, Window};
+use crate::plugins::state::HeaderOp;
+
+/// One window after counting a request.
+#[derive(Debug, Clone, PartialEq)]
+struct WindowUsage {
+    window: Window,
+    limit: u64,
+    /// Requests left in the window.
+    remaining: u64,
+    /// Seconds until the window resets.
+    reset: u64,
+}
+
+impl HostState {
+    /// See `counters::limit` in `wit/plugin.wit`.
+    pub(super) fn rate_limit(
+        &mut self,
+        key: String,
+        windows: Vec<(Window, u64)>,
+        hide_headers: bool,
+    ) -> Result<CounterResult, String> {
+        let ops =
+            windows.iter().map(|&(window, limit)| CounterOp { key: key.clone(), window, delta: 1, limit: Some(limit) });
+        let result = self.increment(ops.collect())?;
+        let usage: Vec<WindowUsage> = windows
+            .iter()
+            .zip(&result.states)
+            .map(|(&(window, limit), state)| WindowUsage {
+                window,
+                limit,
+                // A refused request still fills the window that refused it.
+                remaining: limit.saturating_sub(state.count + u64::from(!result.admitted)),
+                reset: state.reset_ms.div_ceil(1000),
+            })
+            .collect();
+        for (name, value) in headers(&usage, result.admitted, hide_headers) {
+            self.write_header(HeaderOp::Set(name.into(), value.to_string()));
+        }
+        Ok(result)
+    }
+}
+
+/// Kong's headers: `X-RateLimit-Limit-<Window>` / `X-RateLimit-Remaining-<Window>` for every
+/// window, then `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` for the window closest
+/// to its limit, and `Retry-After` when refused (only that one when `hide`).
+fn headers(windows: &[WindowUsage], admitted: bool, hide: bool) -> Vec<(&'static str, u64)> {
+    let mut headers = Vec::with_capacity(windows.len() * 2 + 4);
+    if !hide {
+        for w in windows {
+            let (limit, remaining) = names(w.window);
+            headers.push((limit, w.limit));
+            headers.push((remaining, w.remaining));
+        }
+        let tightest = windows.iter().min_by(|a, b| a.remaining.cmp(&b.remaining).then(b.limit.cmp(&a.limit)));
+        if let Some(t) = tightest {
+            headers.extend([
+                ("RateLimit-Limit", t.limit),
+                ("RateLimit-Remaining", t.remaining),
+                ("RateLimit-Reset", t.reset),
+            ]);
+        }
+    }
+    if !admitted {
+        let retry_after = windows.iter().filter(|w| w.remaining == 0).map(|w| w.reset).max().unwrap_or(0);
+        headers.push(("Retry-After", retry_after));
+    }
+    headers
+}
+
+/// The per-window header names.
+fn names(window: Window) -> (&'static str, &'static str) {
+    match window {
+        Window::Second => ("X-RateLimit-Limit-Second", "X-RateLimit-Remaining-Second"),
+        Window::Minute => ("X-RateLimit-Limit-Minute", "X-RateLimit-Remaining-Minute"),
+        Window::Hour => ("X-RateLimit-Limit-Hour", "X-RateLimit-Remaining-Hour"),
+        Window::Day => ("X-RateLimit-Limit-Day", "X-RateLimit-Remaining-Day"),
+        Window::Month => ("X-RateLimit-Limit-Month", "X-RateLimit-Remaining-Month"),
+        Window::Year => ("X-RateLimit-Limit-Year", "X-RateLimit-Remaining-Year"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_follow_kong() {
+        let windows = [
+            WindowUsage { window: Window::Second, limit: 5, remaining: 3, reset: 1 },
+            WindowUsage { window: Window::Minute, limit: 10, remaining: 0, reset: 42 },
+        ];
+        let h = headers(&windows, false, false);
+        let get = |n: &str| h.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
+        assert_eq!((get("X-RateLimit-Limit-Second"), get("X-RateLimit-Remaining-Minute")), (Some(5), Some(0)));
+        assert_eq!(
+            (get("RateLimit-Limit"), get("RateLimit-Remaining"), get("RateLimit-Reset")),
+            (Some(10), Some(0), Some(42))
+        );
+        assert_eq!(get("Retry-After"), Some(42));
+        assert_eq!(headers(&windows, false, true), [("Retry-After", 42)], "hidden: Retry-After only");
+        assert!(headers(&windows, true, true).is_empty());
+    }
+}

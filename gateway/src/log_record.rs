@@ -1,6 +1,7 @@
 //! Kong's log record (`kong.log.serialize()`): what log plugins send, and what the JSON access log
 //! writes, built from one request's header, response and state. `Authorization` and
-//! `Proxy-Authorization` request headers are written as `REDACTED`.
+//! `Proxy-Authorization` request headers are written as `REDACTED`. As in Kong, at most 100 query
+//! arguments and 100 header names are listed.
 
 use crate::plugins::state::{RequestState, Source};
 use crate::snapshot::{Destination, Entities};
@@ -229,8 +230,8 @@ struct Headers<'a> {
 
 impl Serialize for Headers<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.map.keys_len()))?;
-        for name in self.map.keys() {
+        let mut map = s.serialize_map(Some(self.map.keys_len().min(MAX_ARGS)))?;
+        for name in self.map.keys().take(MAX_ARGS) {
             let secret =
                 self.redact && (name == http::header::AUTHORIZATION || name == http::header::PROXY_AUTHORIZATION);
             let values: Vec<_> = self.map.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes())).collect();
@@ -252,13 +253,16 @@ fn headers_or_empty<S: Serializer>(h: &Option<Headers<'_>>, s: S) -> Result<S::O
 }
 
 /// Query arguments by name, percent-decoded: a string, `true` for a bare name, or a list for a
-/// repeated one (as Kong's `querystring`).
+/// repeated one (as Kong's `querystring`), for the first [`MAX_ARGS`] arguments.
 struct Query<'a>(&'a str);
+
+/// Most query arguments and header names a record lists (Kong's default for both).
+const MAX_ARGS: usize = 100;
 
 impl Serialize for Query<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut args: Vec<(String, Vec<Arg>)> = Vec::new();
-        for piece in self.0.split('&').filter(|p| !p.is_empty()) {
+        for piece in self.0.split('&').filter(|p| !p.is_empty()).take(MAX_ARGS) {
             let (name, value) = match piece.split_once('=') {
                 Some((n, v)) => (decode(n), Arg::Value(decode(v))),
                 None => (decode(piece), Arg::Bare),

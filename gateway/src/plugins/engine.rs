@@ -146,20 +146,26 @@ fn build(engine: &Engine, bytes: &[u8], hash: &str) -> wasmtime::Result<Componen
 /// The binary that compiles modules in child processes (`wasmgate plugin compile`), once set.
 static CHILD_COMPILER: OnceLock<PathBuf> = OnceLock::new();
 
-/// From now on, compiles modules missing from the cache in child processes of `exe` (the
-/// `wasmgate` binary itself).
+/// From now on, compiles modules missing from the cache in child processes of the running
+/// `wasmgate` binary: `/proc/self/exe`, which stays this build even when the file is replaced by
+/// an upgrade, or else `exe`.
 pub fn compile_in_children(exe: PathBuf) {
-    let _ = CHILD_COMPILER.set(exe);
+    let this = Path::new("/proc/self/exe");
+    let _ = CHILD_COMPILER.set(if this.exists() { this.to_path_buf() } else { exe });
 }
 
-/// Exit status of `wasmgate plugin compile` for a module that does not compile.
-pub const REFUSED: i32 = 2;
+/// Exit status of `wasmgate plugin compile` for a module that does not compile (not 2, which is
+/// the argument parser's).
+pub const REFUSED: i32 = 65;
+
+/// Longest a compiling child may take before it is stopped and the module refused.
+const CHILD_DEADLINE: Duration = Duration::from_secs(300);
 
 /// What went wrong in a compiling child.
 enum Child {
     /// The module does not compile: the child's message.
     Refused(String),
-    /// The child could not do its work (not started, crashed, could not write the cache).
+    /// The child could not do its work (not started, or could not write the cache).
     Failed(String),
 }
 
@@ -172,15 +178,33 @@ fn compile_in_child(exe: &Path, cache_dir: &Path, hash: &str, bytes: &[u8]) -> R
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| Child::Failed(format!("{}: {e}", exe.display())))?;
-    // Dropping stdin after writing ends the module for the child.
+    // The child reads the whole module before it writes anything; closing stdin ends it.
     let fed = child.stdin.take().expect("piped").write_all(bytes);
-    let out = child.wait_with_output().map_err(|e| Child::Failed(e.to_string()))?;
-    let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    match (out.status.code(), fed) {
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < CHILD_DEADLINE => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Child::Refused(format!("compiling took longer than {} s", CHILD_DEADLINE.as_secs())));
+            }
+            Err(e) => return Err(Child::Failed(e.to_string())),
+        }
+    };
+    let mut said = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut said);
+    }
+    let said = said.trim().to_string();
+    match (status.code(), fed) {
         (Some(0), _) => Ok(()),
         (Some(REFUSED), _) => Err(Child::Refused(said)),
+        // Killed (by the OOM killer, say): what the module did to the child, it would do here.
+        (None, _) => Err(Child::Refused(format!("the compiler was stopped ({status}) {said}").trim().to_string())),
         (_, Err(e)) => Err(Child::Failed(format!("cannot hand the module over: {e}"))),
-        (status, _) => Err(Child::Failed(format!("exited with {status:?}: {said}"))),
+        (Some(code), _) => Err(Child::Failed(format!("exited with {code}: {said}"))),
     }
 }
 

@@ -300,12 +300,11 @@ impl Module {
         if instance.configured.contains(&id) {
             return Ok(());
         }
-        match instance
-            .plugin
-            .wasmgate_plugin_handler()
-            .call_configure(&mut instance.store, id, json)
-            .map_err(|e| self.classify(e))?
-        {
+        // The plugin is accepting a configuration, whatever the request's phase.
+        let phase = std::mem::replace(&mut instance.store.data_mut().call.phase, Phase::Configure);
+        let configured = instance.plugin.wasmgate_plugin_handler().call_configure(&mut instance.store, id, json);
+        instance.store.data_mut().call.phase = phase;
+        match configured.map_err(|e| self.classify(e))? {
             Ok(_) => {
                 instance.configured.push(id);
                 Ok(())

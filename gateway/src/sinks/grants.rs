@@ -6,6 +6,15 @@ use super::Endpoint;
 use crate::config::relative_to;
 use std::path::{Component, Path, PathBuf};
 
+/// A file a module may append to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AllowedFile {
+    /// Absolute and normalised.
+    pub path: PathBuf,
+    /// The granted directory it is in, when it was allowed by one.
+    pub within: Option<PathBuf>,
+}
+
 /// The destinations one module may open sinks on.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SinkGrants {
@@ -39,21 +48,25 @@ impl SinkGrants {
         Ok(grants)
     }
 
-    /// `path` as an absolute, normalised path, if it is allowed.
-    pub fn file(&self, path: &str) -> Result<PathBuf, String> {
+    /// `path` as an absolute, normalised path, if it is allowed, with the directory grant that
+    /// allows it (the writer checks that no symbolic link leads out of it).
+    pub fn file(&self, path: &str) -> Result<AllowedFile, String> {
+        if Path::new(path).components().any(|c| c == Component::ParentDir) {
+            return Err(format!("{path:?}: `..` is not allowed in a log file's path"));
+        }
         let resolved = self.resolve(path)?;
-        let allowed = self
+        let grant = self
             .files
             .iter()
-            .any(|(p, dir)| if *dir { resolved.starts_with(p) && resolved != *p } else { resolved == *p });
-        if !allowed {
+            .find(|(p, dir)| if *dir { resolved.starts_with(p) && resolved != *p } else { resolved == *p });
+        let Some((granted, dir)) = grant else {
             return Err(format!(
                 "{path:?} is not allowed for module {m}; the operator allows it with allow_log_files = [{:?}] in [modules.{m}] of plugins.toml",
                 resolved.display(),
                 m = self.module
             ));
-        }
-        Ok(resolved)
+        };
+        Ok(AllowedFile { path: resolved, within: dir.then(|| granted.clone()) })
     }
 
     /// `endpoint` parsed, if it is allowed (credentials in it do not matter).
@@ -103,9 +116,11 @@ mod tests {
     #[test]
     fn only_listed_files_and_directories_are_allowed() {
         let g = grants();
-        assert_eq!(g.file("/etc/wasmgate/logs/ops.log").unwrap(), Path::new("/etc/wasmgate/logs/ops.log"));
-        assert_eq!(g.file("logs/./x/../ops.log").unwrap(), Path::new("/etc/wasmgate/logs/ops.log"));
-        assert!(g.file("/var/log/gw/a.log").is_ok());
+        let ops = g.file("/etc/wasmgate/logs/ops.log").unwrap();
+        assert_eq!((ops.path.as_path(), ops.within), (Path::new("/etc/wasmgate/logs/ops.log"), None));
+        assert_eq!(g.file("logs/./ops.log").unwrap().path, Path::new("/etc/wasmgate/logs/ops.log"));
+        assert!(g.file("logs/x/../ops.log").unwrap_err().contains("`..` is not allowed"));
+        assert_eq!(g.file("/var/log/gw/a.log").unwrap().within.as_deref(), Some(Path::new("/var/log/gw")));
         assert!(g.file("/var/log/gw/../../../etc/passwd").is_err(), "no way out by ..");
         assert!(g.file("/var/log/gw").is_err(), "the directory itself is not a file");
         let e = g.file("/tmp/x.log").unwrap_err();

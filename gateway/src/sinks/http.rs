@@ -1,6 +1,6 @@
 //! An HTTP sink's sender: gathers entries into batches (Kong's `queue` settings) and sends each
 //! batch with Pingora's HTTP client, keeping the connection for the next one. A batch that fails
-//! (no connection, a timeout, a status outside 2xx) is retried with a doubling delay until
+//! (no connection, a timeout, a status of 400 or more) is retried with a doubling delay until
 //! `max-retry-time`; the entries behind it wait in the bounded queue meanwhile.
 
 use super::{Stats, Warner};
@@ -10,7 +10,7 @@ use pingora_core::connectors::http::Connector;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_http::RequestHeader;
 use std::sync::Arc;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 /// How entries wait and are retried (times in ms).
@@ -56,8 +56,11 @@ impl HttpOptions {
         http::HeaderValue::from_str(&self.content_type)
             .map_err(|_| format!("content-type: {:?} is not a valid header value", self.content_type))?;
         for (name, value) in &self.headers {
-            http::HeaderName::from_bytes(name.as_bytes())
+            let parsed = http::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| format!("headers: {name:?} is not a header name"))?;
+            if FRAMING.contains(&parsed.as_str()) {
+                return Err(format!("headers: {name:?} is set by the gateway; remove it"));
+            }
             http::HeaderValue::from_str(value).map_err(|_| format!("headers.{name}: not a valid header value"))?;
         }
         if self.timeout_ms == 0 {
@@ -66,6 +69,10 @@ impl HttpOptions {
         Ok(())
     }
 }
+
+/// Headers the sender sets itself, which configured headers may not repeat (as Kong's schema).
+const FRAMING: [&str; 7] =
+    ["host", "content-length", "content-type", "transfer-encoding", "connection", "te", "upgrade"];
 
 /// An `http://` or `https://` URL that entries are sent to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -93,6 +100,22 @@ impl Endpoint {
         let _ = url.set_password(None);
         url.set_fragment(None);
         url.to_string()
+    }
+
+    /// Scheme, host, port and path: the sink's name on `/metrics` and in warnings (a query may
+    /// carry a token).
+    pub fn label(&self) -> String {
+        let mut url = self.url.clone();
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        url.set_query(None);
+        url.set_fragment(None);
+        url.to_string()
+    }
+
+    /// Whether the URL carries `user:password@`.
+    pub fn has_credentials(&self) -> bool {
+        !self.url.username().is_empty()
     }
 
     fn host(&self) -> &str {
@@ -132,35 +155,70 @@ impl Endpoint {
     }
 }
 
+/// Most bytes of entries in one request.
+const MAX_BATCH_BYTES: usize = 8 << 20;
+
 fn ms(n: u32) -> Duration {
     Duration::from_millis(n.into())
 }
 
 /// Runs until every holder of the sink is gone and its queue is empty.
 pub(super) fn run(endpoint: Endpoint, options: HttpOptions, rx: Receiver<String>, stats: Arc<Stats>) {
-    let mut warner = Warner::new(endpoint.name());
+    let mut warner = Warner::new(endpoint.label());
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
-        Err(e) => return tracing::error!(sink = %endpoint.name(), error = %e, "cannot start the log sink"),
+        Err(e) => {
+            tracing::error!(sink = %endpoint.label(), error = %e, "cannot start the log sink; its entries are dropped");
+            return super::discard(rx, &stats);
+        }
     };
     let connector = Connector::new(None);
     let q = &options.queue;
     let batch_size = q.max_batch_size.max(1) as usize;
-    while let Ok(first) = rx.recv() {
+    let idle = ms(options.keepalive_ms) + Duration::from_millis(50);
+    loop {
+        let first = match rx.recv_timeout(idle) {
+            Ok(entry) => entry,
+            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {
+                // Idle past `keepalive`: let the runtime close the kept connections (their timers
+                // run only while it runs), then wait for the next entry.
+                runtime.block_on(tokio::time::sleep(Duration::from_millis(1)));
+                match rx.recv() {
+                    Ok(entry) => entry,
+                    Err(_) => return,
+                }
+            }
+        };
+        let mut bytes = first.len();
         let mut batch = vec![first];
         let until = Instant::now() + ms(q.max_coalescing_delay_ms);
-        while batch.len() < batch_size {
+        while batch.len() < batch_size && bytes < MAX_BATCH_BYTES {
             match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                Ok(entry) => batch.push(entry),
+                Ok(entry) => {
+                    bytes += entry.len();
+                    batch.push(entry);
+                }
                 Err(_) => break,
             }
         }
         let n = batch.len();
-        stats.taken(batch.iter().map(String::len).sum());
         let body = match batch_size {
             1 => Bytes::from(batch.pop().expect("one entry")),
-            _ => Bytes::from(format!("[{}]", batch.join(","))),
+            _ => {
+                let mut array = String::with_capacity(bytes + n + 1);
+                array.push('[');
+                for (i, entry) in batch.iter().enumerate() {
+                    if i > 0 {
+                        array.push(',');
+                    }
+                    array.push_str(entry);
+                }
+                array.push(']');
+                Bytes::from(array)
+            }
         };
+        drop(batch);
         let started = Instant::now();
         let mut delay = ms(q.initial_retry_delay_ms);
         loop {
@@ -181,10 +239,12 @@ pub(super) fn run(endpoint: Endpoint, options: HttpOptions, rx: Receiver<String>
                 }
             }
         }
+        // Held until sent or given up on, so the batch counts against the queue's bytes.
+        stats.taken(bytes);
     }
 }
 
-/// Sends one batch; `Err` for anything but a 2xx answer.
+/// Sends one batch; `Err` unless it is answered with a status below 400.
 async fn send(connector: &Connector, endpoint: &Endpoint, options: &HttpOptions, body: Bytes) -> Result<(), String> {
     let timeout = ms(options.timeout_ms);
     let err = |e: Box<pingora_error::Error>| e.to_string();
@@ -211,15 +271,15 @@ async fn send(connector: &Connector, endpoint: &Endpoint, options: &HttpOptions,
         } else {
             session.shutdown().await;
         }
+        // Kong's http-log takes any status below 400 as delivered.
         match status {
-            200..=299 => Ok(()),
+            100..=399 => Ok(()),
             _ => Err(format!("answered {status}")),
         }
     };
     // Each step has its own timeout; this bounds the whole exchange.
-    tokio::time::timeout(timeout * 4, work)
-        .await
-        .map_err(|_| format!("no answer within {} ms", options.timeout_ms * 4))?
+    let limit = timeout * 4;
+    tokio::time::timeout(limit, work).await.map_err(|_| format!("no answer within {} ms", limit.as_millis()))?
 }
 
 #[cfg(test)]
@@ -248,6 +308,7 @@ mod tests {
     fn the_request_carries_host_credentials_and_headers() {
         let e = Endpoint::parse("http://us%20er:p%40ss@Logs.Example:9000/in?k=1#x").unwrap();
         assert_eq!(e.name(), "http://logs.example:9000/in?k=1");
+        assert_eq!(e.label(), "http://logs.example:9000/in", "no query on /metrics");
         let req = e.request(&options(), 12).unwrap();
         assert_eq!(req.method, "PUT");
         assert_eq!(req.uri, "/in?k=1");
@@ -269,5 +330,8 @@ mod tests {
         let mut o = options();
         o.headers.push(("bad name".into(), "v".into()));
         assert!(o.check().unwrap_err().starts_with("headers:"));
+        let mut o = options();
+        o.headers.push(("Content-Length".into(), "1".into()));
+        assert!(o.check().unwrap_err().contains("is set by the gateway"), "no second framing header");
     }
 }

@@ -11,13 +11,12 @@ mod file;
 mod grants;
 mod http;
 
-pub use grants::SinkGrants;
+pub use grants::{AllowedFile, SinkGrants};
 pub use http::{Endpoint, HttpOptions, QueueOptions};
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, LazyLock, Weak};
@@ -95,7 +94,7 @@ impl Sink {
 /// What identifies a sink: its destination and the options it was opened with.
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Key {
-    File { path: PathBuf, reopen: bool, max_entries: u32 },
+    File { file: AllowedFile, reopen: bool, max_entries: u32 },
     Http { endpoint: Endpoint, options: HttpOptions },
 }
 
@@ -103,8 +102,8 @@ impl Key {
     /// The destination's name on `/metrics` (no credentials).
     fn name(&self) -> String {
         match self {
-            Key::File { path, .. } => format!("file:{}", path.display()),
-            Key::Http { endpoint, .. } => endpoint.name(),
+            Key::File { file, .. } => format!("file:{}", file.path.display()),
+            Key::Http { endpoint, .. } => endpoint.label(),
         }
     }
 }
@@ -112,11 +111,11 @@ impl Key {
 static SINKS: LazyLock<Mutex<HashMap<Key, Weak<Sink>>>> = LazyLock::new(Mutex::default);
 static STATS: LazyLock<Mutex<HashMap<String, Arc<Stats>>>> = LazyLock::new(Mutex::default);
 
-/// The sink appending lines to `path` (already allowed), opened or shared.
-pub fn file(path: PathBuf, reopen: bool, max_entries: u32) -> Arc<Sink> {
+/// The sink appending lines to `file`, opened or shared.
+pub fn file(file: AllowedFile, reopen: bool, max_entries: u32) -> Arc<Sink> {
     let max = max_entries.clamp(1, MAX_QUEUE_ENTRIES);
-    open(Key::File { path, reopen, max_entries: max }, max, |key, rx, stats| match key {
-        Key::File { path, reopen, .. } => file::run(path, reopen, rx, stats),
+    open(Key::File { file, reopen, max_entries: max }, max, |key, rx, stats| match key {
+        Key::File { file, reopen, .. } => file::run(file, reopen, rx, stats),
         Key::Http { .. } => unreachable!("a file key"),
     })
 }
@@ -193,6 +192,14 @@ pub fn render(out: &mut String) {
     }
 }
 
+/// Empties the queue of a sink whose writer cannot work, counting its entries as failed.
+fn discard(rx: Receiver<String>, stats: &Stats) {
+    while let Ok(entry) = rx.recv() {
+        stats.taken(entry.len());
+        stats.failed(1);
+    }
+}
+
 /// Says a sink's problem at most every ten seconds, with how many times it happened meanwhile.
 struct Warner {
     sink: String,
@@ -224,9 +231,10 @@ mod tests {
     fn one_destination_is_one_sink_and_its_queue_is_bounded() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.log");
-        let a = file(path.clone(), false, 3);
-        assert!(Arc::ptr_eq(&a, &file(path.clone(), false, 3)), "shared while held");
-        assert!(!Arc::ptr_eq(&a, &file(path.clone(), true, 3)), "other options, another sink");
+        let out = AllowedFile { path: path.clone(), within: None };
+        let a = file(out.clone(), false, 3);
+        assert!(Arc::ptr_eq(&a, &file(out.clone(), false, 3)), "shared while held");
+        assert!(!Arc::ptr_eq(&a, &file(out, true, 3)), "other options, another sink");
         a.send("x".repeat(MAX_ENTRY_BYTES + 1));
         assert_eq!(a.stats.dropped.load(Ordering::Relaxed), 1, "too large");
         for i in 0..3 {

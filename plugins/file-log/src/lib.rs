@@ -22,6 +22,9 @@ struct Config {
     #[serde(default = "default_max_entries")]
     #[schemars(range(min = 1, max = 100_000))]
     max_entries: u32,
+    /// Kong's Lua hook: refused when set, as there is no Lua here.
+    #[serde(default)]
+    custom_fields_by_lua: std::collections::BTreeMap<String, String>,
     /// The sink, once opened.
     #[serde(skip)]
     sink: u32,
@@ -39,6 +42,9 @@ impl Plugin for FileLog {
     const PHASES: Phases = Phases::LOG;
 
     fn configure(config: &mut Config) -> Result<ConfigNeeds, String> {
+        if !config.custom_fields_by_lua.is_empty() {
+            return Err("custom_fields_by_lua: there is no Lua in wasmgate; reshape the record in a plugin of your own with sink::serialize and sink::send".into());
+        }
         if config.path.is_empty() {
             return Err("path: must not be empty".into());
         }

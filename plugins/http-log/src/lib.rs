@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use wasmgate_plugin_sdk::sink::{self, HttpOptions, QueueOptions};
-use wasmgate_plugin_sdk::{ConfigNeeds, Phases, Plugin, export_plugin};
+use wasmgate_plugin_sdk::{ConfigNeeds, LogLevel, Phases, Plugin, export_plugin, log};
 
 /// The request method.
 #[derive(Deserialize, Serialize, JsonSchema, Clone, Copy)]
@@ -93,6 +93,19 @@ struct Config {
     /// Batching and retries.
     #[serde(default)]
     queue: Queue,
+    /// Deprecated in Kong: taken as `queue.max_batch_size` when set.
+    #[serde(default)]
+    queue_size: Option<u32>,
+    /// Deprecated in Kong: taken as `queue.max_coalescing_delay` (s) when set.
+    #[serde(default)]
+    flush_timeout: Option<f64>,
+    /// Deprecated in Kong, and ignored as there: a failing batch is retried for
+    /// `queue.max_retry_time`.
+    #[serde(default)]
+    retry_count: Option<u32>,
+    /// Kong's Lua hook: refused when set, as there is no Lua here.
+    #[serde(default)]
+    custom_fields_by_lua: BTreeMap<String, String>,
     /// The sink, once opened.
     #[serde(skip)]
     sink: u32,
@@ -122,8 +135,9 @@ fn millis(field: &str, s: f64, min: f64, max: f64) -> Result<u32, String> {
 impl Config {
     fn options(&self) -> Result<HttpOptions, String> {
         let q = &self.queue;
-        if !(1..=1_000_000).contains(&q.max_batch_size) {
-            return Err(format!("queue.max_batch_size: {} is out of range 1-1000000", q.max_batch_size));
+        let max_batch_size = self.queue_size.unwrap_or(q.max_batch_size);
+        if !(1..=1_000_000).contains(&max_batch_size) {
+            return Err(format!("queue.max_batch_size: {max_batch_size} is out of range 1-1000000"));
         }
         if !(1..=100_000).contains(&q.max_entries) {
             return Err(format!("queue.max_entries: {} is out of range 1-100000", q.max_entries));
@@ -147,8 +161,13 @@ impl Config {
             timeout_ms: self.timeout,
             keepalive_ms: self.keepalive,
             queue: QueueOptions {
-                max_batch_size: q.max_batch_size,
-                max_coalescing_delay_ms: millis("max_coalescing_delay", q.max_coalescing_delay, 0.0, 3600.0)?,
+                max_batch_size,
+                max_coalescing_delay_ms: millis(
+                    "max_coalescing_delay",
+                    self.flush_timeout.unwrap_or(q.max_coalescing_delay),
+                    0.0,
+                    3600.0,
+                )?,
                 max_entries: q.max_entries,
                 max_retry_time_ms: millis("max_retry_time", q.max_retry_time, 0.0, 86400.0)?,
                 initial_retry_delay_ms: millis("initial_retry_delay", q.initial_retry_delay, 0.001, 1e6)?,
@@ -166,6 +185,15 @@ impl Plugin for HttpLog {
     const PHASES: Phases = Phases::LOG;
 
     fn configure(config: &mut Config) -> Result<ConfigNeeds, String> {
+        if !config.custom_fields_by_lua.is_empty() {
+            return Err("custom_fields_by_lua: there is no Lua in wasmgate; reshape the record in a plugin of your own with sink::serialize and sink::send".into());
+        }
+        if config.retry_count.is_some() {
+            log(
+                LogLevel::Info,
+                "http-log: retry_count is deprecated and ignored; failed batches are retried for queue.max_retry_time",
+            );
+        }
         let options = config.options()?;
         config.sink =
             sink::open_http(&config.http_endpoint, &options).map_err(|e| match e.strip_prefix("endpoint: ") {

@@ -97,6 +97,22 @@ async fn several_windows_custom_answer_and_hidden_headers() {
         (Some("5"), Some("10"))
     );
     assert_eq!(resp.header("ratelimit-remaining"), Some("4"), "the window closest to its limit");
+
+    // A refused request is not counted: as in Kong, the window that refused it shows 0 and the
+    // others what they have left; Retry-After is the refusing window's reset.
+    let (gw, _up) = start(&on_route("rate-limiting", "minute = 2, hour = 10")).await;
+    super::away_from_minute_end(std::time::Duration::from_secs(5)).await;
+    for _ in 0..2 {
+        assert_eq!(get(&gw, "/", &[]).await.0, 200);
+    }
+    let (status, _, resp) = get(&gw, "/", &[]).await;
+    assert_eq!(status, 429);
+    assert_eq!(
+        (resp.header("x-ratelimit-remaining-minute"), resp.header("x-ratelimit-remaining-hour")),
+        (Some("0"), Some("8"))
+    );
+    let retry: u64 = resp.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
 }
 
 #[test]

@@ -3,10 +3,25 @@
 
 use super::HostState;
 use super::wasmgate::log::sink::{Host, HttpOptions};
+use crate::plugins::state::Phase;
 use crate::sinks::{self, QueueOptions, Sink};
 use std::sync::Arc;
 
+/// Most sinks one instance may hold.
+const MAX_SINKS: usize = 16;
+
 impl HostState {
+    /// Sinks are opened while a configuration is accepted, and only so many.
+    fn may_open(&self) -> Result<(), String> {
+        if self.call.phase != Phase::Configure {
+            return Err("sinks are opened in configure, not per request".into());
+        }
+        if self.sinks.len() >= MAX_SINKS {
+            return Err(format!("this plugin has opened {MAX_SINKS} sinks, the most it may"));
+        }
+        Ok(())
+    }
+
     /// The handle of `sink` in this instance, adding it if new.
     fn keep_sink(&mut self, sink: Arc<Sink>) -> u32 {
         let i = match self.sinks.iter().position(|s| Arc::ptr_eq(s, &sink)) {
@@ -36,11 +51,13 @@ impl HostState {
 
 impl Host for HostState {
     fn open_file(&mut self, path: String, reopen: bool, max_entries: u32) -> Result<u32, String> {
-        let path = self.grants.file(&path)?;
-        Ok(self.keep_sink(sinks::file(path, reopen, max_entries)))
+        self.may_open()?;
+        let file = self.grants.file(&path)?;
+        Ok(self.keep_sink(sinks::file(file, reopen, max_entries)))
     }
 
     fn open_http(&mut self, endpoint: String, o: HttpOptions) -> Result<u32, String> {
+        self.may_open()?;
         let q = o.queue;
         let options = sinks::HttpOptions {
             method: o.method,
@@ -59,6 +76,9 @@ impl Host for HostState {
         };
         options.check()?;
         let endpoint = self.grants.endpoint(&endpoint).map_err(|e| format!("endpoint: {e}"))?;
+        if endpoint.has_credentials() && options.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("authorization")) {
+            return Err("headers: Authorization is set, and so is user:password@ in the endpoint; keep one".into());
+        }
         Ok(self.keep_sink(sinks::http(endpoint, options)))
     }
 

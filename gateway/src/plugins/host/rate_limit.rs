@@ -36,9 +36,10 @@ impl HostState {
             .map(|(&(window, limit), state)| WindowUsage {
                 window,
                 limit,
-                // A refused request still fills the window that refused it.
-                remaining: limit.saturating_sub(state.count + u64::from(!result.admitted)),
-                reset: state.reset_ms.div_ceil(1000),
+                // As Kong: a refused request is not counted, so the windows that refused it show 0
+                // and the others what they have left.
+                remaining: limit.saturating_sub(state.count),
+                reset: state.reset_ms.div_ceil(1000).max(1),
             })
             .collect();
         for (name, value) in headers(&usage, result.admitted, hide_headers) {

@@ -454,6 +454,9 @@ func (consumers) AuthenticatedCredential() (c *Credential) {
 //go:wasmimport wasmgate:plugin/counters@0.1.0 increment
 func cntIncrement(ops unsafe.Pointer, n uint32, ret unsafe.Pointer)
 
+//go:wasmimport wasmgate:plugin/counters@0.1.0 limit
+func cntLimit(key unsafe.Pointer, keyLen uint32, windows unsafe.Pointer, n uint32, hide uint32, ret unsafe.Pointer)
+
 type counters struct{}
 
 // Counters are windowed counters, exact under concurrency.
@@ -476,24 +479,52 @@ func (counters) Increment(ops []CounterOp) (res CounterResult, err error) {
 	}
 	call(func() {
 		cntIncrement(unsafe.Pointer(&words[0]), uint32(len(ops)), unsafe.Pointer(&retArea[0]))
-		b := ret()
-		if b[0] != 0 {
-			err = hostError(liftString(b, 4))
-			return
-		}
-		res.Admitted = b[4] != 0
-		n := int(u32(b, 12))
-		if n > 0 {
-			states := find(u32(b, 8))
-			res.States = make([]CounterState, n)
-			for i := range res.States {
-				res.States[i] = CounterState{Count: u64(states, i*16), ResetMs: u64(states, i*16+8)}
-			}
-		}
+		res, err = liftCounterResult(ret())
 	})
 	runtime.KeepAlive(ops)
 	runtime.KeepAlive(words)
 	return
+}
+
+// Limit is Kong's rate limiting in one call: it counts one request against counter key in each
+// window (all or none, as Increment), and the host sets X-RateLimit-Limit-<Window>,
+// X-RateLimit-Remaining-<Window>, RateLimit-Limit/-Remaining/-Reset and, when refused,
+// Retry-After on the response to come (only Retry-After with hideHeaders).
+func (counters) Limit(key string, windows []WindowLimit, hideHeaders bool) (res CounterResult, err error) {
+	words := make([]uint64, 2*max(len(windows), 1))
+	mem := unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), len(words)*8)
+	for i, w := range windows {
+		mem[i*16] = uint8(w.Window)
+		binary.LittleEndian.PutUint64(mem[i*16+8:], w.Limit)
+	}
+	kp, kn := str(key)
+	hide := uint32(0)
+	if hideHeaders {
+		hide = 1
+	}
+	call(func() {
+		cntLimit(kp, kn, unsafe.Pointer(&words[0]), uint32(len(windows)), hide, unsafe.Pointer(&retArea[0]))
+		res, err = liftCounterResult(ret())
+	})
+	runtime.KeepAlive(key)
+	runtime.KeepAlive(words)
+	return
+}
+
+// liftCounterResult reads result<counter-result, string> from the return area.
+func liftCounterResult(b []byte) (res CounterResult, err error) {
+	if b[0] != 0 {
+		return res, hostError(liftString(b, 4))
+	}
+	res.Admitted = b[4] != 0
+	if n := int(u32(b, 12)); n > 0 {
+		states := find(u32(b, 8))
+		res.States = make([]CounterState, n)
+		for i := range res.States {
+			res.States[i] = CounterState{Count: u64(states, i*16), ResetMs: u64(states, i*16+8)}
+		}
+	}
+	return res, nil
 }
 
 //go:wasmimport wasmgate:plugin/cache@0.1.0 get

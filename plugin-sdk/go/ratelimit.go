@@ -1,8 +1,8 @@
 package wasmgate
 
 // Building blocks for rate-limiting plugins, as the Rust SDK's ratelimit module: Kong's six
-// fixed windows, exact counting through the host's counters (Limits.Count), and the
-// RateLimit-* / X-RateLimit-* / Retry-After headers.
+// fixed windows, and exact counting with the RateLimit-* / X-RateLimit-* / Retry-After headers
+// in one host call (Limits.Count, through Counters.Limit).
 
 import (
 	"strconv"
@@ -73,60 +73,15 @@ type Usage struct {
 	Windows  []WindowUsage
 }
 
-// tightest is the window closest to its limit (Kong's choice for the RateLimit-* headers).
-func (u Usage) tightest() *WindowUsage {
-	var best *WindowUsage
-	for i := range u.Windows {
-		w := &u.Windows[i]
-		if best == nil || w.Remaining < best.Remaining || (w.Remaining == best.Remaining && w.Limit > best.Limit) {
-			best = w
-		}
-	}
-	return best
-}
-
-// RetryAfter is the seconds until the request could be admitted.
-func (u Usage) RetryAfter() uint64 {
-	var after uint64
-	for _, w := range u.Windows {
-		if w.Remaining == 0 {
-			after = max(after, w.Reset)
-		}
-	}
-	return after
-}
-
-// Headers are X-RateLimit-Limit-<Window> and X-RateLimit-Remaining-<Window> for every window,
-// RateLimit-Limit, -Remaining and -Reset for the tightest, and Retry-After when refused.
-func (u Usage) Headers() []Header {
-	headers := make([]Header, 0, len(u.Windows)*2+4)
-	for _, w := range u.Windows {
-		headers = append(headers,
-			Header{"X-RateLimit-Limit-" + w.Name, strconv.FormatUint(w.Limit, 10)},
-			Header{"X-RateLimit-Remaining-" + w.Name, strconv.FormatUint(w.Remaining, 10)})
-	}
-	if t := u.tightest(); t != nil {
-		headers = append(headers,
-			Header{"RateLimit-Limit", strconv.FormatUint(t.Limit, 10)},
-			Header{"RateLimit-Remaining", strconv.FormatUint(t.Remaining, 10)},
-			Header{"RateLimit-Reset", strconv.FormatUint(t.Reset, 10)})
-	}
-	if !u.Admitted {
-		headers = append(headers, Header{"Retry-After", strconv.FormatUint(u.RetryAfter(), 10)})
-	}
-	return headers
-}
-
 // usage turns the counters' answer into a Usage.
 func (l Limits) usage(res CounterResult) Usage {
 	u := Usage{Admitted: res.Admitted}
 	for i, w := range l.windows() {
+		// As Kong: a refused request is not counted, so the windows that refused it show 0 and
+		// the others what they have left.
 		count := res.States[i].Count
-		if !res.Admitted {
-			count++ // a refused request still fills the window that refused it
-		}
 		u.Windows = append(u.Windows, WindowUsage{
-			Name: w.name, Limit: w.limit, Remaining: w.limit - min(count, w.limit), Reset: (res.States[i].ResetMs + 999) / 1000,
+			Name: w.name, Limit: w.limit, Remaining: w.limit - min(count, w.limit), Reset: max((res.States[i].ResetMs+999)/1000, 1),
 		})
 	}
 	return u

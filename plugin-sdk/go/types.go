@@ -55,6 +55,12 @@ type CounterState struct {
 	Count, ResetMs uint64
 }
 
+// WindowLimit is one window of Counters.Limit and its limit.
+type WindowLimit struct {
+	Window Window
+	Limit  uint64
+}
+
 // CounterResult is the outcome of a batch: all increments applied, or none.
 type CounterResult struct {
 	Admitted bool

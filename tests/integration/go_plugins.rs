@@ -38,6 +38,45 @@ async fn headers_path_context_and_counters() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn log_sinks_from_go() {
+    let port = crate::support::free_port();
+    let endpoint = format!("http://127.0.0.1:{port}/go");
+    let collector = crate::support::collector::Collector::start_on(port).await;
+    let plugins = format!(
+        "[modules.go-probe]\nallow_log_files = [\"go.log\"]\nallow_log_endpoints = [{endpoint:?}]\n\
+         [[plugins]]\nname = \"go-probe\"\nroute = \"r\"\nconfig = {{ log_file = \"go.log\", log_endpoint = {endpoint:?} }}\n"
+    );
+    let (gw, _up, _canary) = gateway(&plugins).await;
+    assert_eq!(request(gw.port, "GET", "/logged?from=go", &[], b"").await.status, 200);
+    let path = gw.dir.path().join("go.log");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let lines: Vec<serde_json::Value> = loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.lines().count() >= 2 || std::time::Instant::now() > deadline {
+            break text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        (lines[0]["request"]["uri"].as_str(), lines[0]["response"]["status"].as_u64()),
+        (Some("/logged?from=go"), Some(200))
+    );
+    assert_eq!(lines[1]["go_probe"], "/logged", "the plugin's own entry");
+    assert!(lines[1]["record_bytes"].as_u64().unwrap() > 200, "Serialize returns the record");
+    let got = collector.wait_until(std::time::Duration::from_secs(10), |r| !r.is_empty()).await;
+    assert_eq!((got.len(), got[0].method.as_str()), (1, "PUT"));
+    assert_eq!(got[0].headers.get("x-go").unwrap(), "sink");
+    let record: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(record["route"]["name"], "r");
+    check_refuses(
+        &["go-probe"],
+        "[[plugins]]\nname = \"go-probe\"\nconfig = { log_file = \"/etc/passwd\" }\n",
+        &["config.log_file: \"/etc/passwd\" is not allowed for module go-probe"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_consumer_record_and_an_early_answer_without_headers() {
     let (gw, _up, _canary) = gateway(PROBE).await;
     let resp = request(gw.port, "GET", "/", &[("x-consumer", "alice")], b"").await;
@@ -114,7 +153,7 @@ fn config_errors_name_the_field() {
         plugins,
         &[
             r#"plugins[0] (go-probe on route "r"): config.limit: invalid type: string, expected uint64"#,
-            "plugins[1] (go-probe on global): config.limitt: unknown field `limitt`, expected one of: limit, prefix",
+            "plugins[1] (go-probe on global): config.limitt: unknown field `limitt`, expected one of: limit, log_endpoint, log_file, prefix",
             r#"plugins[2] (go-probe on service "s"): config.prefix: must not contain spaces"#,
         ],
     );

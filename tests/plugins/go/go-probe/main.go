@@ -16,6 +16,9 @@
 //
 // header-filter: x-go-context (the context value), x-go-count and x-stamp (the build's version).
 //
+// log: with log_file and/or log_endpoint, the request's log record goes to those sinks, and to
+// the file also an entry of the probe's own: {"go_probe":PATH,"record_bytes":N}.
+//
 // metrics: go_probe_requests_total{method} counts the requests that reach the end of access.
 package main
 
@@ -34,8 +37,13 @@ var version = "1"
 type Config struct {
 	Limit  uint64 `json:"limit" doc:"Requests per minute before 429 (0: no limit)."`
 	Prefix string `json:"prefix" doc:"Prefix of the x-go-seen value."`
+	// LogFile and LogEndpoint are log sinks (allowed in plugins.toml).
+	LogFile     string `json:"log_file" doc:"A file the log records go to."`
+	LogEndpoint string `json:"log_endpoint" doc:"An HTTP endpoint the log records go to."`
 
-	requests wasmgate.Metric
+	requests       wasmgate.Metric
+	file, endpoint wasmgate.Sink
+	toFile, toHTTP bool
 }
 
 // Probe is the plugin.
@@ -43,7 +51,7 @@ type Probe struct{ wasmgate.Base[Config] }
 
 // Info says what the plugin is.
 func (Probe) Info() wasmgate.Info {
-	return wasmgate.Info{Version: version, Priority: 100, Phases: wasmgate.PhaseAccess | wasmgate.PhaseHeaderFilter, FailClosed: true}
+	return wasmgate.Info{Version: version, Priority: 100, Phases: wasmgate.PhaseAccess | wasmgate.PhaseHeaderFilter | wasmgate.PhaseLog, FailClosed: true}
 }
 
 // Configure refuses a prefix with spaces, naming the field.
@@ -53,7 +61,40 @@ func (Probe) Configure(c *Config) (wasmgate.ConfigNeeds, error) {
 	}
 	requests, err := wasmgate.Metrics.Counter("go_probe_requests_total", "Requests go-probe saw.", "method")
 	c.requests = requests
-	return wasmgate.ConfigNeeds{}, err
+	if err != nil {
+		return wasmgate.ConfigNeeds{}, err
+	}
+	if c.LogFile != "" {
+		if c.file, err = wasmgate.Sinks.OpenFile(c.LogFile, false, 100); err != nil {
+			return wasmgate.ConfigNeeds{}, wasmgate.FieldError("log_file", err.Error())
+		}
+		c.toFile = true
+	}
+	if c.LogEndpoint != "" {
+		options := wasmgate.HTTPOptions{
+			Method: "PUT", ContentType: "application/json", Headers: []wasmgate.Header{{Name: "x-go", Value: "sink"}},
+			TimeoutMs: 2000, KeepaliveMs: 1000,
+			Queue: wasmgate.QueueOptions{MaxBatchSize: 1, MaxEntries: 100, MaxRetryTimeMs: 10_000, InitialRetryDelayMs: 10, MaxRetryDelayMs: 100},
+		}
+		if c.endpoint, err = wasmgate.Sinks.OpenHTTP(c.LogEndpoint, options); err != nil {
+			return wasmgate.ConfigNeeds{}, wasmgate.FieldError("log_endpoint", err.Error())
+		}
+		c.toHTTP = true
+	}
+	return wasmgate.ConfigNeeds{}, nil
+}
+
+// Log sends the request's record to the configured sinks.
+func (Probe) Log(c *Config) error {
+	if c.toFile {
+		c.file.SendRecord()
+		record := wasmgate.Sinks.Serialize()
+		c.file.Send(`{"go_probe":"` + wasmgate.Request.Path() + `","record_bytes":` + strconv.Itoa(len(record)) + `}`)
+	}
+	if c.toHTTP {
+		c.endpoint.SendRecord()
+	}
+	return nil
 }
 
 type failure string
@@ -107,11 +148,11 @@ func (Probe) Access(c *Config) (wasmgate.Action, error) {
 		return wasmgate.JSONMessage(418, "go-probe answered", wasmgate.Header{Name: "x-go", Value: "early"}), nil
 	}
 	if c.Limit > 0 {
-		usage, err := wasmgate.Limits{Minute: &c.Limit}.Count("hits")
+		usage, err := wasmgate.Limits{Minute: &c.Limit}.Count("hits", false)
 		if err != nil {
 			return wasmgate.Proceed, err
 		}
-		if action := usage.Verdict(false, 429, "API rate limit exceeded"); !usage.Admitted {
+		if action := usage.Verdict(429, "API rate limit exceeded"); !usage.Admitted {
 			return action, nil
 		}
 		count := strconv.FormatUint(c.Limit-usage.Windows[0].Remaining, 10)

@@ -14,7 +14,7 @@ use notify::{RecursiveMode, Watcher};
 use parking_lot::Mutex;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -208,8 +208,7 @@ impl Reloader {
             Ok(loaded) => {
                 warn_restart_only(&self.started_with, &loaded.server);
                 let version = loaded.snapshot.version;
-                self.loader.forget_removed_targets(&loaded.snapshot);
-                self.live.store(Arc::new(loaded.snapshot));
+                self.swap_in(loaded.snapshot);
                 *state = State { entities, modules: loaded.modules, config: loaded.config };
                 self.reloads.0.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(reason, version, "configuration reloaded");
@@ -219,6 +218,20 @@ impl Reloader {
                 self.reloads.1.fetch_add(1, Ordering::Relaxed);
                 tracing::error!("configuration rejected ({reason}); still serving version {current}:\n{errors}");
                 false
+            }
+        }
+    }
+
+    /// Swaps a snapshot in. A module whose configurations changed stops reusing its instances,
+    /// which hold the old configurations and the log sinks those opened.
+    fn swap_in(&self, snapshot: Snapshot) {
+        self.loader.forget_removed_targets(&snapshot);
+        let before = configs_by_module(&self.live.load().plugins);
+        let after = configs_by_module(&snapshot.plugins);
+        self.live.store(Arc::new(snapshot));
+        for (key, (module, ids)) in &after {
+            if before.get(key).map(|(_, old)| old) != Some(ids) {
+                module.retire_instances();
             }
         }
     }
@@ -233,8 +246,7 @@ impl Reloader {
     pub fn install(&self, loaded: Loaded, entities: Arc<GatewayConfig>) -> u64 {
         let mut state = self.state.lock();
         let version = loaded.snapshot.version;
-        self.loader.forget_removed_targets(&loaded.snapshot);
-        self.live.store(Arc::new(loaded.snapshot));
+        self.swap_in(loaded.snapshot);
         *state = State { entities: Some(entities), modules: loaded.modules, config: loaded.config };
         self.reloads.0.fetch_add(1, Ordering::Relaxed);
         tracing::info!(version, "configuration applied from the Admin API");
@@ -384,4 +396,17 @@ fn canonical(p: &Path) -> PathBuf {
         Some(name) => dir.join(name),
         None => dir,
     }
+}
+
+/// The configuration ids each module runs in a plugin set, by module.
+fn configs_by_module(set: &PluginSet) -> HashMap<*const Module, (Arc<Module>, BTreeSet<u64>)> {
+    let mut by_module: HashMap<*const Module, (Arc<Module>, BTreeSet<u64>)> = HashMap::new();
+    for c in set.instances() {
+        by_module
+            .entry(Arc::as_ptr(&c.module))
+            .or_insert_with(|| (c.module.clone(), BTreeSet::new()))
+            .1
+            .insert(c.config_id);
+    }
+    by_module
 }

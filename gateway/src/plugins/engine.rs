@@ -178,6 +178,13 @@ fn compile_in_child(exe: &Path, cache_dir: &Path, hash: &str, bytes: &[u8]) -> R
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| Child::Failed(format!("{}: {e}", exe.display())))?;
+    // What the child says is read as it comes (up to 64 KiB), so it can never block on a full pipe.
+    let stderr = child.stderr.take().expect("piped");
+    let said = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut std::io::Read::take(stderr, 64 << 10), &mut text);
+        text
+    });
     // The child reads the whole module before it writes anything; closing stdin ends it.
     let fed = child.stdin.take().expect("piped").write_all(bytes);
     let started = std::time::Instant::now();
@@ -193,18 +200,19 @@ fn compile_in_child(exe: &Path, cache_dir: &Path, hash: &str, bytes: &[u8]) -> R
             Err(e) => return Err(Child::Failed(e.to_string())),
         }
     };
-    let mut said = String::new();
-    if let Some(mut stderr) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut stderr, &mut said);
+    let said = said.join().unwrap_or_default().trim().to_string();
+    if let Err(e) = fed {
+        return Err(Child::Failed(format!("cannot hand the module over: {e}")));
     }
-    let said = said.trim().to_string();
-    match (status.code(), fed) {
+    match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
         (Some(0), _) => Ok(()),
         (Some(REFUSED), _) => Err(Child::Refused(said)),
-        // Killed (by the OOM killer, say): what the module did to the child, it would do here.
-        (None, _) => Err(Child::Refused(format!("the compiler was stopped ({status}) {said}").trim().to_string())),
-        (_, Err(e)) => Err(Child::Failed(format!("cannot hand the module over: {e}"))),
-        (Some(code), _) => Err(Child::Failed(format!("exited with {code}: {said}"))),
+        // Killed outright (by the OOM killer, say): what the module did to the child, it would
+        // do to the gateway.
+        (_, Some(libc::SIGKILL)) => {
+            Err(Child::Refused(format!("the compiler was killed ({status}) {said}").trim().to_string()))
+        }
+        _ => Err(Child::Failed(format!("{status}: {said}"))),
     }
 }
 

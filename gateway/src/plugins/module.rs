@@ -15,6 +15,7 @@ use pingora_http::{RequestHeader, ResponseHeader};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::Store;
 
 /// Phases as a bit set (the WIT `phases` flags).
@@ -72,6 +73,8 @@ pub struct Module {
     #[allow(clippy::vec_box)]
     idle: Mutex<Vec<Box<Instance>>>,
     max_idle: usize,
+    /// Instances made before the last [`Module::retire_instances`] are not reused.
+    generation: AtomicU64,
     /// What this module's failures and output may write to the log.
     pub log_limit: Arc<LogLimit>,
     /// Quarantine state per configuration id.
@@ -79,6 +82,7 @@ pub struct Module {
 }
 
 struct Instance {
+    generation: u64,
     store: Store<HostState>,
     plugin: Plugin,
     configured: Vec<u64>,
@@ -186,6 +190,7 @@ impl Module {
             shared: shared.clone(),
             idle: Mutex::new(Vec::new()),
             max_idle: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+            generation: AtomicU64::new(0),
             log_limit: Arc::default(),
             quarantines: Mutex::default(),
         };
@@ -224,7 +229,8 @@ impl Module {
         store.limiter(|s| s.limiter());
         store.set_epoch_deadline(self.deadline_ticks());
         let plugin = self.pre.instantiate(&mut store).map_err(|e| self.classify(e))?;
-        Ok(Box::new(Instance { store, plugin, configured: Vec::new() }))
+        let generation = self.generation.load(Ordering::Acquire);
+        Ok(Box::new(Instance { generation, store, plugin, configured: Vec::new() }))
     }
 
     /// Runs `f` on a fresh instance with no request (metadata at load).
@@ -313,7 +319,17 @@ impl Module {
         }
     }
 
+    /// Stops reusing the instances made so far, with the configurations and log sinks they hold:
+    /// the configurations this module runs changed. Calls under way finish on theirs.
+    pub fn retire_instances(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.idle.lock().clear();
+    }
+
     fn put_back(&self, instance: Box<Instance>) {
+        if instance.generation != self.generation.load(Ordering::Acquire) {
+            return;
+        }
         let mut idle = self.idle.lock();
         if idle.len() < self.max_idle {
             idle.push(instance);

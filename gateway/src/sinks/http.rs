@@ -176,8 +176,10 @@ pub(super) fn run(endpoint: Endpoint, options: HttpOptions, rx: Receiver<String>
     let q = &options.queue;
     let batch_size = q.max_batch_size.max(1) as usize;
     let idle = ms(options.keepalive_ms) + Duration::from_millis(50);
+    // An entry that did not fit in the last batch's bytes starts the next one.
+    let mut carried: Option<String> = None;
     loop {
-        let first = match rx.recv_timeout(idle) {
+        let first = match carried.take().map_or_else(|| rx.recv_timeout(idle), Ok) {
             Ok(entry) => entry,
             Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {
@@ -193,8 +195,12 @@ pub(super) fn run(endpoint: Endpoint, options: HttpOptions, rx: Receiver<String>
         let mut bytes = first.len();
         let mut batch = vec![first];
         let until = Instant::now() + ms(q.max_coalescing_delay_ms);
-        while batch.len() < batch_size && bytes < MAX_BATCH_BYTES {
+        while batch.len() < batch_size {
             match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok(entry) if bytes + entry.len() > MAX_BATCH_BYTES => {
+                    carried = Some(entry);
+                    break;
+                }
                 Ok(entry) => {
                     bytes += entry.len();
                     batch.push(entry);
@@ -225,6 +231,9 @@ pub(super) fn run(endpoint: Endpoint, options: HttpOptions, rx: Receiver<String>
             match runtime.block_on(send(&connector, &endpoint, &options, body.clone())) {
                 Ok(()) => {
                     stats.written(n);
+                    // Let the kept connection's idle watch start its clock now (it runs only
+                    // while the runtime does); the idle branch above then closes it in time.
+                    runtime.block_on(tokio::task::yield_now());
                     break;
                 }
                 Err(e) if started.elapsed() + delay > ms(q.max_retry_time_ms) => {

@@ -89,6 +89,33 @@ async fn file_log_writes_kongs_record_and_follows_logrotate() {
     assert_eq!(entries(status, &sink, "dropped").await, 0);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_path_moves_the_log_and_releases_the_old_file() {
+    let plugins = |path: &str| {
+        format!(
+            "[modules.file-log]\nallow_log_files = [\"a.log\", \"b.log\"]\n\
+             [[plugins]]\nname = \"file-log\"\nconfig = {{ path = \"{path}\" }}\n"
+        )
+    };
+    let (gw, _up) = start_with(&plugins("a.log"), "", "").await;
+    let (a, b) = (gw.dir.path().join("a.log"), gw.dir.path().join("b.log"));
+    assert_eq!(get(&gw, "/one", &[]).await.0, 200);
+    assert_eq!(lines(&a, 1).await.len(), 1);
+    assert!(gw.open_files().contains(&a), "a.log is open while it is the log");
+    gw.write_plugins(&plugins("b.log"));
+    gw.wait_for_log("configuration reloaded", 1).await;
+    assert_eq!(get(&gw, "/two", &[]).await.0, 200);
+    let moved = lines(&b, 1).await;
+    assert_eq!((moved.len(), moved[0]["request"]["uri"].as_str()), (1, Some("/two")));
+    assert_eq!(lines(&a, 1).await.len(), 1, "nothing more in the old file");
+    // The instances that held the old configuration were retired, and its sink with them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while gw.open_files().contains(&a) {
+        assert!(std::time::Instant::now() < deadline, "a.log is still open: {:?}", gw.open_files());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[test]
 fn log_destinations_must_be_allowed_in_plugins_toml() {
     assert_refused(

@@ -70,6 +70,12 @@ impl Gateway {
         kb.trim().parse::<u64>().unwrap() * 1024
     }
 
+    /// The files the gateway process has open.
+    pub fn open_files(&self) -> Vec<PathBuf> {
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).unwrap();
+        fds.flatten().filter_map(|fd| std::fs::read_link(fd.path()).ok()).collect()
+    }
+
     /// Sends a signal to the gateway process.
     pub fn signal(&self, sig: i32) {
         assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0, "kill failed");

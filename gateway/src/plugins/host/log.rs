@@ -7,31 +7,29 @@ use crate::plugins::state::Phase;
 use crate::sinks::{self, QueueOptions, Sink};
 use std::sync::Arc;
 
-/// Most sinks one instance may hold.
-const MAX_SINKS: usize = 16;
+/// Most sinks one instance may hold (instances are replaced when their module's configurations
+/// change, and the sinks with them).
+const MAX_SINKS: usize = 64;
 
 impl HostState {
-    /// Sinks are opened while a configuration is accepted, and only so many.
+    /// Sinks are opened while a configuration is accepted.
     fn may_open(&self) -> Result<(), String> {
-        if self.call.phase != Phase::Configure {
-            return Err("sinks are opened in configure, not per request".into());
+        match self.call.phase {
+            Phase::Configure => Ok(()),
+            _ => Err("sinks are opened in configure, not per request".into()),
+        }
+    }
+
+    /// The handle of `sink` in this instance, adding it if new (up to [`MAX_SINKS`]).
+    fn keep_sink(&mut self, sink: Arc<Sink>) -> Result<u32, String> {
+        if let Some(i) = self.sinks.iter().position(|s| Arc::ptr_eq(s, &sink)) {
+            return Ok(i as u32);
         }
         if self.sinks.len() >= MAX_SINKS {
             return Err(format!("this plugin has opened {MAX_SINKS} sinks, the most it may"));
         }
-        Ok(())
-    }
-
-    /// The handle of `sink` in this instance, adding it if new.
-    fn keep_sink(&mut self, sink: Arc<Sink>) -> u32 {
-        let i = match self.sinks.iter().position(|s| Arc::ptr_eq(s, &sink)) {
-            Some(i) => i,
-            None => {
-                self.sinks.push(sink);
-                self.sinks.len() - 1
-            }
-        };
-        i as u32
+        self.sinks.push(sink);
+        Ok(self.sinks.len() as u32 - 1)
     }
 
     /// The sink of `handle`; a bad handle is a bug in the plugin, logged within its budget.
@@ -53,7 +51,7 @@ impl Host for HostState {
     fn open_file(&mut self, path: String, reopen: bool, max_entries: u32) -> Result<u32, String> {
         self.may_open()?;
         let file = self.grants.file(&path)?;
-        Ok(self.keep_sink(sinks::file(file, reopen, max_entries)))
+        self.keep_sink(sinks::file(file, reopen, max_entries))
     }
 
     fn open_http(&mut self, endpoint: String, o: HttpOptions) -> Result<u32, String> {
@@ -79,7 +77,7 @@ impl Host for HostState {
         if endpoint.has_credentials() && options.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("authorization")) {
             return Err("headers: Authorization is set, and so is user:password@ in the endpoint; keep one".into());
         }
-        Ok(self.keep_sink(sinks::http(endpoint, options)))
+        self.keep_sink(sinks::http(endpoint, options))
     }
 
     fn serialize(&mut self) -> String {

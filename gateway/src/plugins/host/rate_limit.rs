@@ -60,7 +60,9 @@ fn headers(windows: &[WindowUsage], admitted: bool, hide: bool) -> Vec<(&'static
             headers.push((limit, w.limit));
             headers.push((remaining, w.remaining));
         }
-        let tightest = windows.iter().min_by(|a, b| a.remaining.cmp(&b.remaining).then(b.limit.cmp(&a.limit)));
+        // Kong's choice: the fewest remaining, then the longer window.
+        let tightest =
+            windows.iter().min_by(|a, b| a.remaining.cmp(&b.remaining).then(rank(b.window).cmp(&rank(a.window))));
         if let Some(t) = tightest {
             headers.extend([
                 ("RateLimit-Limit", t.limit),
@@ -74,6 +76,18 @@ fn headers(windows: &[WindowUsage], admitted: bool, hide: bool) -> Vec<(&'static
         headers.push(("Retry-After", retry_after));
     }
     headers
+}
+
+/// Windows from the shortest.
+fn rank(window: Window) -> u8 {
+    match window {
+        Window::Second => 0,
+        Window::Minute => 1,
+        Window::Hour => 2,
+        Window::Day => 3,
+        Window::Month => 4,
+        Window::Year => 5,
+    }
 }
 
 /// The per-window header names.
@@ -108,5 +122,11 @@ mod tests {
         assert_eq!(get("Retry-After"), Some(42));
         assert_eq!(headers(&windows, false, true), [("Retry-After", 42)], "hidden: Retry-After only");
         assert!(headers(&windows, true, true).is_empty());
+        let equal = [
+            WindowUsage { window: Window::Second, limit: 5, remaining: 4, reset: 1 },
+            WindowUsage { window: Window::Minute, limit: 5, remaining: 4, reset: 59 },
+        ];
+        let h = headers(&equal, true, false);
+        assert!(h.contains(&("RateLimit-Reset", 59)), "a tie goes to the longer window: {h:?}");
     }
 }

@@ -272,6 +272,9 @@ func lowerHeaders(headers []Header) (unsafe.Pointer, []uint32) {
 	return unsafe.Pointer(&words[0]), words
 }
 
+//go:wasmimport wasmgate:plugin/context@0.1.0 ids
+func ctxIDs(ret unsafe.Pointer)
+
 //go:wasmimport wasmgate:plugin/context@0.1.0 route-id
 func ctxRouteID(ret unsafe.Pointer)
 
@@ -300,6 +303,22 @@ type requestContext struct{}
 
 // Context is what the gateway knows about the request (route, service) and the per-request values.
 var Context requestContext
+
+// IDs are whom and where the request is for, by id ("" when there is none).
+type IDs struct{ Route, Service, Consumer, Credential string }
+
+// IDs are the route's, service's, consumer's and credential's ids in one call.
+func (requestContext) IDs() (ids IDs) {
+	call(func() {
+		ctxIDs(unsafe.Pointer(&retArea[0]))
+		b := ret()
+		ids.Route, _ = liftOptionString(b, 0)
+		ids.Service, _ = liftOptionString(b, 12)
+		ids.Consumer, _ = liftOptionString(b, 24)
+		ids.Credential, _ = liftOptionString(b, 36)
+	})
+	return
+}
 
 // RouteID is the matched route's id.
 func (requestContext) RouteID() (string, bool) { return getOption(ctxRouteID) }

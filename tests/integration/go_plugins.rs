@@ -19,6 +19,7 @@ async fn headers_path_context_and_counters() {
     let echo = Echo::from(&resp);
     assert_eq!(echo.header("x-go-seen"), Some("p-hello GET /rewrite/abc 42 127.0.0.1"), "reads reach the plugin");
     assert_eq!(echo.header("x-drop"), None, "a removed header does not reach the upstream");
+    assert_eq!(echo.header("x-go-ids"), Some("ok"), "Context.IDs in one call");
     assert_eq!(echo.header("x-misbehave-ran"), Some("ok"));
     assert_eq!(echo.path, "/rewritten/abc?q=42", "the path the plugin set");
     assert_eq!(resp.header("x-go-context"), Some("/rewrite/abc"), "the context kept from access to header-filter");

@@ -4,9 +4,10 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use wasmgate_plugin_sdk::context::RequestIds;
 use wasmgate_plugin_sdk::ratelimit::Limits;
 use wasmgate_plugin_sdk::{
-    Action, ConfigNeeds, Phases, Plugin, consumers, context, export_plugin, json_message, metrics, request,
+    Action, ConfigNeeds, Phases, Plugin, context, export_plugin, json_message, metrics, request,
 };
 
 /// What requests are counted together.
@@ -88,14 +89,12 @@ fn default_error_message() -> String {
 }
 
 /// The identity whose requests are counted together.
-fn identifier(config: &Config) -> String {
+fn identifier(config: &Config, ids: &RequestIds) -> String {
     let id = match config.limit_by {
-        LimitBy::Consumer => {
-            consumers::authenticated().map(|c| c.id).or_else(|| consumers::authenticated_credential().map(|c| c.id))
-        }
-        LimitBy::Credential => consumers::authenticated_credential().map(|c| c.id),
+        LimitBy::Consumer => ids.consumer_id.clone().or_else(|| ids.credential_id.clone()),
+        LimitBy::Credential => ids.credential_id.clone(),
         LimitBy::Ip => None,
-        LimitBy::Service => context::service_id(),
+        LimitBy::Service => ids.service_id.clone(),
         LimitBy::Header => config.header_name.as_deref().and_then(request::header),
         LimitBy::Path => config.path.clone().filter(|p| *p == request::path()),
     };
@@ -139,11 +138,12 @@ impl Plugin for RateLimiting {
     fn access(config: &Config) -> Result<Action, String> {
         // Counters are per route and service, as in Kong: the same consumer is limited separately
         // on each.
+        let ids = context::ids();
         let key = format!(
             "{}:{}:{}",
-            context::route_id().unwrap_or_default(),
-            context::service_id().unwrap_or_default(),
-            identifier(config)
+            ids.route_id.as_deref().unwrap_or_default(),
+            ids.service_id.as_deref().unwrap_or_default(),
+            identifier(config, &ids)
         );
         let usage = match config.limits.count(&key, config.hide_client_headers) {
             Ok(usage) => usage,

@@ -2,7 +2,7 @@
 //! `kong.ctx.plugin` and `kong.ctx.shared`).
 
 use super::HostState;
-use super::wasmgate::plugin::context::Host;
+use super::wasmgate::plugin::context::{Host, RequestIds};
 
 impl HostState {
     fn route(&self) -> Option<&crate::snapshot::Route> {
@@ -28,6 +28,16 @@ impl HostState {
 }
 
 impl Host for HostState {
+    fn ids(&mut self) -> RequestIds {
+        let consumer = self.call.state.consumer.and_then(|c| Some(self.entities()?.consumers.get(c).id.clone()));
+        RequestIds {
+            route_id: self.route().map(|r| r.id.clone()),
+            service_id: self.service().map(|s| s.id.clone()),
+            consumer_id: consumer,
+            credential_id: self.call.state.credential.clone(),
+        }
+    }
+
     fn route_id(&mut self) -> Option<String> {
         self.route().map(|r| r.id.clone())
     }

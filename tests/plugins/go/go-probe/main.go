@@ -8,6 +8,8 @@
 //     with what it got;
 //   - x-in: copied upstream as x-go-seen, with the method, path, query argument q and client IP;
 //   - x-drop: removed before the upstream;
+//   - the upstream gets x-go-ids: "ok" when Context.IDs agrees with RouteID and ServiceID and
+//     no consumer is authenticated, else what it got;
 //   - a path under /rewrite/ goes upstream as /rewritten/...;
 //   - x-answer: an early 418 answer (with the value `bare`: no headers, the body "bare");
 //   - counts requests per minute under the configured limit with the SDK's rate-limit helpers
@@ -137,6 +139,14 @@ func (Probe) Access(c *Config) (wasmgate.Action, error) {
 		wasmgate.Request.SetHeader("x-go-seen", strings.Join(seen, " "))
 	}
 	wasmgate.Request.RemoveHeader("x-drop")
+	ids := wasmgate.Context.IDs()
+	route, _ := wasmgate.Context.RouteID()
+	service, _ := wasmgate.Context.ServiceID()
+	if ids == (wasmgate.IDs{Route: route, Service: service}) && route != "" && service != "" {
+		wasmgate.Request.SetHeader("x-go-ids", "ok")
+	} else {
+		wasmgate.Request.SetHeader("x-go-ids", ids.Route+"|"+ids.Service+"|"+ids.Consumer+"|"+ids.Credential)
+	}
 	path := wasmgate.Request.Path()
 	if rest, ok := strings.CutPrefix(path, "/rewrite/"); ok {
 		wasmgate.Request.SetPath("/rewritten/" + rest)

@@ -43,7 +43,7 @@ pub fn random_id() -> String {
 /// The record as JSON, from what is known now (complete once `state.facts` is set, in the log phase).
 pub fn build(req: &RequestHeader, resp: Option<&ResponseHeader>, state: &RequestState) -> String {
     let empty = LogFacts::default();
-    let facts = state.facts.as_ref().unwrap_or(&empty);
+    let facts = state.facts.as_deref().unwrap_or(&empty);
     let e = state.entities.as_deref();
     let ms = |d: Duration| d.as_millis() as u64;
     let uri = req.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -327,7 +327,7 @@ mod tests {
         let mut resp = ResponseHeader::build(201, None).unwrap();
         resp.append_header("content-type", "text/plain").unwrap();
         let mut state = RequestState::default();
-        state.facts = Some(LogFacts {
+        state.facts = Some(Box::new(LogFacts {
             request_id: "abc".into(),
             started_at_ms: 1_700_000_000_000,
             total: Duration::from_millis(30),
@@ -337,7 +337,7 @@ mod tests {
             upstream_uri: Some("/x?a=1".into()),
             tries: vec![("127.0.0.1".into(), 8080)],
             status: 0,
-        });
+        }));
         let v: Value = serde_json::from_str(&build(&req, Some(&resp), &state)).unwrap();
         assert_eq!(v["request"]["id"], "abc");
         assert_eq!(v["request"]["uri"], "/api/x?a=1&a=2&flag&q=h%20i");

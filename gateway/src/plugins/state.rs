@@ -101,7 +101,7 @@ pub struct RequestState {
     /// Who produced the response.
     pub source: Source,
     /// What the log record needs once the request is over; set before the log phase.
-    pub facts: Option<crate::log_record::LogFacts>,
+    pub facts: Option<Box<crate::log_record::LogFacts>>,
 }
 
 /// Most bytes (names and values) of response header writes kept per request from rewrite and

@@ -484,7 +484,7 @@ impl ProxyHttp for Gateway {
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         if ctx.chain.logs || crate::access_log::writes_records() {
-            ctx.state.facts = Some(ctx.log_facts(session, status));
+            ctx.state.facts = Some(Box::new(ctx.log_facts(session, status)));
         }
         let mut resp = ctx.response.take();
         if ctx.chain.logs {

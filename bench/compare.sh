@@ -294,7 +294,7 @@ measure() {
   local before after out profiler=""
   # PROFILE=NAME records that target with perf during its measurement (into PERF_OUT).
   if [ "${PROFILE:-}" = "$name" ]; then
-    perf record -F 2000 -g -p "$pid" -o "${PERF_OUT:-/tmp/wasmgate.perf}" -- sleep "$duration" >/dev/null 2>&1 &
+    perf record -F 2000 ${PERF_CALLGRAPH:--g} -p "$pid" -o "${PERF_OUT:-/tmp/wasmgate.perf}" -- sleep "$duration" >/dev/null 2>&1 &
     profiler=$!
   fi
   before=$(cpu_ticks "$pid")

@@ -11,3 +11,10 @@ use crate::bindings::wasmgate::plugin::consumers;
 pub fn set_consumer(consumer: &str, credential: Option<&Credential>, anonymous: bool) -> Result<(), String> {
     consumers::set_consumer(consumer, credential.map(|c| c.id.as_str()), anonymous)
 }
+
+/// Finds the credential of `kind` (e.g. `"key-auth"`) whose key is `key` and does what
+/// [`set_consumer`] does for its consumer, in one host call. `Ok(false)`, with nothing set, when
+/// no credential has that key.
+pub fn set_consumer_by_key(kind: &str, key: &str) -> Result<bool, String> {
+    consumers::set_consumer_by_key(kind, key)
+}

@@ -45,12 +45,12 @@ pub mod bindings {
     });
 }
 
-pub use auth::set_consumer;
+pub use auth::{set_consumer, set_consumer_by_key};
 pub use bindings::wasmgate::log::sink;
 pub use bindings::wasmgate::metrics::metrics;
 pub use bindings::wasmgate::plugin::types::{
-    Action, ConfigNeeds, Consumer, CounterOp, CounterResult, CounterState, Credential, LogLevel, Phases, Response,
-    ResponseSource, Window,
+    Action, ConfigNeeds, Consumer, CounterOp, CounterResult, CounterState, Credential, LimitKey, LogLevel, Phases,
+    Response, ResponseSource, Window,
 };
 pub use bindings::wasmgate::plugin::{cache, clock, consumers, context, counters, request, response, upstreams};
 #[doc(hidden)]

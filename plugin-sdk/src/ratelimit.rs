@@ -1,9 +1,9 @@
 //! Building blocks for rate-limiting plugins: Kong's six fixed windows, and exact counting with
 //! the `RateLimit-*` / `X-RateLimit-*` / `Retry-After` headers in one host call
-//! (`counters::limit`).
+//! (`counters::limit`, or `counters::limit-by` with Kong's key made by the host).
 
 use crate::bindings::wasmgate::plugin::counters;
-use crate::{Action, Window, json_message};
+use crate::{Action, CounterResult, LimitKey, Window, json_message};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -93,15 +93,34 @@ impl Limits {
     /// nothing is counted and the request is not admitted. The host sets Kong's headers on the
     /// response to come (only `Retry-After`, when refused, with `hide_headers`).
     pub fn count(&self, key: &str, hide_headers: bool) -> Result<Usage, String> {
-        let windows: Vec<_> = self.windows().collect();
-        let limits: Vec<(Window, u64)> = windows.iter().map(|(w, _, limit)| (*w, *limit)).collect();
-        let result = counters::limit(key, &limits, hide_headers)?;
-        let windows = windows
-            .iter()
+        self.count_with(|limits| counters::limit(key, limits, hide_headers))
+    }
+
+    /// As [`Limits::count`], with the counter's key made by the host as Kong's rate-limiting makes
+    /// it: the route's id, the service's id and the identity `by` names (the client IP when the
+    /// request has none). One host call, and no ids read into the plugin.
+    pub fn count_by(&self, by: &LimitKey, hide_headers: bool) -> Result<Usage, String> {
+        self.count_with(|limits| counters::limit_by(by, limits, hide_headers))
+    }
+
+    fn count_with(
+        &self,
+        count: impl FnOnce(&[(Window, u64)]) -> Result<CounterResult, String>,
+    ) -> Result<Usage, String> {
+        // At most six windows: on the stack, not in a `Vec`.
+        let mut limits = [(Window::Second, 0); 6];
+        let mut n = 0;
+        for (window, _, limit) in self.windows() {
+            limits[n] = (window, limit);
+            n += 1;
+        }
+        let result = count(&limits[..n])?;
+        let windows = self
+            .windows()
             .zip(&result.states)
             .map(|((_, name, limit), state)| WindowUsage {
                 name,
-                limit: *limit,
+                limit,
                 // As Kong: a refused request is not counted, so the windows that refused it show 0
                 // and the others what they have left.
                 remaining: limit.saturating_sub(state.count),

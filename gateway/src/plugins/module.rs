@@ -213,8 +213,10 @@ impl Module {
         Ok(module)
     }
 
+    /// The epoch deadline of a call: one tick more than `cpu_ms`, because the first tick may come
+    /// right after the call starts (otherwise a 1 ms budget could interrupt a call of a few µs).
     fn deadline_ticks(&self) -> u64 {
-        self.limits.cpu_ms.max(1) * 1_000 / TICK.as_micros() as u64
+        self.limits.cpu_ms.max(1) * 1_000 / TICK.as_micros() as u64 + 1
     }
 
     fn instantiate(&self) -> Result<Box<Instance>, CallError> {

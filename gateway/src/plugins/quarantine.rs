@@ -46,10 +46,9 @@ impl Quarantine {
 
     /// Records how an admitted call ended.
     pub fn record(&self, deadline_hit: bool, s: &QuarantineSettings, plugin: &str) {
-        let now = now_ms();
         if self.until.load(Ordering::Acquire) != 0 && self.trial.load(Ordering::Acquire) {
             if deadline_hit {
-                self.until.store(now + s.for_s * 1000, Ordering::Release);
+                self.until.store(now_ms() + s.for_s * 1000, Ordering::Release);
                 tracing::warn!(plugin, for_s = s.for_s, "plugin trial call hit its deadline; quarantined again");
             } else {
                 self.hits.store(0, Ordering::Release);
@@ -62,6 +61,7 @@ impl Quarantine {
         if !deadline_hit || s.after == 0 {
             return;
         }
+        let now = now_ms();
         let start = self.window_start.load(Ordering::Acquire);
         let hits = if now.saturating_sub(start) > s.within_s * 1000 {
             self.window_start.store(now, Ordering::Release);

@@ -2,6 +2,7 @@
 //! TTL cache. Counters sit behind [`CounterStore`] so that a shared store (Redis) can replace the
 //! local one without touching plugins.
 
+use hashbrown::HashTable;
 use lru::LruCache;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -117,10 +118,10 @@ const SHARDS: usize = 64;
 /// The windows of one counter name, indexed by `Period as usize`.
 type Windows = [Slot; 6];
 
-/// Counters of this node, in sharded maps looked up by borrowed name; a batch locks its shards in
-/// order.
+/// Counters of this node, in sharded tables. Each request of a batch hashes its name once (for
+/// the shard and the look-ups alike); a batch locks its shards in order.
 pub struct LocalCounters {
-    shards: Vec<Mutex<HashMap<String, Windows>>>,
+    shards: Vec<Mutex<HashTable<(String, Windows)>>>,
     hasher: RandomState,
 }
 
@@ -134,25 +135,31 @@ const PERIODS: [Period; 6] = [Period::Second, Period::Minute, Period::Hour, Peri
 
 impl Default for LocalCounters {
     fn default() -> Self {
-        LocalCounters { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(), hasher: RandomState::new() }
+        LocalCounters {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashTable::new())).collect(),
+            hasher: RandomState::new(),
+        }
     }
 }
 
 impl CounterStore for LocalCounters {
     fn increment(&self, now_ms: u64, batch: &[CounterRequest]) -> Result<CounterReply, String> {
-        let shard_of: Vec<usize> = batch.iter().map(|r| self.hasher.hash_one(&r.key) as usize % SHARDS).collect();
+        let hashes: Vec<u64> = batch.iter().map(|r| self.hasher.hash_one(r.key.as_str())).collect();
+        // Shards by bits the tables' own bucket and tag bits do not use.
+        let shard_of: Vec<usize> = hashes.iter().map(|h| (h >> 32) as usize % SHARDS).collect();
         let mut order: Vec<usize> = shard_of.clone();
         order.sort_unstable();
         order.dedup();
         let mut guards: Vec<_> = order.iter().map(|&s| self.shards[s].lock()).collect();
         let guard_of: Vec<usize> = shard_of.iter().map(|s| order.binary_search(s).expect("locked")).collect();
+        let rehash = |(name, _): &(String, Windows)| self.hasher.hash_one(name.as_str());
 
         // First pass: current counts (a stale window counts as zero), and the verdict.
         let mut current = Vec::with_capacity(batch.len());
         let mut admitted = true;
-        for (r, &g) in batch.iter().zip(&guard_of) {
+        for ((r, &g), &hash) in batch.iter().zip(&guard_of).zip(&hashes) {
             let (start, end) = r.period.window(now_ms);
-            let count = match guards[g].get(r.key.as_str()).map(|w| w[r.period as usize]) {
+            let count = match guards[g].find(hash, |(name, _)| *name == r.key).map(|(_, w)| w[r.period as usize]) {
                 Some(slot) if slot.window_start == start => slot.count,
                 _ => 0,
             };
@@ -163,17 +170,17 @@ impl CounterStore for LocalCounters {
         }
         // Second pass: apply everything, or nothing.
         let mut states = Vec::with_capacity(batch.len());
-        for (i, (r, &g)) in batch.iter().zip(&guard_of).enumerate() {
+        for (i, ((r, &g), &hash)) in batch.iter().zip(&guard_of).zip(&hashes).enumerate() {
             let (start, end, count) = current[i];
             let count = if admitted {
-                let map = &mut guards[g];
-                let windows = match map.get_mut(r.key.as_str()) {
-                    Some(w) => w,
-                    None => map.entry(r.key.clone()).or_default(),
+                let table = &mut guards[g];
+                let windows = match table.find_mut(hash, |(name, _)| *name == r.key) {
+                    Some((_, w)) => w,
+                    None => &mut table.insert_unique(hash, (r.key.clone(), Windows::default()), rehash).into_mut().1,
                 };
                 windows[r.period as usize] = Slot { window_start: start, count: count + r.delta };
-                if map.len() > 10_000 {
-                    map.retain(|_, w| {
+                if table.len() > 10_000 {
+                    table.retain(|(_, w)| {
                         w.iter().zip(PERIODS).any(|(s, p)| s.count > 0 && s.window_start >= p.window(now_ms).0)
                     });
                 }

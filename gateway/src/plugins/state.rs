@@ -2,6 +2,7 @@
 //! request context and the box is swapped into the store for each phase call (a pointer swap), so
 //! it survives across phases while instances go back to the pool.
 
+use super::host::headers::{HeaderAccess, Name};
 use crate::snapshot::Entities;
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -112,11 +113,11 @@ pub const MAX_KEPT_RESPONSE_HEADERS: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderOp {
     /// Replace all values.
-    Set(String, String),
+    Set(Name, String),
     /// Add a value.
-    Add(String, String),
+    Add(Name, String),
     /// Remove all values.
-    Remove(String),
+    Remove(Name),
 }
 
 impl RequestState {
@@ -151,10 +152,10 @@ impl RequestState {
         }
         for op in self.response_headers.drain(..) {
             let result = match op {
-                HeaderOp::Set(name, value) => resp.insert_header(name, value),
-                HeaderOp::Add(name, value) => resp.append_header(name, value).map(|_| ()),
+                HeaderOp::Set(name, value) => resp.set(name, value),
+                HeaderOp::Add(name, value) => resp.add(name, value),
                 HeaderOp::Remove(name) => {
-                    resp.remove_header(&name);
+                    resp.remove_header(&*name);
                     Ok(())
                 }
             };

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use wasmgate_plugin_sdk::{
     Action, ConfigNeeds, Phases, Plugin, consumers, export_plugin, json_message, request, set_consumer,
+    set_consumer_by_key,
 };
 
 /// Configuration of key-auth.
@@ -95,8 +96,10 @@ impl KeyAuth {
 
     fn authenticate(config: &Config) -> Result<(), &'static str> {
         let key = Self::find_key(config)?.filter(|k| !k.is_empty()).ok_or(NO_KEY)?;
-        let credential = consumers::find_credential("key-auth", &key).ok_or(BAD_KEY)?;
-        set_consumer(&credential.consumer_id, Some(&credential), false).map_err(|_| BAD_KEY)
+        match set_consumer_by_key("key-auth", &key) {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(_) => Err(BAD_KEY),
+        }
     }
 }
 

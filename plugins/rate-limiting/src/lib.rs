@@ -4,10 +4,9 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use wasmgate_plugin_sdk::context::RequestIds;
 use wasmgate_plugin_sdk::ratelimit::Limits;
 use wasmgate_plugin_sdk::{
-    Action, ConfigNeeds, Phases, Plugin, context, export_plugin, json_message, metrics, request,
+    Action, ConfigNeeds, LimitKey, Phases, Plugin, context, export_plugin, json_message, metrics,
 };
 
 /// What requests are counted together.
@@ -70,6 +69,10 @@ struct Config {
     #[serde(skip)]
     #[schemars(skip)]
     refused: u32,
+    /// `limit_by` with its header name or path, for the host to make the counter's key.
+    #[serde(skip)]
+    #[schemars(skip)]
+    key: Option<LimitKey>,
 }
 
 fn default_limit_by() -> LimitBy {
@@ -86,19 +89,6 @@ fn default_error_code() -> u16 {
 }
 fn default_error_message() -> String {
     "API rate limit exceeded".into()
-}
-
-/// The identity whose requests are counted together.
-fn identifier(config: &Config, ids: &RequestIds) -> String {
-    let id = match config.limit_by {
-        LimitBy::Consumer => ids.consumer_id.clone().or_else(|| ids.credential_id.clone()),
-        LimitBy::Credential => ids.credential_id.clone(),
-        LimitBy::Ip => None,
-        LimitBy::Service => ids.service_id.clone(),
-        LimitBy::Header => config.header_name.as_deref().and_then(request::header),
-        LimitBy::Path => config.path.clone().filter(|p| *p == request::path()),
-    };
-    id.unwrap_or_else(request::client_ip)
 }
 
 struct RateLimiting;
@@ -119,6 +109,14 @@ impl Plugin for RateLimiting {
             }
             _ => {}
         }
+        config.key = Some(match config.limit_by {
+            LimitBy::Consumer => LimitKey::Consumer,
+            LimitBy::Credential => LimitKey::Credential,
+            LimitBy::Ip => LimitKey::Ip,
+            LimitBy::Service => LimitKey::Service,
+            LimitBy::Header => LimitKey::Header(config.header_name.clone().unwrap_or_default()),
+            LimitBy::Path => LimitKey::Path(config.path.clone().unwrap_or_default()),
+        });
         if config.policy == Policy::Redis {
             return Err("config.policy: \"redis\" is not available yet; use \"local\"".into());
         }
@@ -136,16 +134,10 @@ impl Plugin for RateLimiting {
     }
 
     fn access(config: &Config) -> Result<Action, String> {
-        // Counters are per route and service, as in Kong: the same consumer is limited separately
-        // on each.
-        let ids = context::ids();
-        let key = format!(
-            "{}:{}:{}",
-            ids.route_id.as_deref().unwrap_or_default(),
-            ids.service_id.as_deref().unwrap_or_default(),
-            identifier(config, &ids)
-        );
-        let usage = match config.limits.count(&key, config.hide_client_headers) {
+        // The host makes Kong's key: counters are per route and service, so the same consumer is
+        // limited separately on each; a request without the identity counts by client IP.
+        let by = config.key.as_ref().ok_or("configuration was not prepared")?;
+        let usage = match config.limits.count_by(by, config.hide_client_headers) {
             Ok(usage) => usage,
             Err(e) if config.fault_tolerant => {
                 wasmgate_plugin_sdk::log(

@@ -78,6 +78,40 @@ async fn limit_by_consumer_header_and_path() {
     assert_eq!(get(&gw, "/cold", &[]).await.0, 429);
 }
 
+/// `[[plugins]]` for `name` on every route.
+fn global(name: &str, config: &str) -> String {
+    format!("[[plugins]]\nname = \"{name}\"\nconfig = {{ {config} }}\n")
+}
+
+/// The host makes Kong's counter key: per route and service, then the identity, else the IP.
+#[tokio::test(flavor = "multi_thread")]
+async fn counters_are_per_route_and_fall_back_to_the_ip() {
+    away_from_minute_end(Duration::from_secs(5)).await;
+    let other_route = "[[services.routes]]\nname = \"other\"\npaths = [\"/other\"]\n";
+    let (gw, _up) = super::start_with(&global("rate-limiting", "minute = 1"), "", other_route).await;
+    assert_eq!(get(&gw, "/", &[]).await.0, 200);
+    assert_eq!(get(&gw, "/", &[]).await.0, 429, "no consumer: counted by IP");
+    assert_eq!(get(&gw, "/other", &[]).await.0, 200, "each route has its own counter");
+    assert_eq!(get(&gw, "/other", &[]).await.0, 429);
+
+    let plugins =
+        format!("{}{}", global("key-auth", ""), global("rate-limiting", r#"minute = 1, limit_by = "credential""#));
+    let (gw, _up) = start(&plugins).await;
+    assert_eq!(get(&gw, "/", &[("apikey", "k-alice")]).await.0, 200);
+    assert_eq!(get(&gw, "/", &[("apikey", "k-alice")]).await.0, 429);
+    assert_eq!(get(&gw, "/", &[("apikey", "k-bob")]).await.0, 200, "each credential has its own counter");
+
+    // Clients are told apart by X-Forwarded-For from the trusted loopback.
+    let trusted = "trusted_ips = [\"127.0.0.1\"]";
+    let by_ip = super::start_with(&global("rate-limiting", "minute = 1"), trusted, "").await;
+    let by_service =
+        super::start_with(&global("rate-limiting", r#"minute = 1, limit_by = "service""#), trusted, "").await;
+    for (gw, second_client) in [(&by_ip.0, 200), (&by_service.0, 429)] {
+        assert_eq!(get(gw, "/", &[("x-forwarded-for", "10.0.0.1")]).await.0, 200);
+        assert_eq!(get(gw, "/", &[("x-forwarded-for", "10.0.0.2")]).await.0, second_client);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn several_windows_custom_answer_and_hidden_headers() {
     away_from_minute_end(Duration::from_secs(5)).await;

@@ -46,10 +46,44 @@ impl Host for HostState {
         anonymous: bool,
     ) -> Result<(), String> {
         self.authenticate(Some(consumer_id), credential_id)?;
+        let consumer = self.call.state.consumer.ok_or("no configuration")?;
+        self.identify_upstream(consumer, anonymous);
+        Ok(())
+    }
+
+    fn set_consumer_by_key(&mut self, kind: String, key: String) -> Result<bool, String> {
+        let entities = self.entities().ok_or("no configuration")?;
+        let Some(credential) = entities.consumers.credential(&kind, &key) else { return Ok(false) };
+        let (consumer, id) = (credential.consumer, credential.id.clone());
+        self.call.state.consumer = Some(consumer);
+        self.call.state.credential = Some(id);
+        self.identify_upstream(consumer, false);
+        Ok(true)
+    }
+
+    fn authenticated(&mut self) -> Option<Consumer> {
+        let index = self.call.state.consumer?;
+        Some(to_wit(self.entities()?.consumers.get(index)))
+    }
+
+    fn authenticated_groups(&mut self) -> Option<Vec<String>> {
+        let index = self.call.state.consumer?;
+        Some(self.entities()?.consumers.get(index).groups.clone())
+    }
+
+    fn authenticated_credential(&mut self) -> Option<Credential> {
+        let id = self.call.state.credential.clone()?;
+        let consumer = self.call.state.consumer?;
+        Some(Credential { id, consumer_id: self.entities()?.consumers.get(consumer).id.clone() })
+    }
+}
+
+impl HostState {
+    /// Tells the upstream who consumer `index` is (Kong's `set_consumer` headers), replacing or
+    /// removing what the client sent under those names.
+    fn identify_upstream(&mut self, index: usize, anonymous: bool) {
         let super::Call { req, state, .. } = &mut self.call;
-        let (Some(entities), Some(index)) = (state.entities.as_deref(), state.consumer) else {
-            return Err("no configuration".into());
-        };
+        let Some(entities) = state.entities.as_deref() else { return };
         let c = entities.consumers.get(index);
         let identity = [
             ("x-consumer-id", Some(c.id.as_str())),
@@ -74,17 +108,5 @@ impl Host for HostState {
         for (name, e) in refused {
             super::headers::rejected(self, name, e);
         }
-        Ok(())
-    }
-
-    fn authenticated(&mut self) -> Option<Consumer> {
-        let index = self.call.state.consumer?;
-        Some(to_wit(self.entities()?.consumers.get(index)))
-    }
-
-    fn authenticated_credential(&mut self) -> Option<Credential> {
-        let id = self.call.state.credential.clone()?;
-        let consumer = self.call.state.consumer?;
-        Some(Credential { id, consumer_id: self.entities()?.consumers.get(consumer).id.clone() })
     }
 }

@@ -5,11 +5,13 @@ use super::HostState;
 use super::wasmgate::plugin::context::{Host, RequestIds};
 
 impl HostState {
-    fn route(&self) -> Option<&crate::snapshot::Route> {
+    /// The matched route.
+    pub(super) fn route(&self) -> Option<&crate::snapshot::Route> {
         Some(&self.entities()?.routes[self.call.state.info.route?])
     }
 
-    fn service(&self) -> Option<&crate::snapshot::Service> {
+    /// Its service.
+    pub(super) fn service(&self) -> Option<&crate::snapshot::Service> {
         Some(&self.entities()?.services[self.call.state.info.service?])
     }
 

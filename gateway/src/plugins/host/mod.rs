@@ -4,7 +4,7 @@
 
 mod consumers;
 mod context;
-mod headers;
+pub(crate) mod headers;
 mod log;
 mod metrics;
 mod rate_limit;

@@ -1,11 +1,12 @@
-//! `counters::limit`: Kong's rate limiting in one host call. The increments go through
-//! `counters::increment`; the `X-RateLimit-*`, `RateLimit-*` and `Retry-After` headers are made
-//! here from the result and kept for the response, so a plugin neither formats them nor copies
-//! them across the boundary.
+//! `counters::limit` and `counters::limit-by`: Kong's rate limiting in one host call. The
+//! increments go through `counters::increment`; the `X-RateLimit-*`, `RateLimit-*` and
+//! `Retry-After` headers are made here from the result and kept for the response, so a plugin
+//! neither formats them nor copies them across the boundary. With `limit-by` the host also makes
+//! the counter's key, so the plugin reads no ids.
 
 use super::HostState;
 use super::wasmgate::plugin::counters::Host as _;
-use super::wasmgate::plugin::types::{CounterOp, CounterResult, Window};
+use super::wasmgate::plugin::types::{CounterOp, CounterResult, LimitKey, Window};
 use crate::plugins::state::HeaderOp;
 
 /// One window after counting a request.
@@ -20,6 +21,27 @@ struct WindowUsage {
 }
 
 impl HostState {
+    /// Kong's rate-limiting key: `<route id>:<service id>:<identity>`, where the identity is the
+    /// one `by` names, or the client IP when the request has none.
+    pub(super) fn limit_key(&self, by: &LimitKey) -> String {
+        let state = &self.call.state;
+        let consumer = || Some(self.entities()?.consumers.get(state.consumer?).id.as_str());
+        let identity = match by {
+            LimitKey::Consumer => consumer().or(state.credential.as_deref()),
+            LimitKey::Credential => state.credential.as_deref(),
+            LimitKey::Ip => None,
+            LimitKey::Service => self.service().map(|s| s.id.as_str()),
+            LimitKey::Header(name) => self.call.req.headers.get(name.as_str()).and_then(|v| v.to_str().ok()),
+            LimitKey::Path(path) => (**path == *state.info.path).then_some(path.as_str()),
+        };
+        let route = self.route().map_or("", |r| r.id.as_str());
+        let service = self.service().map_or("", |s| s.id.as_str());
+        match identity {
+            Some(identity) => format!("{route}:{service}:{identity}"),
+            None => format!("{route}:{service}:{}", state.info.client),
+        }
+    }
+
     /// See `counters::limit` in `wit/plugin.wit`.
     pub(super) fn rate_limit(
         &mut self,

@@ -50,7 +50,7 @@ impl Host for HostState {
         if !self.header_write(&name, &value) {
             return;
         }
-        if let Err(e) = self.call.req.set(name.clone(), &value) {
+        if let Err(e) = self.call.req.set(name.clone().into(), value) {
             headers::rejected(self, &name, e);
         }
     }
@@ -59,7 +59,7 @@ impl Host for HostState {
         if !self.header_write(&name, &value) {
             return;
         }
-        if let Err(e) = self.call.req.add(name.clone(), &value) {
+        if let Err(e) = self.call.req.add(name.clone().into(), value) {
             headers::rejected(self, &name, e);
         }
     }

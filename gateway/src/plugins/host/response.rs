@@ -31,8 +31,8 @@ impl HostState {
         }
         let Some(r) = self.resp(true) else { return };
         let (name, result) = match op {
-            HeaderOp::Set(name, value) => (name.clone(), r.set(name, &value)),
-            HeaderOp::Add(name, value) => (name.clone(), r.add(name, &value)),
+            HeaderOp::Set(name, value) => (name.clone(), r.set(name, value)),
+            HeaderOp::Add(name, value) => (name.clone(), r.add(name, value)),
             HeaderOp::Remove(name) => return r.remove(&name),
         };
         if let Err(e) = result {
@@ -68,20 +68,20 @@ impl Host for HostState {
     }
 
     fn set_header(&mut self, name: String, value: String) {
-        self.write_header(HeaderOp::Set(name, value));
+        self.write_header(HeaderOp::Set(name.into(), value));
     }
 
     fn add_header(&mut self, name: String, value: String) {
-        self.write_header(HeaderOp::Add(name, value));
+        self.write_header(HeaderOp::Add(name.into(), value));
     }
 
     fn remove_header(&mut self, name: String) {
-        self.write_header(HeaderOp::Remove(name));
+        self.write_header(HeaderOp::Remove(name.into()));
     }
 
     fn set_headers(&mut self, fields: Vec<(String, String)>) {
         for (name, value) in fields {
-            self.write_header(HeaderOp::Set(name, value));
+            self.write_header(HeaderOp::Set(name.into(), value));
         }
     }
 

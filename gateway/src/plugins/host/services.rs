@@ -1,7 +1,7 @@
 //! The remaining imports: counters, the shared cache, logging, time and upstream choice.
 
 use super::HostState;
-use super::wasmgate::plugin::types::{CounterOp, CounterResult, CounterState, LogLevel, Window};
+use super::wasmgate::plugin::types::{CounterOp, CounterResult, CounterState, LimitKey, LogLevel, Window};
 use super::wasmgate::plugin::{cache, clock, counters, logging, upstreams};
 use crate::plugins::shared::{CounterRequest, Period};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -42,6 +42,16 @@ impl counters::Host for HostState {
     }
 
     fn limit(&mut self, key: String, windows: Vec<(Window, u64)>, hide_headers: bool) -> Result<CounterResult, String> {
+        self.rate_limit(key, windows, hide_headers)
+    }
+
+    fn limit_by(
+        &mut self,
+        by: LimitKey,
+        windows: Vec<(Window, u64)>,
+        hide_headers: bool,
+    ) -> Result<CounterResult, String> {
+        let key = self.limit_key(&by);
         self.rate_limit(key, windows, hide_headers)
     }
 }

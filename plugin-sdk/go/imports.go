@@ -379,6 +379,12 @@ func conAuthenticated(ret unsafe.Pointer)
 //go:wasmimport wasmgate:plugin/consumers@0.1.0 authenticated-credential
 func conAuthenticatedCredential(ret unsafe.Pointer)
 
+//go:wasmimport wasmgate:plugin/consumers@0.1.0 set-consumer-by-key
+func conSetConsumerByKey(kind unsafe.Pointer, kindLen uint32, key unsafe.Pointer, keyLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/consumers@0.1.0 authenticated-groups
+func conAuthenticatedGroups(ret unsafe.Pointer)
+
 type consumers struct{}
 
 // Consumers finds consumers and credentials, and marks the request authenticated.
@@ -458,6 +464,38 @@ func (consumers) SetConsumer(consumerID string, credential *Credential, anonymou
 	return
 }
 
+// SetConsumerByKey finds the credential of kind (e.g. "key-auth") whose key is key and does what
+// SetConsumer does for its consumer, in one host call: false, with nothing set, when no
+// credential has that key.
+func (consumers) SetConsumerByKey(kind, key string) (found bool, err error) {
+	kp, kn := str(kind)
+	yp, yn := str(key)
+	call(func() {
+		conSetConsumerByKey(kp, kn, yp, yn, unsafe.Pointer(&retArea[0]))
+		// result<bool, string>: the payload is at 4.
+		if b := ret(); b[0] != 0 {
+			err = hostError(liftString(b, 4))
+		} else {
+			found = b[4] != 0
+		}
+	})
+	runtime.KeepAlive(kind)
+	runtime.KeepAlive(key)
+	return
+}
+
+// AuthenticatedGroups is the ACL groups of the consumer the request was authenticated as
+// (Kong's get_authenticated_groups); false when no consumer is authenticated.
+func (consumers) AuthenticatedGroups() (groups []string, ok bool) {
+	call(func() {
+		conAuthenticatedGroups(unsafe.Pointer(&retArea[0]))
+		if b := ret(); b[0] != 0 {
+			groups, ok = liftStrings(b, 4), true
+		}
+	})
+	return
+}
+
 // Authenticated is the consumer the request was authenticated as.
 func (consumers) Authenticated() (c *Consumer) {
 	call(func() { conAuthenticated(unsafe.Pointer(&retArea[0])); c = liftConsumer(ret()) })
@@ -475,6 +513,9 @@ func cntIncrement(ops unsafe.Pointer, n uint32, ret unsafe.Pointer)
 
 //go:wasmimport wasmgate:plugin/counters@0.1.0 limit
 func cntLimit(key unsafe.Pointer, keyLen uint32, windows unsafe.Pointer, n uint32, hide uint32, ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/counters@0.1.0 limit-by
+func cntLimitBy(by uint32, arg unsafe.Pointer, argLen uint32, windows unsafe.Pointer, n uint32, hide uint32, ret unsafe.Pointer)
 
 type counters struct{}
 
@@ -510,22 +551,38 @@ func (counters) Increment(ops []CounterOp) (res CounterResult, err error) {
 // X-RateLimit-Remaining-<Window>, RateLimit-Limit/-Remaining/-Reset and, when refused,
 // Retry-After on the response to come (only Retry-After with hideHeaders).
 func (counters) Limit(key string, windows []WindowLimit, hideHeaders bool) (res CounterResult, err error) {
+	kp, kn := str(key)
+	res, err = limitCall(windows, hideHeaders, func(wp unsafe.Pointer, n, hide uint32, ret unsafe.Pointer) {
+		cntLimit(kp, kn, wp, n, hide, ret)
+	})
+	runtime.KeepAlive(key)
+	return
+}
+
+// LimitBy is Limit with the counter's key made by the host as Kong's rate-limiting makes it: the
+// route's id, the service's id and the identity by names (the client IP when the request has
+// none).
+func (counters) LimitBy(by LimitKey, windows []WindowLimit, hideHeaders bool) (res CounterResult, err error) {
+	ap, an := str(by.arg)
+	res, err = limitCall(windows, hideHeaders, func(wp unsafe.Pointer, n, hide uint32, ret unsafe.Pointer) {
+		cntLimitBy(uint32(by.kind), ap, an, wp, n, hide, ret)
+	})
+	runtime.KeepAlive(by.arg)
+	return
+}
+
+// limitCall lowers list<tuple<window, u64>> and the flag for f, and lifts its result.
+func limitCall(windows []WindowLimit, hideHeaders bool, f func(windows unsafe.Pointer, n, hide uint32, ret unsafe.Pointer)) (res CounterResult, err error) {
 	words := make([]uint64, 2*max(len(windows), 1))
 	mem := unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), len(words)*8)
 	for i, w := range windows {
 		mem[i*16] = uint8(w.Window)
 		binary.LittleEndian.PutUint64(mem[i*16+8:], w.Limit)
 	}
-	kp, kn := str(key)
-	hide := uint32(0)
-	if hideHeaders {
-		hide = 1
-	}
 	call(func() {
-		cntLimit(kp, kn, unsafe.Pointer(&words[0]), uint32(len(windows)), hide, unsafe.Pointer(&retArea[0]))
+		f(unsafe.Pointer(&words[0]), uint32(len(windows)), uint32(b2u(hideHeaders)), unsafe.Pointer(&retArea[0]))
 		res, err = liftCounterResult(ret())
 	})
-	runtime.KeepAlive(key)
 	runtime.KeepAlive(words)
 	return
 }

@@ -78,3 +78,28 @@ const (
 	LevelWarn
 	LevelError
 )
+
+// LimitKey is whose requests a rate limit counts together (Kong's limit_by), for
+// Counters.LimitBy and Limits.CountBy. A request that lacks the identity is counted by its client
+// IP.
+type LimitKey struct {
+	kind uint8
+	arg  string
+}
+
+var (
+	// LimitByConsumer counts by the authenticated consumer, else the credential.
+	LimitByConsumer = LimitKey{kind: 0}
+	// LimitByCredential counts by the credential the request authenticated with.
+	LimitByCredential = LimitKey{kind: 1}
+	// LimitByIP counts by the client IP.
+	LimitByIP = LimitKey{kind: 2}
+	// LimitByService counts by the service.
+	LimitByService = LimitKey{kind: 3}
+)
+
+// LimitByHeader counts by the first value of request header name.
+func LimitByHeader(name string) LimitKey { return LimitKey{kind: 4, arg: name} }
+
+// LimitByPath counts requests to exactly path together (others by client IP).
+func LimitByPath(path string) LimitKey { return LimitKey{kind: 5, arg: path} }

@@ -90,6 +90,25 @@ async fn a_consumer_record_and_an_early_answer_without_headers() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_key_sets_the_consumer_and_the_host_counts_by_it() {
+    crate::bundled::away_from_minute_end(std::time::Duration::from_secs(5)).await;
+    let (gw, _up, _canary) = gateway(PROBE).await;
+    let port = gw.port;
+    let with_key = |key: &'static str| async move { request(port, "GET", "/", &[("x-key", key)], b"").await };
+    let echo = Echo::from(&with_key("k-alice").await);
+    assert_eq!(echo.header("x-go-key"), Some("true|admins"), "SetConsumerByKey, then AuthenticatedGroups");
+    assert_eq!(echo.header("x-consumer-username"), Some("alice"), "Kong's headers upstream");
+    for _ in 0..2 {
+        assert_eq!(with_key("k-alice").await.status, 200);
+    }
+    assert_eq!(with_key("k-alice").await.status, 429, "three a minute for alice");
+    assert_eq!(Echo::from(&with_key("k-bob").await).header("x-go-key"), Some("true|"), "bob has his own counter");
+    let echo = Echo::from(&with_key("nope").await);
+    assert_eq!(echo.header("x-go-key"), Some("false|"), "an unknown key sets nothing");
+    assert_eq!(echo.header("x-consumer-username"), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_early_answer_skips_the_upstream() {
     let (gw, up, _canary) = gateway(PROBE).await;
     let resp = request(gw.port, "GET", "/", &[("x-answer", "1")], b"").await;

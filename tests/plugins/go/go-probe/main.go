@@ -4,6 +4,9 @@
 //   - x-misbehave: panic (a Go panic), error (the plugin's error), loop (never returns);
 //     otherwise the upstream gets x-misbehave-ran: ok;
 //   - x-consumer: looks the consumer up; the upstream gets x-go-consumer: id|username|custom_id;
+//   - x-key: authenticates with that key-auth key (SetConsumerByKey); the upstream gets
+//     x-go-key: found|groups, and the request is counted per consumer (CountBy) under the
+//     configured limit, without the rate-limit headers, instead of the count below;
 //   - x-escape: tries to read /etc/passwd, list /, and read $HOME; the upstream gets x-go-escape
 //     with what it got;
 //   - x-in: copied upstream as x-go-seen, with the method, path, query argument q and client IP;
@@ -126,6 +129,9 @@ func (Probe) Access(c *Config) (wasmgate.Action, error) {
 		}
 		wasmgate.Request.SetHeader("x-go-consumer", found)
 	}
+	if key, ok := wasmgate.Request.Header("x-key"); ok {
+		return byKey(c, key)
+	}
 	if _, ok := wasmgate.Request.Header("x-escape"); ok {
 		secret, readErr := os.ReadFile("/etc/passwd")
 		entries, listErr := os.ReadDir("/")
@@ -170,6 +176,24 @@ func (Probe) Access(c *Config) (wasmgate.Action, error) {
 	}
 	wasmgate.Context.Set("path", &path)
 	return wasmgate.Proceed, nil
+}
+
+// byKey authenticates with a key-auth key and counts the request per consumer.
+func byKey(c *Config, key string) (wasmgate.Action, error) {
+	found, err := wasmgate.Consumers.SetConsumerByKey("key-auth", key)
+	if err != nil {
+		return wasmgate.Proceed, err
+	}
+	groups, _ := wasmgate.Consumers.AuthenticatedGroups()
+	wasmgate.Request.SetHeader("x-go-key", strconv.FormatBool(found)+"|"+strings.Join(groups, ","))
+	if c.Limit == 0 {
+		return wasmgate.Proceed, nil
+	}
+	usage, err := wasmgate.Limits{Minute: &c.Limit}.CountBy(wasmgate.LimitByConsumer, true)
+	if err != nil {
+		return wasmgate.Proceed, err
+	}
+	return usage.Verdict(429, "API rate limit exceeded"), nil
 }
 
 // HeaderFilter reports the context and the version.

@@ -1,12 +1,13 @@
 //! The generic implementation of the world's exports for any [`Plugin`]: configurations are parsed
-//! once per instance and kept by id; phase calls look them up.
+//! once per instance and kept by id; phase calls look them up (in an ordered map: an instance
+//! holds a few, and a lookup then costs a comparison or two, not a hash).
 
 use crate::Plugin;
 use crate::bindings::exports::wasmgate::plugin::handler::Guest;
 use crate::bindings::wasmgate::plugin::types::{Action, ConfigNeeds, PluginInfo};
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
@@ -57,7 +58,7 @@ impl Exports {
 pub struct Glue<P>(PhantomData<P>);
 
 thread_local! {
-    static CONFIGS: RefCell<HashMap<u64, Rc<dyn Any>>> = RefCell::new(HashMap::new());
+    static CONFIGS: RefCell<BTreeMap<u64, Rc<dyn Any>>> = const { RefCell::new(BTreeMap::new()) };
 }
 
 fn with_config<P: Plugin, R>(id: u64, f: impl FnOnce(&P::Config) -> Result<R, String>) -> Result<R, String> {

@@ -5,7 +5,10 @@
 use crate::admin::call;
 use crate::support::{Gateway, Upstream, free_port, request};
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
 
 /// A gateway balancing `/` over `targets` with the extra upstream settings `settings`.
 async fn balanced(targets: &[&Upstream], settings: &str) -> Gateway {
@@ -152,6 +155,46 @@ async fn a_target_killed_under_load_costs_no_client_a_failure() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     drop(dies);
     assert_eq!(load.await.unwrap(), 0, "retries hide the dead target");
+}
+
+/// A target that reads each request and hangs up without answering: a request may have reached
+/// it, so only an idempotent one is sent to the next target, as nginx and Kong do.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_hang_up_only_idempotent_requests_are_sent_again() {
+    let good = Upstream::start("good").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_up = listener.local_addr().unwrap();
+    let taken = Arc::new(AtomicUsize::new(0));
+    let server = {
+        let taken = taken.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                taken.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    let config = format!(
+        "[[upstreams]]\nname = \"pool\"\n[[upstreams.targets]]\ntarget = \"{hang_up}\"\n\
+         [[upstreams.targets]]\ntarget = \"{}\"\n\
+         [[services]]\nname = \"s\"\nhost = \"pool\"\nretries = 2\n[[services.routes]]\npaths = [\"/\"]\n",
+        good.addr()
+    );
+    let gw = Gateway::start(&config).await;
+    for _ in 0..4 {
+        assert_eq!(request(gw.port, "GET", "/", &[], b"").await.status, 200, "a GET goes to the next target");
+    }
+    let gets_taken = taken.load(Ordering::SeqCst);
+    assert!(gets_taken > 0, "round-robin sent some GETs to the target that hangs up");
+    let mut posts = Vec::new();
+    for _ in 0..4 {
+        posts.push(request(gw.port, "POST", "/", &[("content-type", "text/plain")], b"order").await.status);
+    }
+    let posts_taken = taken.load(Ordering::SeqCst) - gets_taken;
+    assert!(posts_taken > 0, "round-robin sent some POSTs to the target that hangs up");
+    assert_eq!(posts.iter().filter(|s| **s == 502).count(), posts_taken, "{posts:?}: a POST is never sent twice");
+    server.abort();
 }
 
 #[tokio::test(flavor = "multi_thread")]

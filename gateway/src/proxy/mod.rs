@@ -333,14 +333,16 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         e: Box<Error>,
         ctx: &mut RequestCtx,
-        client_reused: bool,
+        _client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
-        // Pingora retries a failure on a reused upstream connection; a request that may have
-        // reached the upstream is sent again only when repeating it is harmless.
+        // A request that may have reached the upstream is sent again, as nginx and Kong do, only
+        // when repeating it is harmless (an idempotent method, the body still buffered), on a
+        // reused connection or a new one alike: a target that dies mid-request closes new
+        // connections too. Errors Pingora never retries (timeouts, bad answers) stay final.
         let retries = ctx.service().map_or(0, |s| s.retries);
         let repeatable = balancing::idempotent(&session.req_header().method) && ctx.tries <= retries;
-        e.retry.decide_reuse(client_reused && repeatable && !session.as_ref().retry_buffer_truncated());
+        e.retry.decide_reuse(repeatable && !session.as_ref().retry_buffer_truncated());
         e
     }
 

@@ -36,10 +36,16 @@ impl HostState {
         };
         let route = self.route().map_or("", |r| r.id.as_str());
         let service = self.service().map_or("", |s| s.id.as_str());
-        match identity {
-            Some(identity) => format!("{route}:{service}:{identity}"),
-            None => format!("{route}:{service}:{}", state.info.client),
-        }
+        let ip;
+        let identity = match identity {
+            Some(identity) => identity,
+            None => {
+                ip = state.info.client.to_string();
+                &ip
+            }
+        };
+        // One allocation; `format!` costs several times more on this path.
+        [route, ":", service, ":", identity].concat()
     }
 
     /// See `counters::limit` in `wit/plugin.wit`.

@@ -21,7 +21,7 @@ impl counters::Host for HostState {
         let requests: Vec<CounterRequest> = ops
             .into_iter()
             .map(|op| CounterRequest {
-                key: format!("{}\u{0}{}", self.plugin, op.key),
+                key: [&*self.plugin, "\0", &op.key].concat(),
                 period: match op.window {
                     Window::Second => Period::Second,
                     Window::Minute => Period::Minute,

@@ -484,8 +484,8 @@ func (consumers) SetConsumerByKey(kind, key string) (found bool, err error) {
 	return
 }
 
-// AuthenticatedGroups is the ACL groups of the consumer the request was authenticated as
-// (Kong's get_authenticated_groups); false when no consumer is authenticated.
+// AuthenticatedGroups is the ACL groups of the consumer the request was authenticated as (what
+// Kong's acl plugin reads for it); false when no consumer is authenticated.
 func (consumers) AuthenticatedGroups() (groups []string, ok bool) {
 	call(func() {
 		conAuthenticatedGroups(unsafe.Pointer(&retArea[0]))
@@ -560,8 +560,8 @@ func (counters) Limit(key string, windows []WindowLimit, hideHeaders bool) (res 
 }
 
 // LimitBy is Limit with the counter's key made by the host as Kong's rate-limiting makes it: the
-// route's id, the service's id and the identity by names (the client IP when the request has
-// none).
+// ids of the route and service the configuration is scoped to (none for a global one), then the
+// identity by names (the client IP when the request has none).
 func (counters) LimitBy(by LimitKey, windows []WindowLimit, hideHeaders bool) (res CounterResult, err error) {
 	ap, an := str(by.arg)
 	res, err = limitCall(windows, hideHeaders, func(wp unsafe.Pointer, n, hide uint32, ret unsafe.Pointer) {

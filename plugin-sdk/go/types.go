@@ -81,7 +81,7 @@ const (
 
 // LimitKey is whose requests a rate limit counts together (Kong's limit_by), for
 // Counters.LimitBy and Limits.CountBy. A request that lacks the identity is counted by its client
-// IP.
+// IP. The zero value is LimitByConsumer, Kong's default.
 type LimitKey struct {
 	kind uint8
 	arg  string

@@ -97,8 +97,9 @@ impl Limits {
     }
 
     /// As [`Limits::count`], with the counter's key made by the host as Kong's rate-limiting makes
-    /// it: the route's id, the service's id and the identity `by` names (the client IP when the
-    /// request has none). One host call, and no ids read into the plugin.
+    /// it: the ids of the route and service the configuration is scoped to (none for a global
+    /// one), then the identity `by` names (the client IP when the request has none). One host
+    /// call, and no ids read into the plugin.
     pub fn count_by(&self, by: &LimitKey, hide_headers: bool) -> Result<Usage, String> {
         self.count_with(|limits| counters::limit_by(by, limits, hide_headers))
     }

@@ -157,13 +157,10 @@ async fn a_target_killed_under_load_costs_no_client_a_failure() {
     assert_eq!(load.await.unwrap(), 0, "retries hide the dead target");
 }
 
-/// A target that reads each request and hangs up without answering: a request may have reached
-/// it, so only an idempotent one is sent to the next target, as nginx and Kong do.
-#[tokio::test(flavor = "multi_thread")]
-async fn after_a_hang_up_only_idempotent_requests_are_sent_again() {
-    let good = Upstream::start("good").await;
+/// A target that reads each request and hangs up without answering; counts the requests taken.
+async fn hang_up_target() -> (std::net::SocketAddr, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hang_up = listener.local_addr().unwrap();
+    let addr = listener.local_addr().unwrap();
     let taken = Arc::new(AtomicUsize::new(0));
     let server = {
         let taken = taken.clone();
@@ -175,13 +172,27 @@ async fn after_a_hang_up_only_idempotent_requests_are_sent_again() {
             }
         })
     };
-    let config = format!(
+    (addr, taken, server)
+}
+
+/// Route `r` (`/`) of service `s`, balanced over the target that hangs up and `good`.
+fn hang_up_pool(hang_up: std::net::SocketAddr, good: &Upstream) -> String {
+    format!(
         "[[upstreams]]\nname = \"pool\"\n[[upstreams.targets]]\ntarget = \"{hang_up}\"\n\
          [[upstreams.targets]]\ntarget = \"{}\"\n\
-         [[services]]\nname = \"s\"\nhost = \"pool\"\nretries = 2\n[[services.routes]]\npaths = [\"/\"]\n",
+         [[services]]\nname = \"s\"\nhost = \"pool\"\nretries = 2\n\
+         [[services.routes]]\nname = \"r\"\npaths = [\"/\"]\n",
         good.addr()
-    );
-    let gw = Gateway::start(&config).await;
+    )
+}
+
+/// A request may have reached a target that hung up, so only an idempotent one is sent to the
+/// next target, as nginx and Kong do.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_hang_up_only_idempotent_requests_are_sent_again() {
+    let good = Upstream::start("good").await;
+    let (hang_up, taken, server) = hang_up_target().await;
+    let gw = Gateway::start(&hang_up_pool(hang_up, &good)).await;
     for _ in 0..4 {
         assert_eq!(request(gw.port, "GET", "/", &[], b"").await.status, 200, "a GET goes to the next target");
     }
@@ -194,6 +205,29 @@ async fn after_a_hang_up_only_idempotent_requests_are_sent_again() {
     let posts_taken = taken.load(Ordering::SeqCst) - gets_taken;
     assert!(posts_taken > 0, "round-robin sent some POSTs to the target that hangs up");
     assert_eq!(posts.iter().filter(|s| **s == 502).count(), posts_taken, "{posts:?}: a POST is never sent twice");
+    server.abort();
+}
+
+/// A body a plugin replaced (key-auth taking the key out of a form) goes whole to the next target.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_request_carries_the_body_a_plugin_replaced() {
+    let good = Upstream::start("good").await;
+    let (hang_up, taken, server) = hang_up_target().await;
+    let config = format!(
+        "{}[[consumers]]\nusername = \"alice\"\n[[consumers.keyauth_credentials]]\nkey = \"k-alice\"\n",
+        hang_up_pool(hang_up, &good)
+    );
+    let plugins = "[[plugins]]\nname = \"key-auth\"\nroute = \"r\"\n\
+                   config = { key_in_body = true, hide_credentials = true }\n";
+    let gw = Gateway::builder(&config).plugins(plugins).start().await;
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    for _ in 0..4 {
+        let resp = request(gw.port, "PUT", "/", &form, b"apikey=k-alice&item=7").await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        let echo = crate::support::Echo::from(&resp);
+        assert_eq!(echo.body, "item=7", "the replaced body, whole, on whichever try");
+    }
+    assert!(taken.load(Ordering::SeqCst) > 0, "round-robin sent some to the target that hangs up");
     server.abort();
 }
 

@@ -47,6 +47,7 @@ fn call<R>(
     if !p.quarantine.admits() {
         return Err(CallError::Quarantined);
     }
+    scope.state.plugin_scope = (p.route, p.service);
     let started = Instant::now();
     let result = p.module.call(scope, Some((p.config_id, p.config_json.as_str())), f);
     if scope.state.entities.as_ref().is_some_and(|e| e.settings.metrics) {

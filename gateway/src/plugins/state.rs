@@ -103,6 +103,9 @@ pub struct RequestState {
     pub source: Source,
     /// What the log record needs once the request is over; set before the log phase.
     pub facts: Option<Box<crate::log_record::LogFacts>>,
+    /// The route and service (indices) the configuration being called is scoped to, if any:
+    /// Kong's `conf.route_id` and `conf.service_id`. Set before each plugin call.
+    pub plugin_scope: (Option<usize>, Option<usize>),
 }
 
 /// Most bytes (names and values) of response header writes kept per request from rewrite and

@@ -98,7 +98,8 @@ pub fn report(ctx: &RequestCtx, outcome: Outcome) {
     target.health.report(&upstream.checks, Check::Passive, outcome, &TargetName(&upstream.name, &target.address));
 }
 
-/// Whether a request with this method may be sent again after it reached an upstream.
+/// Whether a request with this method may be sent again after it reached an upstream: all but
+/// nginx's non-idempotent POST, LOCK and PATCH, and CONNECT.
 pub fn idempotent(method: &http::Method) -> bool {
-    !matches!(*method, http::Method::POST | http::Method::PATCH | http::Method::CONNECT)
+    !matches!(*method, http::Method::POST | http::Method::PATCH | http::Method::CONNECT) && method.as_str() != "LOCK"
 }

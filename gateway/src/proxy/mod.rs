@@ -336,10 +336,12 @@ impl ProxyHttp for Gateway {
         _client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
-        // A request that may have reached the upstream is sent again, as nginx and Kong do, only
-        // when repeating it is harmless (an idempotent method, the body still buffered), on a
-        // reused connection or a new one alike: a target that dies mid-request closes new
-        // connections too. Errors Pingora never retries (timeouts, bad answers) stay final.
+        // A connection that failed before the response header came (Pingora marks those errors
+        // "retry if reused") is tried again on the next target when repeating the request is
+        // harmless: an idempotent method (nginx's rule) and the body still buffered. On a new
+        // connection too: a target that dies mid-request closes those as well. Narrower than
+        // nginx's `proxy_next_upstream error timeout`: a read timeout or a failed request write
+        // stays final, as Pingora decides them.
         let retries = ctx.service().map_or(0, |s| s.retries);
         let repeatable = balancing::idempotent(&session.req_header().method) && ctx.tries <= retries;
         e.retry.decide_reuse(repeatable && !session.as_ref().retry_buffer_truncated());
@@ -397,12 +399,13 @@ impl ProxyHttp for Gateway {
         &self,
         _session: &mut Session,
         body: &mut Option<Bytes>,
-        _end: bool,
+        end: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        // A plugin replaced the (fully buffered) body: send the replacement once, then nothing.
-        if ctx.state.new_body.is_some() {
-            *body = if ctx.state.body.take().is_some() { ctx.state.new_body.clone() } else { None };
+        // A plugin replaced the (fully buffered) body: each try sends the replacement with the
+        // body's last chunk and nothing else (a retry replays the body through here again).
+        if let Some(replacement) = &ctx.state.new_body {
+            *body = end.then(|| replacement.clone());
         }
         Ok(())
     }

@@ -134,8 +134,9 @@ impl Plugin for RateLimiting {
     }
 
     fn access(config: &Config) -> Result<Action, String> {
-        // The host makes Kong's key: counters are per route and service, so the same consumer is
-        // limited separately on each; a request without the identity counts by client IP.
+        // The host makes Kong's key: counters belong to this configuration's route and service
+        // (a global configuration's are shared by all routes); a request without the identity
+        // counts by client IP.
         let by = config.key.as_ref().ok_or("configuration was not prepared")?;
         let usage = match config.limits.count_by(by, config.hide_client_headers) {
             Ok(usage) => usage,

@@ -83,16 +83,25 @@ fn global(name: &str, config: &str) -> String {
     format!("[[plugins]]\nname = \"{name}\"\nconfig = {{ {config} }}\n")
 }
 
-/// The host makes Kong's counter key: per route and service, then the identity, else the IP.
+/// The host makes Kong's counter key: the configuration's route and service, then the identity,
+/// else the client IP.
 #[tokio::test(flavor = "multi_thread")]
-async fn counters_are_per_route_and_fall_back_to_the_ip() {
+async fn counters_follow_the_configuration_scope_and_fall_back_to_the_ip() {
     away_from_minute_end(Duration::from_secs(5)).await;
     let other_route = "[[services.routes]]\nname = \"other\"\npaths = [\"/other\"]\n";
     let (gw, _up) = super::start_with(&global("rate-limiting", "minute = 1"), "", other_route).await;
     assert_eq!(get(&gw, "/", &[]).await.0, 200);
     assert_eq!(get(&gw, "/", &[]).await.0, 429, "no consumer: counted by IP");
-    assert_eq!(get(&gw, "/other", &[]).await.0, 200, "each route has its own counter");
-    assert_eq!(get(&gw, "/other", &[]).await.0, 429);
+    assert_eq!(get(&gw, "/other", &[]).await.0, 429, "a global configuration's counter spans routes");
+
+    let per_route = format!(
+        "{}[[plugins]]\nname = \"rate-limiting\"\nroute = \"other\"\nconfig = {{ minute = 1 }}\n",
+        on_route("rate-limiting", "minute = 1")
+    );
+    let (gw, _up) = super::start_with(&per_route, "", other_route).await;
+    assert_eq!(get(&gw, "/", &[]).await.0, 200);
+    assert_eq!(get(&gw, "/other", &[]).await.0, 200, "a configuration on a route counts that route");
+    assert_eq!(get(&gw, "/", &[]).await.0, 429);
 
     let plugins =
         format!("{}{}", global("key-auth", ""), global("rate-limiting", r#"minute = 1, limit_by = "credential""#));

@@ -21,8 +21,10 @@ struct WindowUsage {
 }
 
 impl HostState {
-    /// Kong's rate-limiting key: `<route id>:<service id>:<identity>`, where the identity is the
-    /// one `by` names, or the client IP when the request has none.
+    /// Kong's rate-limiting key: `<route id>:<service id>:<identity>`, where the route and service
+    /// are the plugin configuration's own (none for a global one, so all routes share its
+    /// counters, as in Kong) and the identity is the one `by` names, or the client IP when the
+    /// request has none.
     pub(super) fn limit_key(&self, by: &LimitKey) -> String {
         let state = &self.call.state;
         let consumer = || Some(self.entities()?.consumers.get(state.consumer?).id.as_str());
@@ -34,8 +36,10 @@ impl HostState {
             LimitKey::Header(name) => self.call.req.headers.get(name.as_str()).and_then(|v| v.to_str().ok()),
             LimitKey::Path(path) => (**path == *state.info.path).then_some(path.as_str()),
         };
-        let route = self.route().map_or("", |r| r.id.as_str());
-        let service = self.service().map_or("", |s| s.id.as_str());
+        let (route, service) = state.plugin_scope;
+        let entities = self.entities();
+        let route = route.zip(entities).map_or("", |(r, e)| e.routes[r].id.as_str());
+        let service = service.zip(entities).map_or("", |(s, e)| e.services[s].id.as_str());
         let ip;
         let identity = match identity {
             Some(identity) => identity,

@@ -38,8 +38,14 @@ async fn clients_that_hang_up_early_are_not_logged_as_errors() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(slow.hits() > 0, "the requests were proxied");
     let log = gw.stderr();
-    let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+    let errors = error_lines(&log);
     assert!(errors.is_empty(), "no ERROR lines:\n{}", errors.join("\n"));
+}
+
+/// The log's ERROR lines, without Pingora's upstream pool race (its idle watcher still held a
+/// pooled connection; Pingora logs that as an error, then connects anew): not a client's doing.
+fn error_lines(log: &str) -> Vec<&str> {
+    log.lines().filter(|l| l.contains("ERROR") && !l.contains("failed to acquire reusable stream")).collect()
 }
 
 /// Sends raw bytes on one connection and reads until the server closes it (or 5 s pass).
@@ -163,7 +169,7 @@ async fn a_client_that_trickles_its_header_is_closed_after_client_header_timeout
     // Others are served meanwhile, and none of it is an error in the log.
     assert_eq!(request(gw.port, "GET", "/", &[], b"").await.status, 200);
     let log = gw.stderr();
-    assert!(!log.contains("ERROR"), "{log}");
+    assert!(error_lines(&log).is_empty(), "{log}");
 }
 
 /// Latencies of `/other` under 4 concurrent clients for `duration`, sorted.

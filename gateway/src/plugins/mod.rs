@@ -12,6 +12,7 @@ pub mod componentize;
 pub mod config;
 pub mod doc;
 pub mod engine;
+pub mod header_access;
 pub mod host;
 pub mod log_limit;
 pub mod module;

@@ -2,7 +2,7 @@
 //! request context and the box is swapped into the store for each phase call (a pointer swap), so
 //! it survives across phases while instances go back to the pool.
 
-use super::host::headers::{HeaderAccess, Name};
+use super::header_access::{HeaderAccess, Name};
 use crate::snapshot::Entities;
 use bytes::Bytes;
 use std::collections::HashMap;

@@ -4,7 +4,7 @@
 
 mod consumers;
 mod context;
-pub(crate) mod headers;
+mod headers;
 mod log;
 mod metrics;
 mod rate_limit;

@@ -1,8 +1,9 @@
 //! `wasmgate:plugin/request`: the client request; setters change what goes upstream.
 
 use super::HostState;
-use super::headers::{self, HeaderAccess};
+use super::headers;
 use super::wasmgate::plugin::request::Host;
+use crate::plugins::header_access::HeaderAccess;
 
 impl Host for HostState {
     fn method(&mut self) -> String {

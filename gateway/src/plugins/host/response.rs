@@ -2,9 +2,10 @@
 //! in rewrite and access are kept in the request state for the response.
 
 use super::HostState;
-use super::headers::{self, HeaderAccess};
+use super::headers;
 use super::wasmgate::plugin::response::Host;
 use super::wasmgate::plugin::types::ResponseSource;
+use crate::plugins::header_access::HeaderAccess;
 use crate::plugins::state::{HeaderOp, Phase};
 
 impl HostState {

@@ -31,6 +31,7 @@
 
 mod auth;
 mod glue;
+pub mod logs;
 pub mod ratelimit;
 
 /// Bindings generated from `wit/plugin.wit`.

@@ -42,9 +42,7 @@ impl Plugin for FileLog {
     const PHASES: Phases = Phases::LOG;
 
     fn configure(config: &mut Config) -> Result<ConfigNeeds, String> {
-        if !config.custom_fields_by_lua.is_empty() {
-            return Err("custom_fields_by_lua: there is no Lua in wasmgate; reshape the record in a plugin of your own with sink::serialize and sink::send".into());
-        }
+        wasmgate_plugin_sdk::logs::refuse_custom_fields_by_lua(&config.custom_fields_by_lua)?;
         if config.path.is_empty() {
             return Err("path: must not be empty".into());
         }

@@ -3,6 +3,9 @@
 //!   pool, moving the request into the store and back, the epoch deadline, the component call);
 //! - `plugin/key-auth+rate-limiting`: what those two real plugins cost a request (their access
 //!   phases and the response headers rate-limiting sets), host functions included;
+//! - `plugin/five-plugins`: the access phase of the five-plugin chain `make bench-compare` runs
+//!   (key-auth, rate-limiting, acl, correlation-id, gray-release), on a request and response whose
+//!   header maps are new and sized as Pingora sizes them, then the response headers applied;
 //! - `plugin/gray-release-access` and `plugin/gray-release-go-access`: the same access call into
 //!   gray-release and its Go port (a header selector and a sticky percentage);
 //! - `plugin/load-gray-release` and `plugin/load-gray-release-go`: loading the module from the
@@ -10,20 +13,26 @@
 //!
 //! Needs the plugins built (`scripts/build-plugins.sh`, which `make bench` runs).
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use pingora_http::{RequestHeader, ResponseHeader};
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::Arc;
-use wasmgate::config::GatewayConfig;
+use wasmgate::config::{ConfigErrors, GatewayConfig};
 use wasmgate::plugins::PluginHost;
+use wasmgate::plugins::chain::PluginSet;
 use wasmgate::plugins::config::{Limits, ModuleSettings, PluginsFile};
 use wasmgate::plugins::engine::PluginEngine;
 use wasmgate::plugins::module::{CallScope, Module, Source};
+use wasmgate::plugins::phases::{self, Verdict};
 use wasmgate::plugins::shared::Shared;
 use wasmgate::plugins::state::{Phase, RequestState};
 use wasmgate::snapshot::Entities;
+
+/// The gateway's allocator, so that allocation costs what it costs in the gateway.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const GATEWAY: &str = r#"
 [[services]]
@@ -113,6 +122,70 @@ fn bench_key_auth_rate_limiting(c: &mut Criterion) {
     });
 }
 
+fn bench_five_plugins(c: &mut Criterion) {
+    const FIVE: &str = r#"
+[[plugins]]
+name = "key-auth"
+route = "r"
+[[plugins]]
+name = "rate-limiting"
+route = "r"
+config = { second = 1000000000, limit_by = "consumer" }
+[[plugins]]
+name = "acl"
+route = "r"
+config = { allow = ["bench"] }
+[[plugins]]
+name = "correlation-id"
+route = "r"
+[[plugins]]
+name = "gray-release"
+route = "r"
+config = { canary_upstream = "canary", headers = ["x-canary=yes"] }
+[[consumers.acls]]
+group = "bench"
+"#;
+    let (modules, _) = load(&["key-auth", "rate-limiting", "acl", "correlation-id", "gray-release"]);
+    let cfg: GatewayConfig = toml::from_str(&format!("{GATEWAY}{FIVE}")).unwrap();
+    let entities = Arc::new(Entities::build(&cfg, &Default::default()).unwrap());
+    let mut errors = ConfigErrors::default();
+    let set = PluginSet::build(&cfg.plugins, &modules, &entities, &mut errors);
+    assert!(errors.0.is_empty(), "{errors:?}");
+    // What wrk sends, parsed as Pingora parses it: the maps sized for the headers that came.
+    let request = || {
+        let mut req = RequestHeader::build("GET", b"/", Some(2)).unwrap();
+        req.insert_header("Host", "127.0.0.1:8000").unwrap();
+        req.insert_header("apikey", "bench-key").unwrap();
+        req
+    };
+    let response = || {
+        let mut resp = ResponseHeader::build(200, Some(5)).unwrap();
+        for (name, value) in
+            [("Server", "nginx"), ("Date", "Tue, 01 Dec 2026 15:00:00 GMT"), ("Content-Type", "text/plain")]
+        {
+            resp.insert_header(name, value).unwrap();
+        }
+        resp.insert_header("Content-Length", "2").unwrap();
+        resp.insert_header("Connection", "keep-alive").unwrap();
+        resp
+    };
+    c.bench_function("plugin/five-plugins", |b| {
+        b.iter_batched(
+            || (request(), response(), RequestState::new(entities.clone())),
+            |(mut req, mut resp, mut state)| {
+                state.info.route = Some(0);
+                state.info.service = Some(0);
+                let mut chain = set.for_route(0).clone();
+                let mut scope = CallScope { phase: Phase::Access, req: &mut req, resp: None, state: &mut state };
+                assert_eq!(phases::access(&set, &mut chain, &mut scope), Verdict::Continue);
+                state.apply_response_headers(&mut resp);
+                (req, resp, state)
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
 fn bench_gray_release_rust_and_go(c: &mut Criterion) {
     let config = r#"{"canary_upstream":"canary","headers":["x-canary=yes"],"percentage":10,"hash_on":"header:x-user"}"#;
     for name in ["gray-release", "gray-release-go"] {
@@ -155,5 +228,12 @@ fn bench_load(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_noop, bench_key_auth_rate_limiting, bench_gray_release_rust_and_go, bench_load);
+criterion_group!(
+    benches,
+    bench_noop,
+    bench_key_auth_rate_limiting,
+    bench_five_plugins,
+    bench_gray_release_rust_and_go,
+    bench_load
+);
 criterion_main!(benches);

@@ -38,18 +38,21 @@ fn fails_closed(p: &Configured, phase: Phase, e: &CallError) -> bool {
 }
 
 /// Calls one plugin instance in its configuration, unless it is quarantined; deadline hits count
-/// towards its quarantine.
+/// towards its quarantine. `clock` is when the call starts (read now if unset), and becomes when
+/// it ended: the calls of a phase share their clock readings.
 fn call<R>(
     p: &Configured,
     scope: &mut CallScope<'_>,
+    clock: &mut Option<Instant>,
     f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
 ) -> Result<R, CallError> {
     if !p.quarantine.admits() {
         return Err(CallError::Quarantined);
     }
     scope.state.plugin_scope = (p.route, p.service);
-    let started = Instant::now();
+    let started = *clock.get_or_insert_with(Instant::now);
     let result = p.module.call(scope, Some((p.config_id, p.config_json.as_str())), f);
+    let ended = Instant::now();
     if scope.state.entities.as_ref().is_some_and(|e| e.settings.metrics) {
         let outcome = match &result {
             Ok(_) => CallOutcome::Ok,
@@ -58,17 +61,18 @@ fn call<R>(
             Err(CallError::Memory(_)) => CallOutcome::Memory,
             Err(CallError::Plugin(_) | CallError::Quarantined) => CallOutcome::Error,
         };
-        metrics::record_call(&p.module.name, scope.phase, outcome, started.elapsed());
+        metrics::record_call(&p.module.name, scope.phase, outcome, ended - started);
     }
+    *clock = Some(ended);
     let deadline_hit = matches!(result, Err(CallError::Timeout(_)));
     p.quarantine.record(deadline_hit, &p.module.limits.quarantine, &p.module.name);
     result
 }
 
 /// Calls a rewrite or access export; `Some` when the chain stops here.
-fn call_action(p: &Configured, scope: &mut CallScope<'_>) -> Option<Verdict> {
+fn call_action(p: &Configured, scope: &mut CallScope<'_>, clock: &mut Option<Instant>) -> Option<Verdict> {
     let (id, phase) = (p.config_id, scope.phase);
-    let result = call(p, scope, |plugin, store| match phase {
+    let result = call(p, scope, clock, |plugin, store| match phase {
         Phase::Rewrite => plugin.wasmgate_plugin_handler().call_rewrite(store, id),
         _ => plugin.wasmgate_plugin_handler().call_access(store, id),
     });
@@ -82,8 +86,9 @@ fn call_action(p: &Configured, scope: &mut CallScope<'_>) -> Option<Verdict> {
 /// The rewrite phase: global plugins, before routing.
 pub fn rewrite(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
     scope.phase = Phase::Rewrite;
+    let mut clock = None;
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::Rewrite)) {
-        if let Some(verdict) = call_action(p, scope) {
+        if let Some(verdict) = call_action(p, scope, &mut clock) {
             return verdict;
         }
     }
@@ -95,18 +100,20 @@ pub fn rewrite(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
 /// phases use.
 pub fn access(set: &PluginSet, chain: &mut Arc<Chain>, scope: &mut CallScope<'_>) -> Verdict {
     scope.phase = Phase::Access;
+    let mut clock = None;
     let mut i = 0;
-    while let Some(p) = chain.plugins.get(i).cloned() {
+    while let Some(p) = chain.plugins.get(i) {
         i += 1;
         if !p.module.phases.has(Phase::Access) {
             continue;
         }
         let consumer_before = scope.state.consumer;
-        if let Some(verdict) = call_action(&p, scope) {
+        if let Some(verdict) = call_action(p, scope, &mut clock) {
             return verdict;
         }
         if let Some(consumer) = scope.state.consumer.filter(|c| Some(*c) != consumer_before && set.has_consumer_scope())
         {
+            let p = p.clone();
             *chain = set.for_consumer(scope.state.info.route, scope.state.info.service, consumer);
             i = chain.position_after(&p);
         }
@@ -117,9 +124,11 @@ pub fn access(set: &PluginSet, chain: &mut Arc<Chain>, scope: &mut CallScope<'_>
 /// The header-filter phase (upstream responses and the gateway's own answers alike).
 pub fn header_filter(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
     scope.phase = Phase::HeaderFilter;
+    let mut clock = None;
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::HeaderFilter)) {
         let id = p.config_id;
-        if let Err(e) = call(p, scope, |plugin, store| plugin.wasmgate_plugin_handler().call_header_filter(store, id))
+        if let Err(e) =
+            call(p, scope, &mut clock, |plugin, store| plugin.wasmgate_plugin_handler().call_header_filter(store, id))
             && fails_closed(p, Phase::HeaderFilter, &e)
         {
             return Verdict::Fail;
@@ -131,10 +140,11 @@ pub fn header_filter(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
 /// The body-filter phase for one chunk; plugins may replace it.
 pub fn body_filter(chain: &Chain, scope: &mut CallScope<'_>, body: &mut Option<Bytes>, end_of_stream: bool) -> Verdict {
     scope.phase = Phase::BodyFilter;
+    let mut clock = None;
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::BodyFilter)) {
         let id = p.config_id;
         let chunk: &[u8] = body.as_deref().unwrap_or_default();
-        match call(p, scope, |plugin, store| {
+        match call(p, scope, &mut clock, |plugin, store| {
             plugin.wasmgate_plugin_handler().call_body_filter(store, id, chunk, end_of_stream)
         }) {
             Ok(Some(replacement)) => *body = Some(Bytes::from(replacement)),
@@ -149,9 +159,10 @@ pub fn body_filter(chain: &Chain, scope: &mut CallScope<'_>, body: &mut Option<B
 /// The log phase: runs after every request; failures are only logged.
 pub fn log(chain: &Chain, scope: &mut CallScope<'_>) {
     scope.phase = Phase::Log;
+    let mut clock = None;
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::Log)) {
         let id = p.config_id;
-        if let Err(e) = call(p, scope, |plugin, store| plugin.wasmgate_plugin_handler().call_log(store, id))
+        if let Err(e) = call(p, scope, &mut clock, |plugin, store| plugin.wasmgate_plugin_handler().call_log(store, id))
             && p.module.log_limit.allow(&p.module.name)
         {
             tracing::error!(plugin = %p.module.name, phase = ?Phase::Log, "plugin {e}");

@@ -162,25 +162,10 @@ plugins_toml() { # [[plugins]] entries
   printf 'plugins_dir = "plugins"\ncache_dir = "%s/cache"\n%s\n' "$work" "$1"
 }
 
-KEY_AUTH_RL='[[plugins]]
-name = "key-auth"
-route = "r"
-[[plugins]]
-name = "rate-limiting"
-route = "r"
-config = { second = 1000000000, limit_by = "consumer" }'
-FIVE="$KEY_AUTH_RL"'
-[[plugins]]
-name = "acl"
-route = "r"
-config = { allow = ["bench"] }
-[[plugins]]
-name = "correlation-id"
-route = "r"
-[[plugins]]
-name = "gray-release"
-route = "r"
-config = { canary_upstream = "canary", headers = ["x-canary=yes"] }'
+# The plugin setups, shared with the criterion benchmarks (bench/benches/plugin_call.rs).
+KEY_AUTH_RL=$(cat bench/plugins/key-auth-rate-limiting.toml)
+FIVE="$KEY_AUTH_RL
+$(cat bench/plugins/acl-correlation-id-gray-release.toml)"
 
 # A wasmgate target: its directory with gateway.toml and plugins.toml.
 wasmgate_dir() { # name, gateway extra, plugins[, plugins directory[, [server] lines]]

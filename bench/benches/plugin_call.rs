@@ -20,15 +20,15 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::Arc;
 use wasmgate::config::{ConfigErrors, GatewayConfig};
+use wasmgate::config::{Limits, ModuleSettings, PluginsFile};
+use wasmgate::entities::Entities;
 use wasmgate::plugins::PluginHost;
 use wasmgate::plugins::chain::PluginSet;
-use wasmgate::plugins::config::{Limits, ModuleSettings, PluginsFile};
 use wasmgate::plugins::engine::PluginEngine;
 use wasmgate::plugins::module::{CallScope, Module, Source};
 use wasmgate::plugins::phases::{self, Verdict};
 use wasmgate::plugins::shared::Shared;
-use wasmgate::plugins::state::{Phase, RequestState};
-use wasmgate::snapshot::Entities;
+use wasmgate::request::{Phase, RequestState};
 
 /// The gateway's allocator, so that allocation costs what it costs in the gateway.
 #[global_allocator]
@@ -67,7 +67,7 @@ fn load(names: &[&str]) -> (HashMap<String, Arc<Module>>, Arc<Entities>) {
     let file = PluginsFile { plugins_dir: dir.clone(), ..PluginsFile::default() };
     let modules = PluginHost::default().load_modules(&file, &dir.join("plugins.toml")).expect("plugins load");
     let cfg: GatewayConfig = toml::from_str(GATEWAY).unwrap();
-    (modules, Arc::new(Entities::build(&cfg, &Default::default()).unwrap()))
+    (modules, Arc::new(Entities::compile(&cfg).unwrap()))
 }
 
 fn request() -> RequestHeader {
@@ -108,8 +108,8 @@ fn bench_key_auth_rate_limiting(c: &mut Criterion) {
     c.bench_function("plugin/key-auth+rate-limiting", |b| {
         b.iter(|| {
             let mut state = RequestState::new(entities.clone());
-            state.info.route = Some(0);
-            state.info.service = Some(0);
+            state.set_route(0);
+            state.set_service(0);
             let mut scope = CallScope { phase: Phase::Access, req: &mut req, resp: None, state: &mut state };
             let auth = key_auth.call(&mut scope, Some((1, "{}")), |p, s| p.wasmgate_plugin_handler().call_access(s, 1));
             let limit =
@@ -131,10 +131,10 @@ fn bench_five_plugins(c: &mut Criterion) {
     );
     let (modules, _) = load(&["key-auth", "rate-limiting", "acl", "correlation-id", "gray-release"]);
     let cfg: GatewayConfig = toml::from_str(&format!("{GATEWAY}{FIVE}")).unwrap();
-    let entities = Arc::new(Entities::build(&cfg, &Default::default()).unwrap());
+    let entities = Arc::new(Entities::compile(&cfg).unwrap());
     let mut errors = ConfigErrors::default();
     let set = PluginSet::build(&cfg.plugins, &modules, &entities, &mut errors);
-    assert!(errors.0.is_empty(), "{errors:?}");
+    assert!(errors.is_empty(), "{errors:?}");
     // What wrk sends, parsed as Pingora parses it: the maps sized for the headers that came.
     let request = || {
         let mut req = RequestHeader::build("GET", b"/", Some(2)).unwrap();
@@ -157,8 +157,8 @@ fn bench_five_plugins(c: &mut Criterion) {
         b.iter_batched(
             || (request(), response(), RequestState::new(entities.clone())),
             |(mut req, mut resp, mut state)| {
-                state.info.route = Some(0);
-                state.info.service = Some(0);
+                state.set_route(0);
+                state.set_service(0);
                 let mut chain = set.for_route(0).clone();
                 let mut scope = CallScope { phase: Phase::Access, req: &mut req, resp: None, state: &mut state };
                 assert_eq!(phases::access(&set, &mut chain, &mut scope), Verdict::Continue);
@@ -199,8 +199,7 @@ fn bench_load(c: &mut Criterion) {
         let bytes = std::fs::read(&path).unwrap();
         let hash = format!("{name}-{}", bytes.len());
         let load = || {
-            let source =
-                Source { name, path: path.clone(), bytes: &bytes, hash: hash.clone(), grants: Default::default() };
+            let source = Source::new(name, path.clone(), &bytes, hash.clone());
             Module::load(&engine, &shared, source, &ModuleSettings::default(), Limits::default()).unwrap()
         };
         // The first load compiles into the (new) cache; the others load as a restart or a hot

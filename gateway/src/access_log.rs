@@ -1,22 +1,47 @@
 //! The access log: one line per request on stdout. As text it goes through `tracing` (target
 //! `access`); as JSON the line is the request's log record, the one log plugins send
-//! ([`crate::log_record`]). Its request id is the one correlation-id gave the request (its value
+//! ([`crate::request::log_record`]). Its request id is the one correlation-id gave the request (its value
 //! of the shared context key `request_id`), or else 32 hex digits, as nginx's `$request_id`.
 
-use crate::plugins::state::RequestState;
-use crate::proxy::LogView;
+use crate::request::RequestState;
 use pingora_error::Error;
 use pingora_http::{RequestHeader, ResponseHeader};
 use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+/// Access-log view of a finished request.
+pub(crate) struct LogView<'a> {
+    /// Route name or id.
+    pub(crate) route: Option<&'a str>,
+    /// Service name or id.
+    pub(crate) service: Option<&'a str>,
+    /// Upstream address of the last try.
+    pub(crate) upstream: Option<SocketAddr>,
+    /// Total time in the gateway.
+    pub(crate) total: Duration,
+    /// Time before the request went upstream.
+    pub(crate) proxy: Option<Duration>,
+    /// Time the upstream took to answer headers.
+    pub(crate) upstream_latency: Option<Duration>,
+    /// Client address.
+    pub(crate) client: IpAddr,
+    /// Tries made.
+    pub(crate) tries: u32,
+    /// The authenticated consumer's username or id.
+    pub(crate) consumer: Option<&'a str>,
+    /// The chosen target's health after the request (`HEALTHY`, `UNHEALTHY`), `-` without one.
+    pub(crate) target_health: &'static str,
+}
 
 /// The tracing target of text access-log events.
-pub const TARGET: &str = "access";
+pub(crate) const TARGET: &str = "access";
 
 /// How the access log is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub enum Format {
+pub(crate) enum Format {
     /// Not at all.
     Off,
     /// `key=value` text, through `tracing`.
@@ -28,18 +53,18 @@ pub enum Format {
 static FORMAT: AtomicU8 = AtomicU8::new(Format::Off as u8);
 
 /// Sets the format (once, when logging starts).
-pub fn set_format(format: Format) {
+pub(crate) fn set_format(format: Format) {
     FORMAT.store(format as u8, Ordering::Relaxed);
 }
 
 /// Whether the access log writes log records (which need [`RequestState::facts`]).
-pub fn writes_records() -> bool {
+pub(crate) fn writes_records() -> bool {
     FORMAT.load(Ordering::Relaxed) == Format::Json as u8
 }
 
 /// Writes the line of a finished request, answered with `status`; as JSON when `state.facts`
 /// is set.
-pub fn record(
+pub(crate) fn record(
     req: &RequestHeader,
     resp: Option<&ResponseHeader>,
     error: Option<&Error>,
@@ -48,7 +73,7 @@ pub fn record(
     state: &RequestState,
 ) {
     if writes_records() {
-        let mut line = crate::log_record::build(req, resp, state);
+        let mut line = crate::request::log_record::build(req, resp, state);
         line.push('\n');
         let _ = std::io::stdout().lock().write_all(line.as_bytes());
         return;
@@ -57,10 +82,10 @@ pub fn record(
         return;
     }
     let made;
-    let request_id = match state.facts.as_ref().map(|f| &f.request_id).or(state.shared.get("request_id")) {
+    let request_id = match state.facts().map(|f| &f.request_id).or(state.shared().get("request_id")) {
         Some(id) => id,
         None => {
-            made = crate::log_record::random_id();
+            made = crate::request::log_record::random_id();
             &made
         }
     };

@@ -10,24 +10,24 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// Kong's port for a target written without one.
-pub const DEFAULT_TARGET_PORT: u16 = 8000;
+pub(crate) const DEFAULT_TARGET_PORT: u16 = 8000;
 
 /// A `host:port` to connect to; the host may be an IP or a DNS name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Address {
+pub(crate) struct Address {
     /// Host name or IP (IPv6 without brackets).
-    pub host: String,
+    pub(crate) host: String,
     /// TCP port.
-    pub port: u16,
+    pub(crate) port: u16,
     /// Set when `host` is an IP literal, so no lookup is needed.
-    pub ip: Option<IpAddr>,
+    pub(crate) ip: Option<IpAddr>,
     /// The `Host` header for this target: `host[:port]`, the port only when it is not 80.
-    pub host_header: http::HeaderValue,
+    pub(crate) host_header: http::HeaderValue,
 }
 
 impl Address {
     /// An address of a host (lower-case name or IP literal) and port.
-    pub fn new(host: String, port: u16, ip: Option<IpAddr>) -> Address {
+    pub(crate) fn new(host: String, port: u16, ip: Option<IpAddr>) -> Address {
         let header = match (port, ip) {
             (80, Some(IpAddr::V6(_))) => format!("[{host}]"),
             (80, _) => host.clone(),
@@ -40,7 +40,7 @@ impl Address {
     }
 
     /// Parses `host[:port]` or `[v6][:port]`, using `default_port` when no port is given.
-    pub fn parse(raw: &str, default_port: u16) -> Result<Address, String> {
+    pub(crate) fn parse(raw: &str, default_port: u16) -> Result<Address, String> {
         let raw = raw.trim();
         let bad = |why: &str| format!("invalid address {raw:?}: {why}; write host:port, e.g. 10.0.0.5:8080");
         let (host, port) = if let Some(rest) = raw.strip_prefix('[') {
@@ -77,7 +77,7 @@ impl Address {
     }
 
     /// The socket address, when the host is an IP literal.
-    pub fn socket_addr(&self) -> Option<SocketAddr> {
+    pub(crate) fn socket_addr(&self) -> Option<SocketAddr> {
         self.ip.map(|ip| SocketAddr::new(ip, self.port))
     }
 }
@@ -93,17 +93,17 @@ impl std::fmt::Display for Address {
 
 /// One server of an upstream.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     /// Where to connect.
-    pub address: Address,
+    pub(crate) address: Address,
     /// Share of traffic; 0 never receives any.
-    pub weight: u32,
+    pub(crate) weight: u32,
     /// Its health and load, shared across configuration versions.
-    pub health: Arc<TargetHealth>,
+    pub(crate) health: Arc<TargetHealth>,
 }
 
 /// `upstream/host:port`, for logs; formatted only when written.
-pub struct TargetName<'a>(pub &'a str, pub &'a Address);
+pub(crate) struct TargetName<'a>(pub(crate) &'a str, pub(crate) &'a Address);
 
 impl std::fmt::Display for TargetName<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -113,7 +113,7 @@ impl std::fmt::Display for TargetName<'_> {
 
 /// How an upstream picks a target.
 #[derive(Debug)]
-pub enum Algorithm {
+pub(crate) enum Algorithm {
     /// Smooth weighted round-robin.
     RoundRobin,
     /// A ketama ring over the targets, walked from the request's hash.
@@ -126,27 +126,25 @@ pub enum Algorithm {
 
 /// A named group of targets with its balancing state.
 #[derive(Debug)]
-pub struct Upstream {
-    /// UUID.
-    pub id: String,
+pub(crate) struct Upstream {
     /// Name, as used in a service's `host`.
-    pub name: String,
+    pub(crate) name: String,
     /// Targets in configuration order.
-    pub targets: Vec<Target>,
+    pub(crate) targets: Vec<Target>,
     /// How targets are picked.
-    pub algorithm: Algorithm,
+    pub(crate) algorithm: Algorithm,
     /// Its health-check settings.
-    pub checks: Healthchecks,
+    pub(crate) checks: Healthchecks,
     /// What consistent hashing hashes, and what when that is missing.
-    pub hash_on: (HashOn, HashOn),
+    pub(crate) hash_on: (HashOn, HashOn),
     /// `Path` of the cookie set for `hash_on = "cookie"`.
-    pub cookie_path: String,
+    pub(crate) cookie_path: String,
     current: Mutex<Vec<i64>>,
 }
 
 /// The request value consistent hashing uses.
 #[derive(Debug, Clone, PartialEq)]
-pub enum HashOn {
+pub(crate) enum HashOn {
     /// Nothing: round-robin.
     None,
     /// The authenticated consumer's id.
@@ -168,7 +166,7 @@ pub enum HashOn {
 impl HashOn {
     /// Parses `hash_on` / `hash_fallback` with their companion field (header, cookie, ...).
     /// `field` is `hash_on` or `hash_fallback`; the companion fields are named after it.
-    pub fn parse(
+    pub(crate) fn parse(
         field: &str,
         kind: &str,
         header: &Option<String>,
@@ -204,8 +202,7 @@ impl HashOn {
 impl Upstream {
     /// Builds an upstream; targets listed twice keep the last weight (as re-posting a target does
     /// in Kong). `slots` sets the hashing ring's density.
-    pub fn new(
-        id: String,
+    pub(crate) fn new(
         name: String,
         targets: Vec<Target>,
         algorithm: &str,
@@ -227,7 +224,6 @@ impl Upstream {
         };
         let current = Mutex::new(vec![0; merged.len()]);
         Upstream {
-            id,
             name,
             targets: merged,
             algorithm,
@@ -241,7 +237,7 @@ impl Upstream {
     /// Picks a target for a try: a target due for its half-open trial first; then, by the
     /// algorithm, a healthy one not in `tried`, else any healthy one. `hash` is the request's
     /// key for consistent hashing (`None`: round-robin). `None` when no target is usable.
-    pub fn pick(&self, hash: Option<u32>, tried: &[usize]) -> Option<usize> {
+    pub(crate) fn pick(&self, hash: Option<u32>, tried: &[usize]) -> Option<usize> {
         let live = |i: usize| self.targets[i].weight > 0;
         if let Some(t) = (0..self.targets.len())
             .find(|&i| live(i) && !tried.contains(&i) && self.targets[i].health.claim_trial(&self.checks))
@@ -262,7 +258,7 @@ impl Upstream {
     }
 
     /// Whether enough of the weight is healthy (`healthchecks.threshold`, a percentage).
-    pub fn healthy_enough(&self) -> bool {
+    pub(crate) fn healthy_enough(&self) -> bool {
         let threshold = self.checks.threshold;
         if threshold <= 0.0 {
             return true;
@@ -273,18 +269,18 @@ impl Upstream {
     }
 
     /// Whether some target could take a request now.
-    pub fn pick_possible(&self) -> bool {
+    pub(crate) fn pick_possible(&self) -> bool {
         self.targets.iter().any(|t| t.weight > 0 && t.health.is_healthy())
     }
 
     /// Whether any health check (active or passive) is configured.
-    pub fn checks_enabled(&self) -> bool {
+    pub(crate) fn checks_enabled(&self) -> bool {
         let a = &self.checks.active;
         a.healthy.interval > 0.0 || a.unhealthy.interval > 0.0 || self.passive_checks()
     }
 
     /// Whether proxied traffic can change a target's health (some passive threshold is set).
-    pub fn passive_checks(&self) -> bool {
+    pub(crate) fn passive_checks(&self) -> bool {
         let p = &self.checks.passive;
         p.unhealthy.http_failures + p.unhealthy.tcp_failures + p.unhealthy.timeouts + p.healthy.successes > 0
     }
@@ -325,7 +321,7 @@ impl Upstream {
 /// one), placed by the [`hash_key`] of its address and the point's number, so adding or removing a target
 /// moves only the keys of its own points.
 #[derive(Debug)]
-pub struct Ring {
+pub(crate) struct Ring {
     points: Vec<(u32, usize)>,
 }
 
@@ -353,7 +349,7 @@ impl Ring {
 /// The hash of a key (a request's, or a ring point's): CRC32 as Kong hashes, then murmur3's
 /// finalizer, because CRC32 is linear and similar keys (`user-1`, `user-2`, ...) would otherwise
 /// land in clusters on the ring.
-pub fn hash_key(key: &str) -> u32 {
+pub(crate) fn hash_key(key: &str) -> u32 {
     let mut h = crc32fast::hash(key.as_bytes());
     h ^= h >> 16;
     h = h.wrapping_mul(0x85eb_ca6b);
@@ -368,7 +364,7 @@ mod tests {
 
     fn upstream(weights: &[u32]) -> Upstream {
         let targets = weights.iter().enumerate().map(|(i, w)| target(&format!("10.0.0.{i}:80"), *w)).collect();
-        Upstream::new("id".into(), "u".into(), targets, "round-robin", 10_000, Healthchecks::default())
+        Upstream::new("u".into(), targets, "round-robin", 10_000, Healthchecks::default())
     }
 
     fn target(addr: &str, weight: u32) -> Target {
@@ -409,7 +405,7 @@ mod tests {
     #[test]
     fn latency_prefers_the_faster_target_and_unhealthy_targets_are_skipped() {
         let targets = vec![target("10.0.0.1:80", 100), target("10.0.0.2:80", 100)];
-        let u = Upstream::new("id".into(), "u".into(), targets, "latency", 10_000, Healthchecks::default());
+        let u = Upstream::new("u".into(), targets, "latency", 10_000, Healthchecks::default());
         u.targets[0].health.record_latency(5_000);
         u.targets[1].health.record_latency(500);
         assert!((0..10).all(|_| u.pick(None, &[]) == Some(1)));
@@ -437,14 +433,7 @@ mod tests {
     #[test]
     fn repeated_target_updates_weight() {
         let t = |w| target("10.0.0.1:80", w);
-        let u = Upstream::new(
-            "id".into(),
-            "u".into(),
-            vec![t(900), t(100)],
-            "round-robin",
-            10_000,
-            Healthchecks::default(),
-        );
+        let u = Upstream::new("u".into(), vec![t(900), t(100)], "round-robin", 10_000, Healthchecks::default());
         assert_eq!(u.targets.len(), 1);
         assert_eq!(u.targets[0].weight, 100);
     }

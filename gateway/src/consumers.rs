@@ -5,35 +5,35 @@ use crate::config::{ConfigErrors, ConsumerConfig};
 use std::collections::HashMap;
 
 /// Credential kind of key-auth keys.
-pub const KEY_AUTH: &str = "key-auth";
+pub(crate) const KEY_AUTH: &str = "key-auth";
 
 /// An API client.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Consumer {
+pub(crate) struct Consumer {
     /// UUID.
-    pub id: String,
+    pub(crate) id: String,
     /// Unique user name.
-    pub username: Option<String>,
+    pub(crate) username: Option<String>,
     /// Unique id from another system.
-    pub custom_id: Option<String>,
+    pub(crate) custom_id: Option<String>,
     /// Labels.
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// ACL groups.
-    pub groups: Vec<String>,
+    pub(crate) groups: Vec<String>,
 }
 
 /// A credential: which consumer it belongs to.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Credential {
+pub(crate) struct Credential {
     /// UUID of the credential.
-    pub id: String,
+    pub(crate) id: String,
     /// Index of its consumer.
-    pub consumer: usize,
+    pub(crate) consumer: usize,
 }
 
 /// The consumer index of one configuration version.
 #[derive(Debug, Default)]
-pub struct Consumers {
+pub(crate) struct Consumers {
     list: Vec<Consumer>,
     by_id: HashMap<String, usize>,
     by_username: HashMap<String, usize>,
@@ -43,7 +43,7 @@ pub struct Consumers {
 
 impl Consumers {
     /// Indexes the configured consumers; duplicates are errors.
-    pub fn build(configs: &[ConsumerConfig], errors: &mut ConfigErrors) -> Consumers {
+    pub(crate) fn build(configs: &[ConsumerConfig], errors: &mut ConfigErrors) -> Consumers {
         let mut c = Consumers::default();
         for (i, cfg) in configs.iter().enumerate() {
             let label = match (&cfg.username, &cfg.custom_id) {
@@ -112,17 +112,17 @@ impl Consumers {
     }
 
     /// A consumer by index.
-    pub fn get(&self, index: usize) -> &Consumer {
+    pub(crate) fn get(&self, index: usize) -> &Consumer {
         &self.list[index]
     }
 
     /// Finds a consumer by id, then by username (as Kong's `anonymous` setting does).
-    pub fn find(&self, id_or_username: &str) -> Option<usize> {
+    pub(crate) fn find(&self, id_or_username: &str) -> Option<usize> {
         self.by_id.get(id_or_username).or_else(|| self.by_username.get(id_or_username)).copied()
     }
 
     /// Finds a credential of `kind` by its key.
-    pub fn credential(&self, kind: &str, key: &str) -> Option<&Credential> {
+    pub(crate) fn credential(&self, kind: &str, key: &str) -> Option<&Credential> {
         self.credentials.get(kind)?.get(key)
     }
 }

@@ -16,13 +16,13 @@ type Resolved = (Arc<[SocketAddr]>, Instant);
 
 /// Shared resolver cache (one per process, kept across reloads).
 #[derive(Default)]
-pub struct Resolver {
+pub(crate) struct Resolver {
     cache: RwLock<HashMap<(String, u16), Resolved>>,
 }
 
 impl Resolver {
     /// Addresses for `host:port`, IPv4 first (test and demo servers commonly bind 127.0.0.1 only).
-    pub async fn resolve(&self, host: &str, port: u16) -> io::Result<Arc<[SocketAddr]>> {
+    pub(crate) async fn resolve(&self, host: &str, port: u16) -> io::Result<Arc<[SocketAddr]>> {
         let key = (host.to_string(), port);
         if let Some((addrs, at)) = self.cache.read().get(&key)
             && at.elapsed() < TTL

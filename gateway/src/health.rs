@@ -17,26 +17,26 @@ const TRIAL: u8 = 2;
 
 /// Every target's health, by upstream name and target address.
 #[derive(Default)]
-pub struct HealthRegistry {
+pub(crate) struct HealthRegistry {
     targets: Mutex<HashMap<(String, String), Arc<TargetHealth>>>,
 }
 
 impl HealthRegistry {
     /// The health of `target` in `upstream`, created healthy when first seen.
-    pub fn target(&self, upstream: &str, target: &str) -> Arc<TargetHealth> {
+    pub(crate) fn target(&self, upstream: &str, target: &str) -> Arc<TargetHealth> {
         self.targets.lock().entry((upstream.to_string(), target.to_string())).or_default().clone()
     }
 
     /// Forgets targets that the newest configuration no longer has (snapshots still serving keep
     /// their own handles).
-    pub fn retain(&self, keep: impl Fn(&str, &str) -> bool) {
+    pub(crate) fn retain(&self, keep: impl Fn(&str, &str) -> bool) {
         self.targets.lock().retain(|(u, t), _| keep(u, t));
     }
 }
 
 /// What happened on one try or probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// An HTTP answer with this status.
     Status(u16),
     /// The connection failed.
@@ -49,7 +49,7 @@ pub enum Outcome {
 
 /// Where an outcome was seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Check {
+pub(crate) enum Check {
     /// Proxied traffic.
     Passive,
     /// A probe.
@@ -58,7 +58,7 @@ pub enum Check {
 
 /// The health and load of one target.
 #[derive(Debug, Default)]
-pub struct TargetHealth {
+pub(crate) struct TargetHealth {
     state: AtomicU8,
     /// Tripped by passive checks (so a half-open trial may bring it back).
     tripped_passively: AtomicBool,
@@ -69,26 +69,26 @@ pub struct TargetHealth {
     tcp_failures: AtomicU32,
     timeouts: AtomicU32,
     /// Requests in flight to it.
-    pub connections: AtomicUsize,
+    pub(crate) connections: AtomicUsize,
     /// Moving average of its response time, µs (0: no sample yet).
     ewma_us: AtomicU64,
     /// Next active probe, ms since the epoch.
-    pub next_probe_ms: AtomicU64,
+    pub(crate) next_probe_ms: AtomicU64,
 }
 
 /// Milliseconds since the epoch.
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl TargetHealth {
     /// Receives traffic.
-    pub fn is_healthy(&self) -> bool {
+    pub(crate) fn is_healthy(&self) -> bool {
         self.state.load(Ordering::Acquire) == HEALTHY
     }
 
     /// Whether it is unhealthy but due for its one half-open trial; claims it when so.
-    pub fn claim_trial(&self, checks: &Healthchecks) -> bool {
+    pub(crate) fn claim_trial(&self, checks: &Healthchecks) -> bool {
         let after = checks.passive.half_open_after;
         after > 0.0
             && self.state.load(Ordering::Acquire) == UNHEALTHY
@@ -98,7 +98,7 @@ impl TargetHealth {
     }
 
     /// Sets the health by hand (Admin API) or by a check; `label` names the target in the log.
-    pub fn set(&self, healthy: bool, why: &str, label: &dyn std::fmt::Display) {
+    pub(crate) fn set(&self, healthy: bool, why: &str, label: &dyn std::fmt::Display) {
         let new = if healthy { HEALTHY } else { UNHEALTHY };
         let old = self.state.swap(new, Ordering::AcqRel);
         self.reset_counters();
@@ -114,19 +114,19 @@ impl TargetHealth {
 
     /// Ends a trial that reported nothing (the client went away first): the target stays
     /// unhealthy, and the next trial comes after the cool-down again.
-    pub fn abandon_trial(&self) {
+    pub(crate) fn abandon_trial(&self) {
         if self.state.compare_exchange(TRIAL, UNHEALTHY, Ordering::AcqRel, Ordering::Acquire).is_ok() {
             self.since_ms.store(now_ms(), Ordering::Release);
         }
     }
 
     /// Whether its half-open trial request is running.
-    pub fn on_trial(&self) -> bool {
+    pub(crate) fn on_trial(&self) -> bool {
         self.state.load(Ordering::Acquire) == TRIAL
     }
 
     /// Kong's name for the state.
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self.state.load(Ordering::Acquire) {
             HEALTHY => "HEALTHY",
             _ => "UNHEALTHY",
@@ -140,7 +140,7 @@ impl TargetHealth {
     }
 
     /// Counts an outcome against the thresholds of `checks`; may flip the state.
-    pub fn report(&self, checks: &Healthchecks, check: Check, outcome: Outcome, label: &dyn std::fmt::Display) {
+    pub(crate) fn report(&self, checks: &Healthchecks, check: Check, outcome: Outcome, label: &dyn std::fmt::Display) {
         let (ok_statuses, bad_statuses, successes, http_failures, tcp_failures, timeouts, why) = match check {
             Check::Passive => {
                 let p = &checks.passive;
@@ -200,7 +200,7 @@ impl TargetHealth {
     }
 
     /// Adds a response-time sample to the moving average (weight 1/8 for the new one).
-    pub fn record_latency(&self, micros: u64) {
+    pub(crate) fn record_latency(&self, micros: u64) {
         let micros = micros.max(1);
         let _ = self.ewma_us.fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
             Some(if old == 0 { micros } else { old - old / 8 + micros / 8 })
@@ -208,7 +208,7 @@ impl TargetHealth {
     }
 
     /// The moving average of its response time, µs (0 before the first sample).
-    pub fn latency_us(&self) -> u64 {
+    pub(crate) fn latency_us(&self) -> u64 {
         self.ewma_us.load(Ordering::Acquire)
     }
 }

@@ -2,14 +2,14 @@
 //! stay the same across reloads and restarts. The snapshot and the Admin API's view of a
 //! declarative configuration both derive them here, so they always agree.
 
+use crate::config::PluginEntry;
 use crate::config::{ConsumerConfig, RouteConfig, ServiceConfig};
-use crate::plugins::config::PluginEntry;
 use uuid::Uuid;
 
 const NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a8e_53d4_4b7a_9c1e_0d5b_7e2f_a341);
 
 /// The entity's id: `explicit` when given (it must be a UUID), else a UUIDv5 of `kind` and `key`.
-pub fn entity_id(kind: &str, explicit: Option<&str>, key: &str) -> Result<String, String> {
+pub(crate) fn entity_id(kind: &str, explicit: Option<&str>, key: &str) -> Result<String, String> {
     match explicit {
         Some(id) => Uuid::parse_str(id)
             .map(|u| u.to_string())
@@ -19,34 +19,34 @@ pub fn entity_id(kind: &str, explicit: Option<&str>, key: &str) -> Result<String
 }
 
 /// A service's id; `host` is its host after `url` is expanded.
-pub fn service_id(s: &ServiceConfig, host: &str) -> Result<String, String> {
+pub(crate) fn service_id(s: &ServiceConfig, host: &str) -> Result<String, String> {
     entity_id("service", s.id.as_deref(), s.name.as_deref().unwrap_or(host))
 }
 
 /// A route's id; `position` is its place among all routes (nested ones first, in service order).
-pub fn route_id(r: &RouteConfig, position: usize) -> Result<String, String> {
+pub(crate) fn route_id(r: &RouteConfig, position: usize) -> Result<String, String> {
     let key = r.name.clone().unwrap_or_else(|| format!("#{position}"));
     entity_id("route", r.id.as_deref(), &key)
 }
 
 /// A consumer's id, from its username or custom_id.
-pub fn consumer_id(c: &ConsumerConfig) -> Result<String, String> {
+pub(crate) fn consumer_id(c: &ConsumerConfig) -> Result<String, String> {
     let key = c.username.as_deref().or(c.custom_id.as_deref()).unwrap_or_default();
     entity_id("consumer", c.id.as_deref(), key)
 }
 
 /// A plugin instance's id, from its name and scope.
-pub fn plugin_id(e: &PluginEntry) -> Result<String, String> {
+pub(crate) fn plugin_id(e: &PluginEntry) -> Result<String, String> {
     let key = format!("{}:{:?}:{:?}:{:?}", e.name, e.route, e.service, e.consumer);
     entity_id("plugin", e.id.as_deref(), &key)
 }
 
 /// An upstream's id, from its name.
-pub fn upstream_id(u: &crate::config::UpstreamConfig) -> Result<String, String> {
+pub(crate) fn upstream_id(u: &crate::config::UpstreamConfig) -> Result<String, String> {
     entity_id("upstream", u.id.as_deref(), &u.name)
 }
 
 /// A key-auth credential's id, from its key.
-pub fn keyauth_id(c: &crate::config::KeyAuthCredential) -> Result<String, String> {
+pub(crate) fn keyauth_id(c: &crate::config::KeyAuthCredential) -> Result<String, String> {
     entity_id("keyauth_credential", c.id.as_deref(), &c.key)
 }

@@ -1,27 +1,30 @@
 //! wasmgate: an API gateway on Pingora whose plugins are sandboxed WebAssembly components.
 //!
-//! The request flow is in [`proxy`]; configuration is parsed in [`config`] and compiled into an
-//! immutable [`snapshot::Snapshot`] that [`reload`] swaps atomically.
+//! The request flow is in `proxy`; configuration is parsed in [`config`], compiled into
+//! [`entities`] and, with the plugin chains, into the immutable `snapshot` that [`reload`] swaps
+//! atomically. The modules stand in layers, each using only those below it (`docs/ARCHITECTURE.md`;
+//! a test keeps it so). What is public here is what the `wasmgate` binary and the benchmarks use.
 
-pub mod access_log;
-pub mod admin;
-pub mod balancer;
+mod access_log;
+mod admin;
+mod balancer;
 pub mod config;
-pub mod consumers;
-pub mod dns;
-pub mod health;
-pub mod ids;
-pub mod log_record;
-pub mod logging;
+mod consumers;
+mod dns;
+pub mod entities;
+mod health;
+mod ids;
+mod logging;
 pub mod memory;
-pub mod metrics;
+mod metrics;
 pub mod plugins;
-pub mod probes;
-pub mod proxy;
+mod probes;
+mod proxy;
 pub mod reload;
+pub mod request;
 pub mod router;
 pub mod server;
-pub mod sinks;
-pub mod snapshot;
-pub mod status;
+mod sinks;
+mod snapshot;
+mod status;
 pub mod transfer;

@@ -8,7 +8,7 @@ use tracing_subscriber::filter::{EnvFilter, LevelFilter, filter_fn};
 use tracing_subscriber::prelude::*;
 
 /// Installs the global subscriber. Call once, before the server starts.
-pub fn init(server: &ServerConfig) {
+pub(crate) fn init(server: &ServerConfig) {
     let diagnostics_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&server.log_level));
     let diagnostics = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)

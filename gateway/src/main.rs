@@ -116,7 +116,7 @@ fn main() -> ExitCode {
         }
         Command::Check { config, plugins } => wasmgate::transfer::stored_entities(&config).and_then(|stored| {
             let loaded = wasmgate::reload::Loader::new(config.clone(), plugins).load(stored.as_ref())?;
-            let plugins = loaded.snapshot.plugins.instances().count();
+            let plugins = loaded.plugin_instances();
             println!("{}: configuration is valid ({plugins} plugin instances)", config.display());
             Ok(())
         }),

@@ -4,7 +4,7 @@
 
 /// Returns free memory of mimalloc's heaps and abandoned thread heaps to the OS. Harmless (and
 /// cheap) when the global allocator is another one: mimalloc then holds nothing.
-pub fn release_free() {
+pub(crate) fn release_free() {
     // SAFETY: `mi_collect` takes no pointers and may be called from any thread at any time.
     unsafe { libmimalloc_sys::mi_collect(true) }
 }

@@ -26,9 +26,9 @@ use tokio::sync::Semaphore;
 const TICK: Duration = Duration::from_millis(100);
 
 /// The background service that runs active checks on the live snapshot's upstreams.
-pub struct Prober {
+pub(crate) struct Prober {
     /// The live configuration.
-    pub live: Arc<ArcSwap<Snapshot>>,
+    pub(crate) live: Arc<ArcSwap<Snapshot>>,
 }
 
 #[async_trait]

@@ -2,12 +2,13 @@
 //! changes with `--watch`. A snapshot that fails to build is rejected with its errors and the
 //! current one keeps serving; requests in flight keep the snapshot they started with.
 
+use crate::config::PluginsFile;
 use crate::config::{self, ConfigErrors, Database, GatewayConfig, ServerConfig, read_toml, relative_to};
+use crate::entities::Entities;
 use crate::health::HealthRegistry;
-use crate::plugins::config::PluginsFile;
 use crate::plugins::module::Module;
 use crate::plugins::{PluginHost, PluginSet};
-use crate::snapshot::{Entities, Snapshot};
+use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use notify::{RecursiveMode, Watcher};
@@ -33,15 +34,22 @@ pub struct Loader {
 /// The result of a successful load.
 pub struct Loaded {
     /// `[server]` as loaded.
-    pub server: ServerConfig,
+    pub(crate) server: ServerConfig,
     /// The new snapshot.
-    pub snapshot: Snapshot,
+    pub(crate) snapshot: Snapshot,
     /// Plugin files and directories to watch for hot loading (empty when off).
-    pub plugin_paths: Vec<PathBuf>,
+    pub(crate) plugin_paths: Vec<PathBuf>,
     /// The plugin modules it was built with, by name.
-    pub modules: HashMap<String, Arc<Module>>,
+    pub(crate) modules: HashMap<String, Arc<Module>>,
     /// The entities and plugin instances (of both files) it was built from.
-    pub config: Arc<GatewayConfig>,
+    pub(crate) config: Arc<GatewayConfig>,
+}
+
+impl Loaded {
+    /// How many plugin instances the snapshot runs.
+    pub fn plugin_instances(&self) -> usize {
+        self.snapshot.plugins.instances().count()
+    }
 }
 
 impl Loader {
@@ -118,7 +126,7 @@ impl Loader {
 }
 
 /// Owns the live snapshot and replaces it.
-pub struct Reloader {
+pub(crate) struct Reloader {
     loader: Loader,
     live: Arc<ArcSwap<Snapshot>>,
     started_with: ServerConfig,
@@ -140,7 +148,7 @@ struct State {
 
 /// Why a reload happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
+pub(crate) enum Trigger {
     /// SIGHUP.
     Signal,
     /// `gateway.toml` changed (with `--watch`).
@@ -162,7 +170,7 @@ impl Trigger {
 impl Reloader {
     /// Loads the first snapshot; fails with every error found. `entities` replaces the file's
     /// entities (the embedded store's).
-    pub fn start(
+    pub(crate) fn start(
         loader: Loader,
         entities: Option<GatewayConfig>,
     ) -> Result<(Arc<Reloader>, ServerConfig), ConfigErrors> {
@@ -182,23 +190,23 @@ impl Reloader {
     }
 
     /// The live snapshot holder, shared with the proxy.
-    pub fn live(&self) -> Arc<ArcSwap<Snapshot>> {
+    pub(crate) fn live(&self) -> Arc<ArcSwap<Snapshot>> {
         self.live.clone()
     }
 
     /// `[server]` as the process started with it.
-    pub fn server(&self) -> &ServerConfig {
+    pub(crate) fn server(&self) -> &ServerConfig {
         &self.started_with
     }
 
     /// The plugin modules of the live snapshot, by name.
-    pub fn modules(&self) -> HashMap<String, Arc<Module>> {
+    pub(crate) fn modules(&self) -> HashMap<String, Arc<Module>> {
         self.state.lock().modules.clone()
     }
 
     /// Builds a new snapshot and swaps it in, or logs why not and keeps the current one. In
     /// declarative mode a signal or a changed `gateway.toml` makes the files the source again.
-    pub fn reload(&self, trigger: Trigger) -> bool {
+    pub(crate) fn reload(&self, trigger: Trigger) -> bool {
         let mut state = self.state.lock();
         let current = self.live.load().version;
         let from_files = self.started_with.database == Database::Off && trigger != Trigger::PluginFile;
@@ -238,12 +246,12 @@ impl Reloader {
 
     /// Builds a snapshot from `entities` (with `[server]` and `plugins.toml` from the files),
     /// validating everything, without swapping it in.
-    pub fn build(&self, entities: &GatewayConfig) -> Result<Loaded, ConfigErrors> {
+    pub(crate) fn build(&self, entities: &GatewayConfig) -> Result<Loaded, ConfigErrors> {
         self.loader.load(Some(entities))
     }
 
     /// Swaps in a snapshot made by [`Self::build`]; later reloads keep its entities.
-    pub fn install(&self, loaded: Loaded, entities: Arc<GatewayConfig>) -> u64 {
+    pub(crate) fn install(&self, loaded: Loaded, entities: Arc<GatewayConfig>) -> u64 {
         let mut state = self.state.lock();
         let version = loaded.snapshot.version;
         self.swap_in(loaded.snapshot);
@@ -254,33 +262,21 @@ impl Reloader {
     }
 
     /// Loads after the first: (applied, rejected). Admin API writes count as applied.
-    pub fn reload_counts(&self) -> (u64, u64) {
+    pub(crate) fn reload_counts(&self) -> (u64, u64) {
         (self.reloads.0.load(Ordering::Relaxed), self.reloads.1.load(Ordering::Relaxed))
     }
 
     /// The live version, and the entities and plugin instances it was built from.
-    pub fn config(&self) -> (u64, Arc<GatewayConfig>) {
+    pub(crate) fn config(&self) -> (u64, Arc<GatewayConfig>) {
         let state = self.state.lock();
         (self.live.load().version, state.config.clone())
     }
 }
 
-/// Says which `[server]` changes wait for a restart (the per-request ones apply now).
+/// Says which `[server]` changes wait for a restart ([`config::RELOAD_POLICY`]); the rest apply
+/// with the new snapshot.
 fn warn_restart_only(old: &ServerConfig, new: &ServerConfig) {
-    let changed: Vec<&str> = [
-        ("proxy_listen", old.proxy_listen != new.proxy_listen),
-        ("admin_listen", old.admin_listen != new.admin_listen),
-        ("status_listen", old.status_listen != new.status_listen),
-        ("worker_threads", old.worker_threads != new.worker_threads),
-        ("access_log", old.access_log != new.access_log),
-        ("log_level", old.log_level != new.log_level),
-        ("graceful_shutdown_timeout", old.graceful_shutdown_timeout != new.graceful_shutdown_timeout),
-        ("upstream_keepalive_pool_size", old.upstream_keepalive_pool_size != new.upstream_keepalive_pool_size),
-        ("plugins_file", old.plugins_file != new.plugins_file),
-    ]
-    .into_iter()
-    .filter_map(|(name, differs)| differs.then_some(name))
-    .collect();
+    let changed = config::restart_only_changes(old, new);
     if !changed.is_empty() {
         tracing::warn!("server: {} changed; this takes effect on restart", changed.join(", "));
     }
@@ -288,11 +284,11 @@ fn warn_restart_only(old: &ServerConfig, new: &ServerConfig) {
 
 /// Background service: SIGHUP, plugin file changes (hot load) and, with `--watch`, configuration
 /// changes trigger [`Reloader::reload`].
-pub struct ReloadService {
+pub(crate) struct ReloadService {
     /// The reloader to drive.
-    pub reloader: Arc<Reloader>,
+    pub(crate) reloader: Arc<Reloader>,
     /// Whether to watch the configuration files.
-    pub watch: bool,
+    pub(crate) watch: bool,
 }
 
 #[async_trait]

@@ -82,7 +82,7 @@ pub fn run(opts: RunOptions) -> Result<(), ConfigErrors> {
 }
 
 /// Opens the embedded database named by `[server]` and reads every entity.
-pub fn open_store(config_file: &Path, server: &ServerConfig) -> Result<(Store, Records), ConfigErrors> {
+pub(crate) fn open_store(config_file: &Path, server: &ServerConfig) -> Result<(Store, Records), ConfigErrors> {
     let data_dir = relative_to(config_file, &server.data_dir);
     // The store's connection runs on its own thread; this runtime only drives the opening reads.
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -13,16 +13,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What the metrics are read from.
-pub struct Status {
+pub(crate) struct Status {
     /// The reloader (live snapshot, reload counts, modules).
-    pub reloader: Arc<Reloader>,
+    pub(crate) reloader: Arc<Reloader>,
     /// Requests being proxied now.
-    pub in_flight: Arc<AtomicUsize>,
+    pub(crate) in_flight: Arc<AtomicUsize>,
 }
 
 impl Status {
     /// The metrics, in the Prometheus text format (version 0.0.4).
-    pub fn metrics(&self) -> String {
+    pub(crate) fn metrics(&self) -> String {
         let mut out = String::new();
         let snapshot = self.reloader.live().load_full();
         let (ok, failed) = self.reloader.reload_counts();
@@ -78,7 +78,7 @@ impl Status {
     }
 
     /// `GET /status`: Kong's shape, for the parts wasmgate has.
-    pub fn status(&self) -> serde_json::Value {
+    pub(crate) fn status(&self) -> serde_json::Value {
         let snapshot = self.reloader.live().load();
         serde_json::json!({
             "server": { "requests_in_flight": self.in_flight.load(Ordering::Relaxed) },
@@ -88,7 +88,7 @@ impl Status {
 }
 
 /// Pingora's HTTP app for the status listener.
-pub struct StatusApp(pub Arc<Status>);
+pub(crate) struct StatusApp(pub(crate) Arc<Status>);
 
 #[async_trait]
 impl ServeHttp for StatusApp {

@@ -10,6 +10,7 @@ mod docs;
 mod go_plugins;
 mod hardening;
 mod health;
+mod layers;
 mod plugin_host;
 mod proxying;
 mod reload;

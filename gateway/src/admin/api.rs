@@ -11,17 +11,17 @@ use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 /// One admin request, parsed.
-pub struct Request<'a> {
+pub(crate) struct Request<'a> {
     /// HTTP method.
-    pub method: &'a str,
+    pub(crate) method: &'a str,
     /// Path segments, percent-decoded.
-    pub segments: Vec<String>,
+    pub(crate) segments: Vec<String>,
     /// Query parameters.
-    pub query: Vec<(String, String)>,
+    pub(crate) query: Vec<(String, String)>,
     /// The body as JSON, and whether it came form-encoded.
-    pub body: Option<(Map<String, Value>, bool)>,
+    pub(crate) body: Option<(Map<String, Value>, bool)>,
     /// The raw body (for `POST /config`).
-    pub raw: &'a [u8],
+    pub(crate) raw: &'a [u8],
 }
 
 impl Request<'_> {
@@ -41,7 +41,7 @@ enum Target {
 }
 
 /// Answers one request.
-pub async fn handle(admin: &Admin, req: &Request<'_>) -> Result<Reply, ApiError> {
+pub(crate) async fn handle(admin: &Admin, req: &Request<'_>) -> Result<Reply, ApiError> {
     let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
     match (req.method, segs.as_slice()) {
         ("GET", []) => Ok(Reply::json(200, admin.node_info())),
@@ -495,13 +495,13 @@ async fn module_settings(admin: &Admin, req: &Request<'_>, name: String) -> Resu
 }
 
 /// What [`Admin::write`] lends to a write: the loaded modules and the live entities.
-pub struct WriteContext {
+pub(crate) struct WriteContext {
     /// Loaded plugin modules.
-    pub modules: std::collections::HashMap<String, Arc<crate::plugins::module::Module>>,
+    pub(crate) modules: std::collections::HashMap<String, Arc<crate::plugins::module::Module>>,
     /// The live entities.
-    pub entities: Arc<crate::snapshot::Entities>,
+    pub(crate) entities: Arc<crate::entities::Entities>,
     /// Seconds since the epoch.
-    pub now: i64,
+    pub(crate) now: i64,
 }
 
 impl WriteContext {

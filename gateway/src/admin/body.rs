@@ -6,7 +6,7 @@ use super::error::ApiError;
 use serde_json::{Map, Value};
 
 /// The body as a JSON object; `true` when it came form-encoded (its values need [`coerce`]).
-pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<(Map<String, Value>, bool), ApiError> {
+pub(crate) fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<(Map<String, Value>, bool), ApiError> {
     let mime = content_type.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if mime == "application/json" {
         if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -25,7 +25,7 @@ pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<(Map<String, Va
 }
 
 /// Parses `a.b[]=v&c=w` into nested JSON. An empty value is `null` (Kong: unset the field).
-pub fn form(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+pub(crate) fn form(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     let mut root = Value::Object(Map::new());
     for (key, value) in form_urlencoded::parse(bytes) {
         let path = key_path(&key).ok_or_else(|| ApiError::field(&key, "is not a valid form field name"))?;
@@ -107,7 +107,7 @@ fn insert(node: &mut Value, path: &[Step], value: Value) -> Result<(), String> {
 
 /// Converts form strings to what `schema` (a JSON Schema; `root` holds its `$defs`) expects:
 /// integers, numbers, booleans, and lists from single values.
-pub fn coerce(value: &mut Value, schema: &Value, root: &Value) {
+pub(crate) fn coerce(value: &mut Value, schema: &Value, root: &Value) {
     let schema = resolve(schema, root);
     if let Some(alternatives) = schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(Value::as_array) {
         if let Some(s) = alternatives.iter().map(|s| resolve(s, root)).find(|s| !is_null_type(s)) {

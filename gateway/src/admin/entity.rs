@@ -10,9 +10,9 @@ use crate::config::{
     AclGroup, BasicAuthCredential, ConsumerConfig, JwtCredential, KeyAuthCredential, RouteConfig, ServiceConfig,
     TargetConfig, UpstreamConfig,
 };
-use crate::plugins::config::{ModuleOverrides, PluginEntry};
+use crate::config::{ModuleOverrides, PluginEntry};
+use crate::entities::Entities;
 use crate::plugins::module::Module;
-use crate::snapshot::Entities;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -21,27 +21,27 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 /// What a write needs to know besides its body.
-pub struct Write<'a> {
+pub(crate) struct Write<'a> {
     /// The entities as they are now.
-    pub records: &'a Records,
+    pub(crate) records: &'a Records,
     /// The entity being replaced or patched, if any.
-    pub existing: Option<&'a Record>,
+    pub(crate) existing: Option<&'a Record>,
     /// The id it gets (from the URL for PUT, else generated or kept).
-    pub id: String,
+    pub(crate) id: String,
     /// A reference the URL fixes (`/consumers/{c}/key-auth`: consumer = c).
-    pub parent: Option<(&'static str, String)>,
+    pub(crate) parent: Option<(&'static str, String)>,
     /// The body came form-encoded.
-    pub form: bool,
+    pub(crate) form: bool,
     /// Loaded plugin modules, by name.
-    pub modules: &'a HashMap<String, Arc<Module>>,
+    pub(crate) modules: &'a HashMap<String, Arc<Module>>,
     /// The live entities (plugins check names against them when configured).
-    pub entities: &'a Arc<Entities>,
+    pub(crate) entities: &'a Arc<Entities>,
     /// Seconds since the epoch.
-    pub now: i64,
+    pub(crate) now: i64,
 }
 
 /// The JSON Schema of each kind's model, generated once.
-pub fn entity_schema(kind: Kind) -> &'static Value {
+pub(crate) fn entity_schema(kind: Kind) -> &'static Value {
     static SCHEMAS: LazyLock<HashMap<Kind, Value>> = LazyLock::new(|| {
         fn of<T: schemars::JsonSchema>() -> Value {
             schemars::schema_for!(T).to_value()
@@ -64,7 +64,7 @@ pub fn entity_schema(kind: Kind) -> &'static Value {
 }
 
 /// Validates `input` as an entity of `kind` and returns its record.
-pub fn build(kind: Kind, mut input: Map<String, Value>, w: &Write<'_>) -> Result<Record, ApiError> {
+pub(crate) fn build(kind: Kind, mut input: Map<String, Value>, w: &Write<'_>) -> Result<Record, ApiError> {
     if w.form {
         let schema = entity_schema(kind);
         let mut v = Value::Object(input);

@@ -5,11 +5,11 @@ use serde_json::{Map, Value, json};
 
 /// An error answer: status and JSON body.
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     /// HTTP status.
-    pub status: u16,
+    pub(crate) status: u16,
     /// JSON body.
-    pub body: Value,
+    pub(crate) body: Value,
 }
 
 impl ApiError {
@@ -18,7 +18,7 @@ impl ApiError {
     }
 
     /// 400 schema violation with one message per field.
-    pub fn schema(fields: Map<String, Value>) -> ApiError {
+    pub(crate) fn schema(fields: Map<String, Value>) -> ApiError {
         let parts: Vec<String> = fields.iter().map(|(k, v)| format!("{k}: {}", flat(v))).collect();
         let message = match parts.len() {
             1 => format!("schema violation ({})", parts[0]),
@@ -28,14 +28,14 @@ impl ApiError {
     }
 
     /// 400 schema violation of one field.
-    pub fn field(field: &str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn field(field: &str, message: impl Into<String>) -> ApiError {
         let mut fields = Map::new();
         fields.insert(field.to_string(), Value::String(message.into()));
         ApiError::schema(fields)
     }
 
     /// 400: the configuration that a write would produce does not validate.
-    pub fn invalid_config(errors: &crate::config::ConfigErrors) -> ApiError {
+    pub(crate) fn invalid_config(errors: &crate::config::ConfigErrors) -> ApiError {
         let messages: Vec<Value> = errors.0.iter().map(|e| Value::String(e.clone())).collect();
         ApiError::new(
             400,
@@ -46,7 +46,7 @@ impl ApiError {
     }
 
     /// 409: another entity already has these unique values.
-    pub fn unique(values: Map<String, Value>) -> ApiError {
+    pub(crate) fn unique(values: Map<String, Value>) -> ApiError {
         let shown: Vec<String> = values.iter().map(|(k, v)| format!("{k}={}", flat(v))).collect();
         ApiError::new(
             409,
@@ -57,7 +57,7 @@ impl ApiError {
     }
 
     /// 400: a reference names no existing entity.
-    pub fn foreign_key(field: &str, kind: Kind, key: &Value) -> ApiError {
+    pub(crate) fn foreign_key(field: &str, kind: Kind, key: &Value) -> ApiError {
         let message =
             format!("the foreign key '{}' does not reference an existing '{}' entity.", flat(key), kind.table());
         ApiError::new(
@@ -67,7 +67,7 @@ impl ApiError {
     }
 
     /// 400: a delete refused because other entities still name this one.
-    pub fn referenced_by(child: Kind, parent: Kind) -> ApiError {
+    pub(crate) fn referenced_by(child: Kind, parent: Kind) -> ApiError {
         let message = format!("an existing '{}' entity references this '{}' entity", child.table(), parent.table());
         ApiError::new(
             400,
@@ -77,17 +77,17 @@ impl ApiError {
     }
 
     /// 404.
-    pub fn not_found() -> ApiError {
+    pub(crate) fn not_found() -> ApiError {
         ApiError::new(404, json!({"code": 6, "name": "not found", "message": "Not found"}))
     }
 
     /// 405 for a method the path does not serve.
-    pub fn method_not_allowed() -> ApiError {
+    pub(crate) fn method_not_allowed() -> ApiError {
         ApiError::new(405, json!({"message": "Method not allowed"}))
     }
 
     /// 405 for an entity write while the TOML files are the source of truth (Kong's DB-less mode).
-    pub fn declarative(verb: &str, kind: &str) -> ApiError {
+    pub(crate) fn declarative(verb: &str, kind: &str) -> ApiError {
         ApiError::new(
             405,
             json!({"message": format!(
@@ -98,12 +98,12 @@ impl ApiError {
     }
 
     /// 400 for a body that cannot be read.
-    pub fn bad_body(message: impl Into<String>) -> ApiError {
+    pub(crate) fn bad_body(message: impl Into<String>) -> ApiError {
         ApiError::new(400, json!({"message": message.into()}))
     }
 
     /// 401 for a missing or wrong admin token.
-    pub fn unauthorized() -> ApiError {
+    pub(crate) fn unauthorized() -> ApiError {
         ApiError::new(
             401,
             json!({"message": "Invalid credentials. Token required: send `Authorization: Bearer TOKEN` \
@@ -112,7 +112,7 @@ impl ApiError {
     }
 
     /// 500, logged; the client gets no internals.
-    pub fn internal(context: &str, error: impl std::fmt::Display) -> ApiError {
+    pub(crate) fn internal(context: &str, error: impl std::fmt::Display) -> ApiError {
         tracing::error!(target: "wasmgate::admin", "{context}: {error}");
         ApiError::new(500, json!({"message": "An unexpected error occurred"}))
     }

@@ -2,7 +2,7 @@
 
 /// One kind of entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `/services`
     Services,
     /// `/routes`
@@ -28,11 +28,11 @@ pub enum Kind {
 }
 
 /// A reference from one kind to another: the field and the kind it names.
-pub type ForeignKey = (&'static str, Kind);
+pub(crate) type ForeignKey = (&'static str, Kind);
 
 impl Kind {
     /// Every kind, parents before children.
-    pub const ALL: [Kind; 11] = [
+    pub(crate) const ALL: [Kind; 11] = [
         Kind::Services,
         Kind::Routes,
         Kind::Upstreams,
@@ -47,7 +47,7 @@ impl Kind {
     ];
 
     /// Kong's table name, used in messages and in the store.
-    pub fn table(self) -> &'static str {
+    pub(crate) fn table(self) -> &'static str {
         match self {
             Kind::Services => "services",
             Kind::Routes => "routes",
@@ -64,7 +64,7 @@ impl Kind {
     }
 
     /// The kind served at a top-level path segment (`/services`, `/key-auths`, ...).
-    pub fn from_collection(segment: &str) -> Option<Kind> {
+    pub(crate) fn from_collection(segment: &str) -> Option<Kind> {
         Some(match segment {
             "services" => Kind::Services,
             "routes" => Kind::Routes,
@@ -82,7 +82,7 @@ impl Kind {
 
     /// The kind served under a parent entity (`/consumers/{c}/key-auth`, ...), and the field of
     /// the child that names the parent.
-    pub fn nested(parent: Kind, segment: &str) -> Option<(Kind, &'static str)> {
+    pub(crate) fn nested(parent: Kind, segment: &str) -> Option<(Kind, &'static str)> {
         let child = match segment {
             "key-auth" => Kind::KeyAuths,
             "acls" => Kind::Acls,
@@ -94,7 +94,7 @@ impl Kind {
     }
 
     /// Fields that name other entities.
-    pub fn foreign_keys(self) -> &'static [ForeignKey] {
+    pub(crate) fn foreign_keys(self) -> &'static [ForeignKey] {
         match self {
             Kind::Routes => &[("service", Kind::Services)],
             Kind::Targets => &[("upstream", Kind::Upstreams)],
@@ -105,7 +105,7 @@ impl Kind {
     }
 
     /// The reference a child cannot exist without (a target's upstream, a credential's consumer).
-    pub fn owner(self) -> Option<ForeignKey> {
+    pub(crate) fn owner(self) -> Option<ForeignKey> {
         match self {
             Kind::Targets | Kind::KeyAuths | Kind::Acls | Kind::Jwts | Kind::BasicAuths => Some(self.foreign_keys()[0]),
             _ => None,
@@ -113,7 +113,7 @@ impl Kind {
     }
 
     /// Fields that identify an entity in a URL besides its id (`/services/{name}`).
-    pub fn endpoint_keys(self) -> &'static [&'static str] {
+    pub(crate) fn endpoint_keys(self) -> &'static [&'static str] {
         match self {
             Kind::Services | Kind::Routes | Kind::Upstreams => &["name"],
             Kind::Consumers => &["username", "custom_id"],
@@ -126,7 +126,7 @@ impl Kind {
     }
 
     /// Sets of fields whose values must be unique together among entities of this kind.
-    pub fn unique(self) -> &'static [&'static [&'static str]] {
+    pub(crate) fn unique(self) -> &'static [&'static [&'static str]] {
         match self {
             Kind::Services | Kind::Routes | Kind::Upstreams => &[&["name"]],
             Kind::Consumers => &[&["username"], &["custom_id"]],
@@ -141,7 +141,7 @@ impl Kind {
 
     /// Fields of the TOML model that the Admin API shape leaves out (children are their own
     /// entities; `url` is expanded).
-    pub fn hidden(self) -> &'static [&'static str] {
+    pub(crate) fn hidden(self) -> &'static [&'static str] {
         match self {
             Kind::Services => &["routes", "url"],
             Kind::Upstreams => &["targets"],
@@ -152,7 +152,7 @@ impl Kind {
 
     /// Whether a DELETE of a parent removes this kind's entities that name it (Kong's cascade);
     /// otherwise the delete is refused while they exist.
-    pub fn cascades(self) -> bool {
+    pub(crate) fn cascades(self) -> bool {
         !matches!(self, Kind::Routes)
     }
 }

@@ -11,13 +11,13 @@
 //! Every write builds the whole resulting configuration through the same path as a reload, saves
 //! it, then swaps it in; writers are serialized, and requests in flight keep their snapshot.
 
-pub mod api;
-pub mod body;
-pub mod entity;
-pub mod error;
-pub mod kinds;
-pub mod records;
-pub mod store;
+pub(crate) mod api;
+pub(crate) mod body;
+pub(crate) mod entity;
+pub(crate) mod error;
+pub(crate) mod kinds;
+pub(crate) mod records;
+pub(crate) mod store;
 
 use crate::config::{ConfigErrors, Database, GatewayConfig};
 use crate::reload::Reloader;
@@ -37,7 +37,7 @@ use store::Store;
 const MAX_BODY: usize = 64 << 20;
 
 /// The Admin API's state.
-pub struct Admin {
+pub(crate) struct Admin {
     reloader: Arc<Reloader>,
     database: Database,
     token: Option<String>,
@@ -56,7 +56,7 @@ struct Inner {
 }
 
 /// An answer.
-pub struct Reply {
+pub(crate) struct Reply {
     status: u16,
     content_type: &'static str,
     body: Vec<u8>,
@@ -64,17 +64,17 @@ pub struct Reply {
 
 impl Reply {
     /// A JSON answer.
-    pub fn json(status: u16, body: Value) -> Reply {
+    pub(crate) fn json(status: u16, body: Value) -> Reply {
         Reply { status, content_type: "application/json; charset=utf-8", body: body.to_string().into_bytes() }
     }
 
     /// A text answer.
-    pub fn text(status: u16, content_type: &'static str, body: String) -> Reply {
+    pub(crate) fn text(status: u16, content_type: &'static str, body: String) -> Reply {
         Reply { status, content_type, body: body.into_bytes() }
     }
 
     /// No body.
-    pub fn empty(status: u16) -> Reply {
+    pub(crate) fn empty(status: u16) -> Reply {
         Reply { status, content_type: "", body: Vec::new() }
     }
 }
@@ -86,13 +86,13 @@ impl From<ApiError> for Reply {
 }
 
 /// Seconds since the epoch (Kong's `created_at`).
-pub fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     (crate::health::now_ms() / 1000) as i64
 }
 
 impl Admin {
     /// The Admin API over `reloader`; `store` holds the entities in embedded mode.
-    pub fn new(reloader: Arc<Reloader>, store: Option<(Store, Records)>, status: Arc<Status>) -> Admin {
+    pub(crate) fn new(reloader: Arc<Reloader>, store: Option<(Store, Records)>, status: Arc<Status>) -> Admin {
         let server = reloader.server();
         let (database, token) = (server.database, server.admin_token.clone());
         let (store, records) = match store {
@@ -111,7 +111,7 @@ impl Admin {
     }
 
     /// The entities as they are now.
-    pub async fn records(&self) -> Arc<Records> {
+    pub(crate) async fn records(&self) -> Arc<Records> {
         if self.database == Database::Embedded {
             return self.inner.lock().await.records.clone();
         }
@@ -290,7 +290,7 @@ impl Admin {
 }
 
 /// Pingora's HTTP app for the admin listener.
-pub struct AdminApp(pub Arc<Admin>);
+pub(crate) struct AdminApp(pub(crate) Arc<Admin>);
 
 #[async_trait]
 impl ServeHttp for AdminApp {
@@ -341,7 +341,7 @@ fn hostname() -> String {
 }
 
 /// The entities and plugin instances as TOML (no `[server]`), ids explicit.
-pub fn export_toml(records: &Records) -> Result<String, String> {
+pub(crate) fn export_toml(records: &Records) -> Result<String, String> {
     let config = records.to_config()?;
     let mut value = toml::Table::try_from(&config).map_err(|e| e.to_string())?;
     value.remove("server");
@@ -349,7 +349,7 @@ pub fn export_toml(records: &Records) -> Result<String, String> {
 }
 
 /// A configuration of entities only (the `GET /config` format): `[server]` is refused.
-pub fn parse_entities(text: &str) -> Result<GatewayConfig, ConfigErrors> {
+pub(crate) fn parse_entities(text: &str) -> Result<GatewayConfig, ConfigErrors> {
     let table: toml::Table = crate::config::parse_toml(text)?;
     if table.contains_key("server") {
         return Err(ConfigErrors::from(

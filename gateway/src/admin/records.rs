@@ -12,25 +12,25 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 
 /// One entity, in Kong's JSON shape.
-pub type Record = Map<String, Value>;
+pub(crate) type Record = Map<String, Value>;
 
 /// Every entity, by kind and id.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Records {
+pub(crate) struct Records {
     by_kind: BTreeMap<Kind, BTreeMap<String, Record>>,
 }
 
 /// One row to write to the store: the record, or `None` for a delete.
-pub type Change = (Kind, String, Option<Record>);
+pub(crate) type Change = (Kind, String, Option<Record>);
 
 impl Records {
     /// The entity `id` of `kind`.
-    pub fn get(&self, kind: Kind, id: &str) -> Option<&Record> {
+    pub(crate) fn get(&self, kind: Kind, id: &str) -> Option<&Record> {
         self.by_kind.get(&kind)?.get(id)
     }
 
     /// All entities of `kind`, ordered by id.
-    pub fn all(&self, kind: Kind) -> impl Iterator<Item = &Record> {
+    pub(crate) fn all(&self, kind: Kind) -> impl Iterator<Item = &Record> {
         self.by_kind.get(&kind).into_iter().flat_map(|m| m.values())
     }
 
@@ -42,26 +42,26 @@ impl Records {
     }
 
     /// How many entities of `kind` there are.
-    pub fn count(&self, kind: Kind) -> usize {
+    pub(crate) fn count(&self, kind: Kind) -> usize {
         self.by_kind.get(&kind).map_or(0, BTreeMap::len)
     }
 
     /// An entity by id, or by one of its kind's endpoint keys (`/services/{name}`).
-    pub fn find(&self, kind: Kind, key: &str) -> Option<&Record> {
+    pub(crate) fn find(&self, kind: Kind, key: &str) -> Option<&Record> {
         self.get(kind, key).or_else(|| {
             self.all(kind).find(|r| kind.endpoint_keys().iter().any(|f| r.get(*f).and_then(Value::as_str) == Some(key)))
         })
     }
 
     /// Inserts or replaces a record (it has an `id`).
-    pub fn put(&mut self, kind: Kind, record: Record) {
+    pub(crate) fn put(&mut self, kind: Kind, record: Record) {
         let id = id_of(&record).to_string();
         self.by_kind.entry(kind).or_default().insert(id, record);
     }
 
     /// Deletes an entity and, as Kong does, what belongs to it (credentials, targets, scoped
     /// plugins). Refused while routes still use a service.
-    pub fn delete(&mut self, kind: Kind, id: &str) -> Result<(), ApiError> {
+    pub(crate) fn delete(&mut self, kind: Kind, id: &str) -> Result<(), ApiError> {
         for child in Kind::ALL {
             for (field, parent) in child.foreign_keys() {
                 if *parent != kind {
@@ -84,7 +84,7 @@ impl Records {
     }
 
     /// 409 when another entity of `kind` has the same unique values as `record`.
-    pub fn check_unique(&self, kind: Kind, record: &Record) -> Result<(), ApiError> {
+    pub(crate) fn check_unique(&self, kind: Kind, record: &Record) -> Result<(), ApiError> {
         let id = id_of(record);
         for fields in kind.unique() {
             let values: Vec<Value> = fields.iter().map(|f| unique_value(record, f)).collect();
@@ -103,7 +103,7 @@ impl Records {
     }
 
     /// The rows that turn `self` into `next`.
-    pub fn diff(&self, next: &Records) -> Vec<Change> {
+    pub(crate) fn diff(&self, next: &Records) -> Vec<Change> {
         let mut changes = Vec::new();
         for kind in Kind::ALL {
             for r in next.all(kind) {
@@ -122,7 +122,7 @@ impl Records {
 
     /// The TOML model of these entities (ids explicit, references by id), for building a snapshot
     /// or exporting.
-    pub fn to_config(&self) -> Result<GatewayConfig, String> {
+    pub(crate) fn to_config(&self) -> Result<GatewayConfig, String> {
         let mut cfg = GatewayConfig::default();
         let mut targets: HashMap<&str, Vec<crate::config::TargetConfig>> = HashMap::new();
         for r in self.created(Kind::Targets) {
@@ -174,7 +174,7 @@ impl Records {
 
     /// The records of a declarative configuration (its plugin instances include those of
     /// `plugins.toml`), with the ids its snapshot derives.
-    pub fn from_config(cfg: &GatewayConfig, now: i64) -> Result<Records, String> {
+    pub(crate) fn from_config(cfg: &GatewayConfig, now: i64) -> Result<Records, String> {
         let mut out = Records::default();
         let mut routes = Vec::new();
         // Declared earlier is created earlier: routes that tie in priority keep their file order
@@ -272,17 +272,17 @@ impl Records {
 }
 
 /// The id of a record.
-pub fn id_of(r: &Record) -> &str {
+pub(crate) fn id_of(r: &Record) -> &str {
     r.get("id").and_then(Value::as_str).unwrap_or_default()
 }
 
 /// The id a reference field holds (`{"id": ...}`).
-pub fn ref_id<'a>(r: &'a Record, field: &str) -> Option<&'a str> {
+pub(crate) fn ref_id<'a>(r: &'a Record, field: &str) -> Option<&'a str> {
     r.get(field)?.get("id")?.as_str()
 }
 
 /// `{"id": id}`, or `null`.
-pub fn reference(id: Option<String>) -> Value {
+pub(crate) fn reference(id: Option<String>) -> Value {
     match id {
         Some(id) => serde_json::json!({ "id": id }),
         None => Value::Null,
@@ -299,7 +299,7 @@ fn unique_value(r: &Record, field: &str) -> Value {
 }
 
 /// A record from a model value: the model's fields minus the hidden ones, with id and timestamps.
-pub fn record(model: &impl Serialize, kind: Kind, id: String, now: i64) -> Result<Record, String> {
+pub(crate) fn record(model: &impl Serialize, kind: Kind, id: String, now: i64) -> Result<Record, String> {
     let Value::Object(mut rec) = serde_json::to_value(model).map_err(|e| e.to_string())? else {
         return Err("an entity must be an object".into());
     };
@@ -314,7 +314,7 @@ pub fn record(model: &impl Serialize, kind: Kind, id: String, now: i64) -> Resul
 
 /// The model value of a record: timestamps dropped, references to owners dropped, other
 /// references as id strings.
-pub fn model<T: DeserializeOwned>(r: &Record, kind: Kind) -> Result<T, String> {
+pub(crate) fn model<T: DeserializeOwned>(r: &Record, kind: Kind) -> Result<T, String> {
     let mut m = r.clone();
     m.remove("created_at");
     m.remove("updated_at");
@@ -331,20 +331,20 @@ pub fn model<T: DeserializeOwned>(r: &Record, kind: Kind) -> Result<T, String> {
 }
 
 /// A service `url`, split as Kong stores it.
-pub struct UrlParts {
+pub(crate) struct UrlParts {
     /// `http` or `https`.
-    pub protocol: String,
+    pub(crate) protocol: String,
     /// Host name or IP.
-    pub host: String,
+    pub(crate) host: String,
     /// The port, or the protocol's default.
-    pub port: u16,
+    pub(crate) port: u16,
     /// The path, if the URL has one.
-    pub path: Option<String>,
+    pub(crate) path: Option<String>,
 }
 
 /// Splits `url` into protocol, host, port and path.
-pub fn expand_url(url: &str) -> Result<UrlParts, String> {
-    let (protocol, host, port, path) = crate::snapshot::split_url(url)?;
+pub(crate) fn expand_url(url: &str) -> Result<UrlParts, String> {
+    let (protocol, host, port, path) = crate::entities::split_url(url)?;
     let port = port.unwrap_or(if protocol == "https" { 443 } else { 80 });
     Ok(UrlParts { protocol, host, port, path })
 }
@@ -356,7 +356,7 @@ fn empty_consumer() -> crate::config::ConsumerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::Entities;
+    use crate::entities::Entities;
 
     const DECLARATIVE: &str = r#"
 [[services]]
@@ -408,13 +408,13 @@ key_names = ["apikey"]
         let original = Entities::build(&cfg, &Default::default()).unwrap();
         let round_trip = records.to_config().unwrap();
         let rebuilt = Entities::build(&round_trip, &Default::default()).unwrap();
-        let ids = |e: &Entities| {
+        let ids = |e: &Entities, c: &GatewayConfig| {
             let mut ids: Vec<String> = e.services.iter().map(|s| s.id.clone()).collect();
             ids.extend(e.routes.iter().map(|r| r.id.clone()));
-            ids.extend(e.upstreams.iter().map(|u| u.id.clone()));
+            ids.extend(c.upstreams.iter().map(|u| crate::ids::upstream_id(u).unwrap()));
             ids
         };
-        assert_eq!(ids(&rebuilt), ids(&original), "same entities, same ids, same order");
+        assert_eq!(ids(&rebuilt, &round_trip), ids(&original, &cfg), "same entities, same ids, same order");
         assert_eq!(Records::from_config(&round_trip, 1_000).unwrap(), records, "a second round trip changes nothing");
     }
 

@@ -21,14 +21,14 @@ const MIGRATIONS: &[(i64, &str)] = &[(
 )];
 
 /// An open store.
-pub struct Store {
+pub(crate) struct Store {
     conn: SqliteConnection,
     path: PathBuf,
 }
 
 impl Store {
     /// Opens (creating when absent) `data_dir/wasmgate.db` and migrates it.
-    pub async fn open(data_dir: &Path) -> Result<Store, String> {
+    pub(crate) async fn open(data_dir: &Path) -> Result<Store, String> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| format!("data_dir: cannot create {}: {e}", data_dir.display()))?;
         let path = data_dir.join("wasmgate.db");
@@ -46,7 +46,7 @@ impl Store {
     }
 
     /// Where the database file is.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -73,7 +73,7 @@ impl Store {
     }
 
     /// Every entity.
-    pub async fn load(&mut self) -> Result<Records, String> {
+    pub(crate) async fn load(&mut self) -> Result<Records, String> {
         let rows = sqlx::query("SELECT kind, id, body FROM entities")
             .fetch_all(&mut self.conn)
             .await
@@ -92,7 +92,7 @@ impl Store {
     }
 
     /// Writes `changes` in one transaction: all or nothing.
-    pub async fn save(&mut self, changes: &[Change]) -> Result<(), sqlx::Error> {
+    pub(crate) async fn save(&mut self, changes: &[Change]) -> Result<(), sqlx::Error> {
         let mut tx = self.conn.begin().await?;
         for (kind, id, record) in changes {
             match record {

@@ -1,7 +1,7 @@
 //! The TOML shape of `gateway.toml`. Field names and defaults follow Kong's entities and `kong.conf`.
 
 use super::upstream::Healthchecks;
-use crate::plugins::config::{ModuleOverrides, PluginEntry};
+use crate::config::{ModuleOverrides, PluginEntry};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -13,77 +13,77 @@ use std::path::PathBuf;
 pub struct GatewayConfig {
     /// Node settings (listeners, threads, logging). Not reloadable: changes need a restart.
     #[serde(default)]
-    pub server: ServerConfig,
+    pub(crate) server: ServerConfig,
     /// Upstream APIs the gateway forwards to.
     #[serde(default)]
-    pub services: Vec<ServiceConfig>,
+    pub(crate) services: Vec<ServiceConfig>,
     /// Rules that match requests to services.
     #[serde(default)]
-    pub routes: Vec<RouteConfig>,
+    pub(crate) routes: Vec<RouteConfig>,
     /// Named, load-balanced groups of targets. A service whose `host` is an upstream's name is balanced.
     #[serde(default)]
-    pub upstreams: Vec<UpstreamConfig>,
+    pub(crate) upstreams: Vec<UpstreamConfig>,
     /// API clients, with their credentials and ACL groups.
     #[serde(default)]
-    pub consumers: Vec<ConsumerConfig>,
+    pub(crate) consumers: Vec<ConsumerConfig>,
     /// Plugin instances, as in Kong's declarative file (they may also live in `plugins.toml`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<PluginEntry>,
     /// Module settings changed at run time, by module name; they override `plugins.toml`'s.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub modules: BTreeMap<String, ModuleOverrides>,
+    pub(crate) modules: BTreeMap<String, ModuleOverrides>,
 }
 
 /// `[server]`: settings of this node, named as in `kong.conf`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
+pub(crate) struct ServerConfig {
     /// Proxy listeners, `host:port`; one string or a list.
     #[serde(deserialize_with = "one_or_many")]
-    pub proxy_listen: Vec<String>,
+    pub(crate) proxy_listen: Vec<String>,
     /// Admin API listener, `host:port`, or `off`.
-    pub admin_listen: String,
+    pub(crate) admin_listen: String,
     /// Token the Admin API requires (`Authorization: Bearer TOKEN` or `Kong-Admin-Token: TOKEN`).
     /// Required when `admin_listen` is not a loopback address.
-    pub admin_token: Option<String>,
+    pub(crate) admin_token: Option<String>,
     /// Serve the Admin API on a non-loopback address without a token (only behind a firewall).
-    pub admin_allow_open_bind: bool,
+    pub(crate) admin_allow_open_bind: bool,
     /// Status listener (`/metrics`, `/status`), `host:port`, or `off`.
-    pub status_listen: String,
+    pub(crate) status_listen: String,
     /// Where entities live: `off` (the TOML files; the Admin API is read-only) or `embedded`
     /// (a database file under `data_dir`, written through the Admin API).
-    pub database: Database,
+    pub(crate) database: Database,
     /// Directory of the embedded database, relative to this file.
-    pub data_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
     /// Proxy worker threads; 0 means one per CPU.
-    pub worker_threads: usize,
+    pub(crate) worker_threads: usize,
     /// Addresses (IPs or CIDRs) whose `X-Forwarded-*` headers are believed.
-    pub trusted_ips: Vec<String>,
+    pub(crate) trusted_ips: Vec<String>,
     /// Header that carries the client address when the peer is trusted.
-    pub real_ip_header: String,
+    pub(crate) real_ip_header: String,
     /// With `real_ip_header = "X-Forwarded-For"`: skip trusted addresses from the right.
-    pub real_ip_recursive: bool,
+    pub(crate) real_ip_recursive: bool,
     /// Headers the gateway adds: `server_tokens` (Via), `latency_tokens` (X-Gateway-*-Latency), or `off`.
-    pub headers: Vec<String>,
+    pub(crate) headers: Vec<String>,
     /// Access log: `text`, `json` or `off`.
-    pub access_log: String,
+    pub(crate) access_log: String,
     /// Per-request metrics (requests, latencies, bandwidth, plugin calls) on `/metrics`.
-    pub metrics: bool,
+    pub(crate) metrics: bool,
     /// Log filter for everything else, e.g. `info` or `wasmgate=debug,info`.
-    pub log_level: String,
+    pub(crate) log_level: String,
     /// Seconds that in-flight requests get to finish after SIGTERM.
-    pub graceful_shutdown_timeout: u64,
+    pub(crate) graceful_shutdown_timeout: u64,
     /// Seconds a client has to send a whole request header; then the connection is closed
     /// (nginx's name and default).
-    pub client_header_timeout: u64,
+    pub(crate) client_header_timeout: u64,
     /// Seconds between two reads of a client's request body before it gets 408 (nginx's name).
-    pub client_body_timeout: u64,
+    pub(crate) client_body_timeout: u64,
     /// Seconds an idle keep-alive client connection is kept open (0: until the client closes it).
-    pub keepalive_timeout: u64,
+    pub(crate) keepalive_timeout: u64,
     /// Idle keepalive connections kept per upstream pool.
-    pub upstream_keepalive_pool_size: usize,
+    pub(crate) upstream_keepalive_pool_size: usize,
     /// The plugins file, relative to this file. `--plugins` on the command line wins.
-    pub plugins_file: Option<PathBuf>,
+    pub(crate) plugins_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -117,7 +117,7 @@ impl Default for ServerConfig {
 /// `[server] database`: where the entities are kept.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
-pub enum Database {
+pub(crate) enum Database {
     /// Declarative: the TOML files are the source of truth (Kong's DB-less mode).
     #[default]
     Off,
@@ -128,39 +128,39 @@ pub enum Database {
 /// `[[services]]`: an upstream API.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ServiceConfig {
+pub(crate) struct ServiceConfig {
     /// UUID; derived from the name when absent.
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     /// Unique name.
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// Shorthand for protocol, host, port and path: `http://host:port/path`.
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// `http`.
-    pub protocol: Option<String>,
+    pub(crate) protocol: Option<String>,
     /// Host to connect to, or the name of an upstream to balance over.
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
     /// Port; 80 by default.
-    pub port: Option<u16>,
+    pub(crate) port: Option<u16>,
     /// Path prefix added in front of the proxied path.
-    pub path: Option<String>,
+    pub(crate) path: Option<String>,
     /// Connection attempts after the first one fails.
     #[serde(default = "defaults::retries")]
-    pub retries: u32,
+    pub(crate) retries: u32,
     /// Milliseconds to establish the connection.
     #[serde(default = "defaults::timeout")]
-    pub connect_timeout: u64,
+    pub(crate) connect_timeout: u64,
     /// Milliseconds between two successive reads from the upstream.
     #[serde(default = "defaults::timeout")]
-    pub read_timeout: u64,
+    pub(crate) read_timeout: u64,
     /// Milliseconds between two successive writes to the upstream.
     #[serde(default = "defaults::timeout")]
-    pub write_timeout: u64,
+    pub(crate) write_timeout: u64,
     /// Free-form labels.
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// Routes of this service, as Kong's declarative format nests them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub routes: Vec<RouteConfig>,
+    pub(crate) routes: Vec<RouteConfig>,
 }
 
 /// `[[routes]]`: which requests go to which service.
@@ -205,185 +205,185 @@ pub struct RouteConfig {
 /// `[[upstreams]]`: a virtual host name balanced over targets.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UpstreamConfig {
+pub(crate) struct UpstreamConfig {
     /// UUID; derived from the name when absent.
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     /// The name services use as their `host`.
-    pub name: String,
+    pub(crate) name: String,
     /// `round-robin` (smooth weighted), `consistent-hashing`, `least-connections` or `latency`.
     #[serde(default = "defaults::algorithm")]
-    pub algorithm: String,
+    pub(crate) algorithm: String,
     /// Points on the consistent-hashing ring (10-65536).
     #[serde(default = "defaults::slots")]
-    pub slots: u32,
+    pub(crate) slots: u32,
     /// What consistent hashing hashes: `none`, `consumer`, `ip`, `header`, `cookie`, `path`,
     /// `query_arg` or `uri_capture`.
     #[serde(default = "defaults::none")]
-    pub hash_on: String,
+    pub(crate) hash_on: String,
     /// What to hash when `hash_on` gives no value (not `cookie`).
     #[serde(default = "defaults::none")]
-    pub hash_fallback: String,
+    pub(crate) hash_fallback: String,
     /// The header for `hash_on = "header"`.
-    pub hash_on_header: Option<String>,
+    pub(crate) hash_on_header: Option<String>,
     /// The header for `hash_fallback = "header"`.
-    pub hash_fallback_header: Option<String>,
+    pub(crate) hash_fallback_header: Option<String>,
     /// The cookie for `hash_on = "cookie"`; set on the response when the request has none.
-    pub hash_on_cookie: Option<String>,
+    pub(crate) hash_on_cookie: Option<String>,
     /// The cookie's `Path`.
     #[serde(default = "defaults::root")]
-    pub hash_on_cookie_path: String,
+    pub(crate) hash_on_cookie_path: String,
     /// The query argument for `hash_on = "query_arg"`.
-    pub hash_on_query_arg: Option<String>,
+    pub(crate) hash_on_query_arg: Option<String>,
     /// The query argument for `hash_fallback = "query_arg"`.
-    pub hash_fallback_query_arg: Option<String>,
+    pub(crate) hash_fallback_query_arg: Option<String>,
     /// The named capture of the route's regex path for `hash_on = "uri_capture"`.
-    pub hash_on_uri_capture: Option<String>,
+    pub(crate) hash_on_uri_capture: Option<String>,
     /// The named capture for `hash_fallback = "uri_capture"`.
-    pub hash_fallback_uri_capture: Option<String>,
+    pub(crate) hash_fallback_uri_capture: Option<String>,
     /// Active and passive health checks.
     #[serde(default)]
-    pub healthchecks: Healthchecks,
+    pub(crate) healthchecks: Healthchecks,
     /// The servers behind this upstream.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub targets: Vec<TargetConfig>,
+    pub(crate) targets: Vec<TargetConfig>,
     /// Free-form labels.
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
 }
 
 /// `[[upstreams.targets]]`: one server.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TargetConfig {
+pub(crate) struct TargetConfig {
     /// UUID; derived from upstream and target when absent.
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     /// `host:port` (IP or DNS name; port 8000 when omitted, as in Kong).
-    pub target: String,
+    pub(crate) target: String,
     /// Share of traffic, 0..=65535; 0 takes the target out.
     #[serde(default = "defaults::weight")]
-    pub weight: u32,
+    pub(crate) weight: u32,
     /// Free-form labels.
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
 }
 
 /// `[[consumers]]`: an API client.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ConsumerConfig {
+pub(crate) struct ConsumerConfig {
     /// UUID; derived from the username (or custom_id) when absent.
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     /// Unique user name.
-    pub username: Option<String>,
+    pub(crate) username: Option<String>,
     /// Unique id from another system.
-    pub custom_id: Option<String>,
+    pub(crate) custom_id: Option<String>,
     /// Free-form labels.
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// API keys for key-auth.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub keyauth_credentials: Vec<KeyAuthCredential>,
+    pub(crate) keyauth_credentials: Vec<KeyAuthCredential>,
     /// ACL group memberships.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub acls: Vec<AclGroup>,
+    pub(crate) acls: Vec<AclGroup>,
     /// JWT issuers and secrets (stored for the jwt plugin).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub jwt_secrets: Vec<JwtCredential>,
+    pub(crate) jwt_secrets: Vec<JwtCredential>,
     /// Basic-auth user names and password hashes (stored for the basic-auth plugin).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub basicauth_credentials: Vec<BasicAuthCredential>,
+    pub(crate) basicauth_credentials: Vec<BasicAuthCredential>,
 }
 
 /// `[[consumers.keyauth_credentials]]`: one API key.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct KeyAuthCredential {
+pub(crate) struct KeyAuthCredential {
     /// UUID; derived from the key when absent.
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     /// The secret key.
-    pub key: String,
+    pub(crate) key: String,
     /// Free-form labels.
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
 }
 
 /// `[[consumers.acls]]`: membership of one group.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AclGroup {
+pub(crate) struct AclGroup {
     /// UUID; derived from consumer and group when absent.
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     /// Group name.
-    pub group: String,
+    pub(crate) group: String,
     /// Free-form labels.
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
 }
 
 /// `[[consumers.jwt_secrets]]`: one JWT issuer key and its secret.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct JwtCredential {
+pub(crate) struct JwtCredential {
     /// UUID; derived from the key when absent.
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     /// The issuer (`iss` claim) this secret belongs to.
-    pub key: String,
+    pub(crate) key: String,
     /// The HMAC secret.
-    pub secret: Option<String>,
+    pub(crate) secret: Option<String>,
     /// `HS256`, `HS384`, `HS512`, `RS256` or `ES256`.
     #[serde(default = "defaults::jwt_algorithm")]
-    pub algorithm: String,
+    pub(crate) algorithm: String,
     /// PEM public key for the RS and ES algorithms.
-    pub rsa_public_key: Option<String>,
+    pub(crate) rsa_public_key: Option<String>,
     /// Free-form labels.
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
 }
 
 /// `[[consumers.basicauth_credentials]]`: one user name and password.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct BasicAuthCredential {
+pub(crate) struct BasicAuthCredential {
     /// UUID; derived from the user name when absent.
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     /// The user name.
-    pub username: String,
+    pub(crate) username: String,
     /// The password; the Admin API stores and shows only its hash.
-    pub password: String,
+    pub(crate) password: String,
     /// Free-form labels.
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
 }
 
 mod defaults {
-    pub fn jwt_algorithm() -> String {
+    pub(crate) fn jwt_algorithm() -> String {
         "HS256".into()
     }
-    pub fn retries() -> u32 {
+    pub(crate) fn retries() -> u32 {
         5
     }
-    pub fn timeout() -> u64 {
+    pub(crate) fn timeout() -> u64 {
         60_000
     }
-    pub fn yes() -> bool {
+    pub(crate) fn yes() -> bool {
         true
     }
-    pub fn protocols() -> Vec<String> {
+    pub(crate) fn protocols() -> Vec<String> {
         vec!["http".into(), "https".into()]
     }
-    pub fn algorithm() -> String {
+    pub(crate) fn algorithm() -> String {
         "round-robin".into()
     }
-    pub fn weight() -> u32 {
+    pub(crate) fn weight() -> u32 {
         100
     }
-    pub fn slots() -> u32 {
+    pub(crate) fn slots() -> u32 {
         10_000
     }
-    pub fn none() -> String {
+    pub(crate) fn none() -> String {
         "none".into()
     }
-    pub fn root() -> String {
+    pub(crate) fn root() -> String {
         "/".into()
     }
 }

@@ -8,38 +8,38 @@ use std::collections::BTreeMap;
 /// threshold below which the whole upstream is unhealthy.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct Healthchecks {
+pub(crate) struct Healthchecks {
     /// Probes sent to each target off the request path.
-    pub active: ActiveChecks,
+    pub(crate) active: ActiveChecks,
     /// Checks made on proxied traffic (the circuit breaker).
-    pub passive: PassiveChecks,
+    pub(crate) passive: PassiveChecks,
     /// Percentage (0-100) of the total weight that must be healthy, else the upstream answers 503.
-    pub threshold: f64,
+    pub(crate) threshold: f64,
 }
 
 /// `healthchecks.active`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct ActiveChecks {
+pub(crate) struct ActiveChecks {
     /// `http`, `https` or `tcp`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     /// Seconds a probe may take.
-    pub timeout: f64,
+    pub(crate) timeout: f64,
     /// Probes in flight at once, per upstream.
-    pub concurrency: u32,
+    pub(crate) concurrency: u32,
     /// Path of HTTP probes.
-    pub http_path: String,
+    pub(crate) http_path: String,
     /// SNI of HTTPS probes (default: the target's host).
-    pub https_sni: Option<String>,
+    pub(crate) https_sni: Option<String>,
     /// Verify the target's certificate on HTTPS probes.
-    pub https_verify_certificate: bool,
+    pub(crate) https_verify_certificate: bool,
     /// Headers sent with HTTP probes.
-    pub headers: BTreeMap<String, Vec<String>>,
+    pub(crate) headers: BTreeMap<String, Vec<String>>,
     /// When a target counts as healthy again.
-    pub healthy: ActiveHealthy,
+    pub(crate) healthy: ActiveHealthy,
     /// When a target counts as unhealthy.
-    pub unhealthy: ActiveUnhealthy,
+    pub(crate) unhealthy: ActiveUnhealthy,
 }
 
 impl Default for ActiveChecks {
@@ -61,13 +61,13 @@ impl Default for ActiveChecks {
 /// `healthchecks.active.healthy`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct ActiveHealthy {
+pub(crate) struct ActiveHealthy {
     /// Seconds between probes of a healthy target; 0 turns them off.
-    pub interval: f64,
+    pub(crate) interval: f64,
     /// Statuses that count as a success.
-    pub http_statuses: Vec<u16>,
+    pub(crate) http_statuses: Vec<u16>,
     /// Successes in a row that make a target healthy; 0 never does.
-    pub successes: u32,
+    pub(crate) successes: u32,
 }
 
 impl Default for ActiveHealthy {
@@ -79,17 +79,17 @@ impl Default for ActiveHealthy {
 /// `healthchecks.active.unhealthy`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct ActiveUnhealthy {
+pub(crate) struct ActiveUnhealthy {
     /// Seconds between probes of an unhealthy target; 0 turns them off.
-    pub interval: f64,
+    pub(crate) interval: f64,
     /// Statuses that count as a failure.
-    pub http_statuses: Vec<u16>,
+    pub(crate) http_statuses: Vec<u16>,
     /// Connection failures in a row that make a target unhealthy; 0 never does.
-    pub tcp_failures: u32,
+    pub(crate) tcp_failures: u32,
     /// Timeouts in a row that make a target unhealthy; 0 never does.
-    pub timeouts: u32,
+    pub(crate) timeouts: u32,
     /// Failure statuses in a row that make a target unhealthy; 0 never does.
-    pub http_failures: u32,
+    pub(crate) http_failures: u32,
 }
 
 impl Default for ActiveUnhealthy {
@@ -107,18 +107,18 @@ impl Default for ActiveUnhealthy {
 /// `healthchecks.passive`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct PassiveChecks {
+pub(crate) struct PassiveChecks {
     /// `http`, `https` or `tcp` (`tcp` counts only connection failures and timeouts).
     #[serde(rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     /// When proxied traffic makes a target healthy again.
-    pub healthy: PassiveHealthy,
+    pub(crate) healthy: PassiveHealthy,
     /// When proxied traffic makes a target unhealthy.
-    pub unhealthy: PassiveUnhealthy,
+    pub(crate) unhealthy: PassiveUnhealthy,
     /// Beyond Kong: seconds after a passive trip until one trial request goes to the target
     /// (half-open); its success makes the target healthy again. 0: only an active check or a
     /// manual call brings it back, as in Kong.
-    pub half_open_after: f64,
+    pub(crate) half_open_after: f64,
 }
 
 impl Default for PassiveChecks {
@@ -135,11 +135,11 @@ impl Default for PassiveChecks {
 /// `healthchecks.passive.healthy`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct PassiveHealthy {
+pub(crate) struct PassiveHealthy {
     /// Statuses that count as a success.
-    pub http_statuses: Vec<u16>,
+    pub(crate) http_statuses: Vec<u16>,
     /// Successes in a row that make a target healthy; 0 never does.
-    pub successes: u32,
+    pub(crate) successes: u32,
 }
 
 impl Default for PassiveHealthy {
@@ -152,15 +152,15 @@ impl Default for PassiveHealthy {
 /// `healthchecks.passive.unhealthy`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct PassiveUnhealthy {
+pub(crate) struct PassiveUnhealthy {
     /// Statuses that count as a failure.
-    pub http_statuses: Vec<u16>,
+    pub(crate) http_statuses: Vec<u16>,
     /// Connection failures in a row that trip the target; 0 never does.
-    pub tcp_failures: u32,
+    pub(crate) tcp_failures: u32,
     /// Timeouts in a row that trip the target; 0 never does.
-    pub timeouts: u32,
+    pub(crate) timeouts: u32,
     /// Failure statuses in a row that trip the target; 0 never does.
-    pub http_failures: u32,
+    pub(crate) http_failures: u32,
 }
 
 impl Default for PassiveUnhealthy {

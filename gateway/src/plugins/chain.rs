@@ -6,36 +6,34 @@
 //! (route+service+consumer, route+consumer, service+consumer, route+service, consumer, route,
 //! service, global), higher priority runs first.
 
-use super::config::PluginEntry;
 use super::module::Module;
 use super::quarantine::Quarantine;
 use crate::config::ConfigErrors;
-use crate::snapshot::Entities;
+use crate::config::PluginEntry;
+use crate::entities::Entities;
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 /// One accepted `[[plugins]]` entry.
-pub struct Configured {
-    /// UUID.
-    pub id: String,
+pub(crate) struct Configured {
     /// Its module.
-    pub module: Arc<Module>,
+    pub(crate) module: Arc<Module>,
     /// Configuration id, stable for the same module name and configuration.
-    pub config_id: u64,
+    pub(crate) config_id: u64,
     /// The configuration as JSON.
-    pub config_json: String,
+    pub(crate) config_json: String,
     /// Scope: route index.
-    pub route: Option<usize>,
+    pub(crate) route: Option<usize>,
     /// Scope: service index.
-    pub service: Option<usize>,
+    pub(crate) service: Option<usize>,
     /// Scope: consumer index.
-    pub consumer: Option<usize>,
+    pub(crate) consumer: Option<usize>,
     /// Whether it needs the request body before access.
-    pub needs_body: bool,
+    pub(crate) needs_body: bool,
     /// Its quarantine state (kept while the module is unchanged).
-    pub quarantine: Arc<Quarantine>,
+    pub(crate) quarantine: Arc<Quarantine>,
 }
 
 impl Configured {
@@ -67,13 +65,13 @@ impl Configured {
 #[derive(Default)]
 pub struct Chain {
     /// In run order.
-    pub plugins: Vec<Arc<Configured>>,
+    pub(crate) plugins: Vec<Arc<Configured>>,
     /// Some plugin needs the request body before access.
-    pub needs_body: bool,
+    pub(crate) needs_body: bool,
     /// Some plugin filters the response body (so its length may change).
-    pub filters_body: bool,
+    pub(crate) filters_body: bool,
     /// Some plugin has a log phase.
-    pub logs: bool,
+    pub(crate) logs: bool,
 }
 
 impl Chain {
@@ -81,12 +79,12 @@ impl Chain {
         plugins.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
         let needs_body = plugins.iter().any(|p| p.needs_body);
         let has = |phase| plugins.iter().any(|p| p.module.phases.has(phase));
-        let (filters_body, logs) = (has(super::state::Phase::BodyFilter), has(super::state::Phase::Log));
+        let (filters_body, logs) = (has(crate::request::Phase::BodyFilter), has(crate::request::Phase::Log));
         Chain { plugins, needs_body, filters_body, logs }
     }
 
     /// Index of the first plugin that runs after `after` (by order), for switching chains midway.
-    pub fn position_after(&self, after: &Configured) -> usize {
+    pub(crate) fn position_after(&self, after: &Configured) -> usize {
         self.plugins.iter().position(|p| p.order_key() > after.order_key()).unwrap_or(self.plugins.len())
     }
 }
@@ -158,7 +156,7 @@ impl PluginSet {
     }
 
     /// Global plugins: the rewrite phase, and requests that matched no route.
-    pub fn global(&self) -> &Arc<Chain> {
+    pub(crate) fn global(&self) -> &Arc<Chain> {
         &self.global
     }
 
@@ -168,12 +166,12 @@ impl PluginSet {
     }
 
     /// Whether any instance is scoped to a consumer (otherwise authentication changes nothing).
-    pub fn has_consumer_scope(&self) -> bool {
+    pub(crate) fn has_consumer_scope(&self) -> bool {
         self.consumer_scoped
     }
 
     /// The chain once the consumer is known; computed on first use per (route, consumer).
-    pub fn for_consumer(&self, route: Option<usize>, service: Option<usize>, consumer: usize) -> Arc<Chain> {
+    pub(crate) fn for_consumer(&self, route: Option<usize>, service: Option<usize>, consumer: usize) -> Arc<Chain> {
         if let Some(chain) = self.consumer_chains.read().get(&(route, consumer)) {
             return chain.clone();
         }
@@ -182,13 +180,13 @@ impl PluginSet {
     }
 
     /// Every accepted instance.
-    pub fn instances(&self) -> impl Iterator<Item = &Arc<Configured>> {
+    pub(crate) fn instances(&self) -> impl Iterator<Item = &Arc<Configured>> {
         self.by_name.values().flatten()
     }
 }
 
 /// The id an instance keeps a configuration under: stable for the same module and configuration.
-pub fn config_id(module: &str, config_json: &str) -> u64 {
+pub(crate) fn config_id(module: &str, config_json: &str) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (module, config_json).hash(&mut h);
     h.finish()
@@ -245,23 +243,12 @@ fn configure_entry(
             false
         }
     };
-    let id = crate::ids::plugin_id(e).unwrap_or_else(|err| {
+    if let Err(err) = crate::ids::plugin_id(e) {
         errors.push(format!("id: {err}"));
-        String::new()
-    });
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
     let quarantine = module.quarantine(config_id);
-    Ok(Configured {
-        id,
-        module: module.clone(),
-        config_id,
-        config_json,
-        route,
-        service,
-        consumer,
-        needs_body,
-        quarantine,
-    })
+    Ok(Configured { module: module.clone(), config_id, config_json, route, service, consumer, needs_body, quarantine })
 }

@@ -26,7 +26,7 @@ const ARENA_MARKER: &[u8; 32] = b"wasmgate:adapter-arena:v1:000000";
 const ARENA_SIZE: u32 = 256 << 10;
 
 /// True for a core wasm module (version 1), as opposed to a component.
-pub fn is_core_module(bytes: &[u8]) -> bool {
+pub(crate) fn is_core_module(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\0asm\x01\0\0\0")
 }
 

@@ -18,16 +18,16 @@ use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// One epoch tick: the granularity of CPU deadlines.
-pub const TICK: Duration = Duration::from_millis(1);
+pub(crate) const TICK: Duration = Duration::from_millis(1);
 /// Largest linear memory any plugin may be given.
-pub const MAX_MEMORY_MB: u64 = 1024;
+pub(crate) const MAX_MEMORY_MB: u64 = 1024;
 
 /// The engine, the linker with the host functions, and the compiled-code cache.
 pub struct PluginEngine {
     /// The wasmtime engine.
-    pub engine: Engine,
+    pub(crate) engine: Engine,
     /// Host functions (the wasmgate world's imports and the sandbox's WASI).
-    pub linker: Linker<HostState>,
+    pub(crate) linker: Linker<HostState>,
     cache_dir: PathBuf,
     compat: String,
 }
@@ -46,7 +46,7 @@ impl PluginEngine {
     /// Pre-instantiates a component with the host functions. One that imports WASI's filesystem
     /// gets an empty one (see [`super::host::sandbox::deny_filesystem`]); any other import the
     /// sandbox lacks (sockets, say) is an error.
-    pub fn instantiate_pre(&self, component: &Component) -> wasmtime::Result<InstancePre<HostState>> {
+    pub(crate) fn instantiate_pre(&self, component: &Component) -> wasmtime::Result<InstancePre<HostState>> {
         let imports = component.component_type();
         if !imports.imports(&self.engine).any(|(name, _)| name.starts_with("wasi:filesystem/")) {
             return self.linker.instantiate_pre(component);
@@ -58,7 +58,7 @@ impl PluginEngine {
 
     /// Compiles a component, or loads its compiled form from the cache (`hash` is the SHA-256 of
     /// `bytes`, hex). The flag says whether it came from the cache.
-    pub fn compile(&self, bytes: &[u8], hash: &str) -> wasmtime::Result<(Component, bool)> {
+    pub(crate) fn compile(&self, bytes: &[u8], hash: &str) -> wasmtime::Result<(Component, bool)> {
         let cached = cache_file(&self.cache_dir, hash, &self.compat);
         if cached.is_file() {
             // SAFETY: the file was written by `Component::serialize` of an engine with the same
@@ -156,7 +156,7 @@ pub fn compile_in_children(exe: PathBuf) {
 
 /// Exit status of `wasmgate plugin compile` for a module that does not compile (not 2, which is
 /// the argument parser's).
-pub const REFUSED: i32 = 65;
+pub(crate) const REFUSED: i32 = 65;
 
 /// Longest a compiling child may take before it is stopped and the module refused.
 const CHILD_DEADLINE: Duration = Duration::from_secs(300);
@@ -237,7 +237,7 @@ fn write_cache(path: &Path, data: &[u8]) -> std::io::Result<()> {
 }
 
 /// The default cache directory: `$XDG_CACHE_HOME/wasmgate` or `~/.cache/wasmgate`.
-pub fn default_cache_dir() -> PathBuf {
+pub(crate) fn default_cache_dir() -> PathBuf {
     std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))

@@ -6,13 +6,13 @@ use crate::health::now_ms;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Lines written in full per window.
-pub const BURST: u32 = 10;
+pub(crate) const BURST: u32 = 10;
 /// The window, in milliseconds.
-pub const WINDOW_MS: u64 = 10_000;
+pub(crate) const WINDOW_MS: u64 = 10_000;
 
 /// The budget of one plugin module.
 #[derive(Debug, Default)]
-pub struct LogLimit {
+pub(crate) struct LogLimit {
     window_start: AtomicU64,
     used: AtomicU32,
     dropped: AtomicU32,
@@ -21,7 +21,7 @@ pub struct LogLimit {
 impl LogLimit {
     /// Whether a line about `plugin` may be written now; also writes the summary of the previous
     /// window when one starts.
-    pub fn allow(&self, plugin: &str) -> bool {
+    pub(crate) fn allow(&self, plugin: &str) -> bool {
         let now = now_ms();
         let start = self.window_start.load(Ordering::Acquire);
         if now.saturating_sub(start) >= WINDOW_MS

@@ -9,21 +9,18 @@
 
 pub mod chain;
 pub mod componentize;
-pub mod config;
 pub mod doc;
 pub mod engine;
-pub mod header_access;
 pub mod host;
-pub mod log_limit;
+pub(crate) mod log_limit;
 pub mod module;
 pub mod phases;
-pub mod quarantine;
+pub(crate) mod quarantine;
 pub mod shared;
-pub mod state;
 
 use crate::config::{ConfigErrors, relative_to};
+use crate::config::{Limits, PluginsFile};
 use crate::sinks::SinkGrants;
-use config::{Limits, PluginsFile};
 use engine::PluginEngine;
 use module::Module;
 use parking_lot::Mutex;
@@ -33,7 +30,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-pub use chain::{Chain, PluginSet};
+pub(crate) use chain::{Chain, PluginSet};
 
 /// Long-lived plugin machinery: the engine (created when first needed), the shared state, and the
 /// loaded modules, reused across reloads while their file and settings are unchanged.
@@ -88,7 +85,7 @@ impl PluginHost {
         let name = path.file_stem().and_then(|s| s.to_str()).ok_or("the file has no name")?;
         let cache_dir = engine::default_cache_dir();
         let engine = self.engine.get_or_init(|| PluginEngine::new(cache_dir).map_err(|e| format!("{e:#}"))).as_ref()?;
-        let settings = config::ModuleSettings::default();
+        let settings = crate::config::ModuleSettings::default();
         let wanted = Wanted { name, path, settings: &settings, defaults: Limits::default(), plugins_toml: path };
         self.module(engine, &mut self.loaded.lock(), wanted)
     }
@@ -124,7 +121,7 @@ struct Wanted<'a> {
     /// Its `.wasm` file.
     path: &'a Path,
     /// Its `[modules.NAME]` settings.
-    settings: &'a config::ModuleSettings,
+    settings: &'a crate::config::ModuleSettings,
     /// The default limits.
     defaults: Limits,
     /// The `plugins.toml` it was named in; relative paths are resolved against it.
@@ -169,7 +166,7 @@ fn module_sources(file: &PluginsFile, file_path: &Path, errors: &mut ConfigError
 }
 
 /// The paths whose changes should reload plugins: the plugins file and the module directory.
-pub fn watched_paths(file: &PluginsFile, file_path: &Path) -> Vec<PathBuf> {
+pub(crate) fn watched_paths(file: &PluginsFile, file_path: &Path) -> Vec<PathBuf> {
     let mut paths = vec![file_path.to_path_buf(), relative_to(file_path, &file.plugins_dir)];
     paths.extend(file.modules.values().filter_map(|m| m.path.as_ref()).map(|p| relative_to(file_path, p)));
     paths

@@ -1,15 +1,15 @@
 //! A loaded plugin module: compiled once, pre-instantiated, with a pool of instances. An instance is
 //! checked out for one phase call and returned; one that traps or runs out of time is dropped.
 
-use super::config::{FailurePolicy, Limits, ModuleSettings};
 use super::engine::{PluginEngine, TICK};
 use super::host::{HostState, Plugin, PluginPre};
 use super::log_limit::LogLimit;
 use super::quarantine::Quarantine;
 use super::shared::Shared;
-use super::state::{Phase, RequestState};
+use crate::config::{FailurePolicy, Limits, ModuleSettings};
+use crate::entities::Entities;
+use crate::request::{Phase, RequestState};
 use crate::sinks::SinkGrants;
-use crate::snapshot::Entities;
 use parking_lot::Mutex;
 use pingora_http::{RequestHeader, ResponseHeader};
 use std::collections::HashMap;
@@ -20,11 +20,11 @@ use wasmtime::Store;
 
 /// Phases as a bit set (the WIT `phases` flags).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PhaseSet(u8);
+pub(crate) struct PhaseSet(u8);
 
 impl PhaseSet {
     /// Whether `phase` is in the set.
-    pub fn has(self, phase: Phase) -> bool {
+    pub(crate) fn has(self, phase: Phase) -> bool {
         self.0 & Self::bit(phase) != 0
     }
 
@@ -43,29 +43,29 @@ impl PhaseSet {
 /// A compiled module and what it declared about itself.
 pub struct Module {
     /// Module name (the `.wasm` file's stem).
-    pub name: Arc<str>,
+    pub(crate) name: Arc<str>,
     /// The file it came from.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// SHA-256 of the file.
-    pub hash: String,
+    pub(crate) hash: String,
     /// The plugin's version.
     pub version: String,
     /// Run order, higher first.
-    pub priority: i32,
+    pub(crate) priority: i32,
     /// Phases implemented.
-    pub phases: PhaseSet,
+    pub(crate) phases: PhaseSet,
     /// Answer 500 when it fails (otherwise skip it).
-    pub fail_closed: bool,
+    pub(crate) fail_closed: bool,
     /// Cannot be scoped to a consumer.
-    pub no_consumer: bool,
+    pub(crate) no_consumer: bool,
     /// JSON Schema of its configuration.
     pub schema: String,
     /// The limits it was loaded with.
-    pub limits: Limits,
+    pub(crate) limits: Limits,
     /// Where it may write logs.
     grants: Arc<SinkGrants>,
     /// The `[modules]` settings and default limits it was loaded with.
-    pub loaded_with: (ModuleSettings, Limits),
+    pub(crate) loaded_with: (ModuleSettings, Limits),
     pre: PluginPre<HostState>,
     shared: Arc<Shared>,
     /// Boxed, so that checking one out and back moves a pointer, not the instance's handles
@@ -76,7 +76,7 @@ pub struct Module {
     /// Instances made before the last [`Module::retire_instances`] are not reused.
     generation: AtomicU64,
     /// What this module's failures and output may write to the log.
-    pub log_limit: Arc<LogLimit>,
+    pub(crate) log_limit: Arc<LogLimit>,
     /// Quarantine state per configuration id.
     quarantines: Mutex<HashMap<u64, Arc<Quarantine>>>,
 }
@@ -138,7 +138,14 @@ pub struct Source<'a> {
     /// SHA-256 of the content (hex).
     pub hash: String,
     /// Where it may write logs (from its `[modules]` settings).
-    pub grants: SinkGrants,
+    pub(crate) grants: SinkGrants,
+}
+
+impl<'a> Source<'a> {
+    /// A module file with no log grants.
+    pub fn new(name: &'a str, path: PathBuf, bytes: &'a [u8], hash: String) -> Source<'a> {
+        Source { name, path, bytes, hash, grants: SinkGrants::default() }
+    }
 }
 
 impl Module {
@@ -245,7 +252,7 @@ impl Module {
     }
 
     /// The quarantine state of configuration `config_id` (shared by every snapshot using it).
-    pub fn quarantine(&self, config_id: u64) -> Arc<Quarantine> {
+    pub(crate) fn quarantine(&self, config_id: u64) -> Arc<Quarantine> {
         self.quarantines.lock().entry(config_id).or_default().clone()
     }
 
@@ -323,7 +330,7 @@ impl Module {
 
     /// Stops reusing the instances made so far, with the configurations and log sinks they hold:
     /// the configurations this module runs changed. Calls under way finish on theirs.
-    pub fn retire_instances(&self) {
+    pub(crate) fn retire_instances(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.idle.lock().clear();
     }

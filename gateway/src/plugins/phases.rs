@@ -5,9 +5,9 @@ use super::chain::{Chain, Configured, PluginSet};
 use super::host::types::{Action, Response};
 use super::host::{HostState, Plugin};
 use super::module::{CallError, CallScope};
-use super::state::Phase;
 use crate::metrics::{self, CallOutcome};
-use crate::proxy::answer::Answer;
+use crate::request::Phase;
+use crate::request::answer::Answer;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Instant;
@@ -49,11 +49,11 @@ fn call<R>(
     if !p.quarantine.admits() {
         return Err(CallError::Quarantined);
     }
-    scope.state.plugin_scope = (p.route, p.service);
+    scope.state.scope_to(p.route, p.service);
     let started = *clock.get_or_insert_with(Instant::now);
     let result = p.module.call(scope, Some((p.config_id, p.config_json.as_str())), f);
     let ended = Instant::now();
-    if scope.state.entities.as_ref().is_some_and(|e| e.settings.metrics) {
+    if scope.state.entities().is_some_and(|e| e.settings.metrics) {
         let outcome = match &result {
             Ok(_) => CallOutcome::Ok,
             Err(CallError::Trap(_)) => CallOutcome::Trap,
@@ -84,7 +84,7 @@ fn call_action(p: &Configured, scope: &mut CallScope<'_>, clock: &mut Option<Ins
 }
 
 /// The rewrite phase: global plugins, before routing.
-pub fn rewrite(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
+pub(crate) fn rewrite(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
     scope.phase = Phase::Rewrite;
     let mut clock = None;
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::Rewrite)) {
@@ -107,14 +107,15 @@ pub fn access(set: &PluginSet, chain: &mut Arc<Chain>, scope: &mut CallScope<'_>
         if !p.module.phases.has(Phase::Access) {
             continue;
         }
-        let consumer_before = scope.state.consumer;
+        let consumer_before = scope.state.consumer();
         if let Some(verdict) = call_action(p, scope, &mut clock) {
             return verdict;
         }
-        if let Some(consumer) = scope.state.consumer.filter(|c| Some(*c) != consumer_before && set.has_consumer_scope())
+        if let Some(consumer) =
+            scope.state.consumer().filter(|c| Some(*c) != consumer_before && set.has_consumer_scope())
         {
             let p = p.clone();
-            *chain = set.for_consumer(scope.state.info.route, scope.state.info.service, consumer);
+            *chain = set.for_consumer(scope.state.info().route, scope.state.info().service, consumer);
             i = chain.position_after(&p);
         }
     }
@@ -122,7 +123,7 @@ pub fn access(set: &PluginSet, chain: &mut Arc<Chain>, scope: &mut CallScope<'_>
 }
 
 /// The header-filter phase (upstream responses and the gateway's own answers alike).
-pub fn header_filter(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
+pub(crate) fn header_filter(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
     scope.phase = Phase::HeaderFilter;
     let mut clock = None;
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::HeaderFilter)) {
@@ -138,7 +139,12 @@ pub fn header_filter(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
 }
 
 /// The body-filter phase for one chunk; plugins may replace it.
-pub fn body_filter(chain: &Chain, scope: &mut CallScope<'_>, body: &mut Option<Bytes>, end_of_stream: bool) -> Verdict {
+pub(crate) fn body_filter(
+    chain: &Chain,
+    scope: &mut CallScope<'_>,
+    body: &mut Option<Bytes>,
+    end_of_stream: bool,
+) -> Verdict {
     scope.phase = Phase::BodyFilter;
     let mut clock = None;
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::BodyFilter)) {
@@ -157,7 +163,7 @@ pub fn body_filter(chain: &Chain, scope: &mut CallScope<'_>, body: &mut Option<B
 }
 
 /// The log phase: runs after every request; failures are only logged.
-pub fn log(chain: &Chain, scope: &mut CallScope<'_>) {
+pub(crate) fn log(chain: &Chain, scope: &mut CallScope<'_>) {
     scope.phase = Phase::Log;
     let mut clock = None;
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::Log)) {

@@ -4,31 +4,13 @@
 //! failure policy applies at once. Then one trial call is let through; if it finishes in time the
 //! quarantine ends, otherwise it starts again.
 
+use crate::config::QuarantineSettings;
 use crate::health::now_ms;
-use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-
-/// `quarantine = { after, within_s, for_s }` in `plugins.toml`.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct QuarantineSettings {
-    /// Deadline hits that start a quarantine (0: never).
-    pub after: u32,
-    /// The window the hits are counted in, seconds.
-    pub within_s: u64,
-    /// How long a quarantine lasts before the trial call, seconds.
-    pub for_s: u64,
-}
-
-impl Default for QuarantineSettings {
-    fn default() -> Self {
-        QuarantineSettings { after: 3, within_s: 10, for_s: 30 }
-    }
-}
 
 /// The quarantine state of one plugin configuration (kept while its module is unchanged).
 #[derive(Debug, Default)]
-pub struct Quarantine {
+pub(crate) struct Quarantine {
     window_start: AtomicU64,
     hits: AtomicU32,
     /// End of the quarantine, ms since the epoch; 0 when not quarantined.
@@ -39,13 +21,13 @@ pub struct Quarantine {
 
 impl Quarantine {
     /// Whether a call may run now: not quarantined, or the one trial after the cool-down.
-    pub fn admits(&self) -> bool {
+    pub(crate) fn admits(&self) -> bool {
         let until = self.until.load(Ordering::Acquire);
         until == 0 || (now_ms() >= until && !self.trial.swap(true, Ordering::AcqRel))
     }
 
     /// Records how an admitted call ended.
-    pub fn record(&self, deadline_hit: bool, s: &QuarantineSettings, plugin: &str) {
+    pub(crate) fn record(&self, deadline_hit: bool, s: &QuarantineSettings, plugin: &str) {
         if self.until.load(Ordering::Acquire) != 0 && self.trial.load(Ordering::Acquire) {
             if deadline_hit {
                 self.until.store(now_ms() + s.for_s * 1000, Ordering::Release);

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 /// Counters and cache, one per process.
 pub struct Shared {
     /// Window counters.
-    pub counters: Box<dyn CounterStore>,
+    pub(crate) counters: Box<dyn CounterStore>,
     /// Key/value cache with expiry.
-    pub cache: TtlCache,
+    pub(crate) cache: TtlCache,
 }
 
 impl Default for Shared {
@@ -26,7 +26,7 @@ impl Default for Shared {
 
 /// Fixed windows, aligned to the start of the period in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Period {
+pub(crate) enum Period {
     Second,
     Minute,
     Hour,
@@ -37,7 +37,7 @@ pub enum Period {
 
 impl Period {
     /// `[start, end)` in Unix milliseconds of the window that contains `now_ms`.
-    pub fn window(self, now_ms: u64) -> (u64, u64) {
+    pub(crate) fn window(self, now_ms: u64) -> (u64, u64) {
         let fixed = |len: u64| {
             let start = now_ms - now_ms % len;
             (start, start + len)
@@ -86,29 +86,29 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// One increment of a batch.
 #[derive(Debug, Clone)]
-pub struct CounterRequest {
+pub(crate) struct CounterRequest {
     /// Counter name (already namespaced by plugin).
-    pub key: String,
+    pub(crate) key: String,
     /// Its window.
-    pub period: Period,
+    pub(crate) period: Period,
     /// Amount to add.
-    pub delta: u64,
+    pub(crate) delta: u64,
     /// Refuse the batch if the counter would exceed this.
-    pub limit: Option<u64>,
+    pub(crate) limit: Option<u64>,
 }
 
 /// The outcome of a batch.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CounterReply {
+pub(crate) struct CounterReply {
     /// Whether the increments were applied.
-    pub admitted: bool,
+    pub(crate) admitted: bool,
     /// (count, ms until the window resets) per request, in order.
-    pub states: Vec<(u64, u64)>,
+    pub(crate) states: Vec<(u64, u64)>,
 }
 
 /// A store of window counters. Implementations apply a batch atomically: every increment, or none
 /// when one would pass its limit, so that concurrent requests never admit more than the limit.
-pub trait CounterStore: Send + Sync {
+pub(crate) trait CounterStore: Send + Sync {
     /// Applies a batch at time `now_ms`.
     fn increment(&self, now_ms: u64, batch: &[CounterRequest]) -> Result<CounterReply, String>;
 }
@@ -120,7 +120,7 @@ type Windows = [Slot; 6];
 
 /// Counters of this node, in sharded tables. Each request of a batch hashes its name once (for
 /// the shard and the look-ups alike); a batch locks its shards in order.
-pub struct LocalCounters {
+pub(crate) struct LocalCounters {
     shards: Vec<Mutex<HashTable<(String, Windows)>>>,
     hasher: RandomState,
 }
@@ -204,7 +204,7 @@ struct PluginEntries {
 /// bounded in bytes (`cache_bytes` of its module); its least recently used entries make room
 /// for new ones. One lock per plugin: no bundled plugin uses the cache on the hot path.
 #[derive(Default)]
-pub struct TtlCache {
+pub(crate) struct TtlCache {
     plugins: RwLock<HashMap<String, Arc<Mutex<PluginEntries>>>>,
 }
 
@@ -221,7 +221,7 @@ impl TtlCache {
     }
 
     /// The value, unless absent or expired.
-    pub fn get(&self, plugin: &str, key: &str) -> Option<Vec<u8>> {
+    pub(crate) fn get(&self, plugin: &str, key: &str) -> Option<Vec<u8>> {
         let entries = self.entries(plugin);
         let mut own = entries.lock();
         let (value, expires) = own.entries.get(key)?;
@@ -230,7 +230,7 @@ impl TtlCache {
 
     /// Stores a value for `ttl_ms` milliseconds, evicting this plugin's least recently used
     /// entries beyond `max_bytes`; false when the entry alone is larger than that.
-    pub fn set(&self, plugin: &str, key: String, value: Vec<u8>, ttl_ms: u64, max_bytes: u64) -> bool {
+    pub(crate) fn set(&self, plugin: &str, key: String, value: Vec<u8>, ttl_ms: u64, max_bytes: u64) -> bool {
         let size = key.len() + value.len() + ENTRY_OVERHEAD;
         let entries = self.entries(plugin);
         let mut own = entries.lock();
@@ -251,7 +251,7 @@ impl TtlCache {
     }
 
     /// Removes a value.
-    pub fn delete(&self, plugin: &str, key: &str) {
+    pub(crate) fn delete(&self, plugin: &str, key: &str) {
         let entries = self.entries(plugin);
         let mut own = entries.lock();
         if let Some((old, _)) = own.entries.pop(key) {
@@ -259,8 +259,9 @@ impl TtlCache {
         }
     }
 
-    /// Bytes a plugin's entries take (for tests and, later, metrics).
-    pub fn bytes(&self, plugin: &str) -> usize {
+    /// Bytes a plugin's entries take.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self, plugin: &str) -> usize {
         self.entries(plugin).lock().bytes
     }
 }

@@ -3,19 +3,22 @@
 
 use super::{RequestCtx, TargetRef};
 use crate::balancer::{HashOn, TargetName, Upstream, hash_key};
+use crate::entities::Destination;
 use crate::health::{Check, Outcome, TargetHealth};
-use crate::plugins::state::HeaderOp;
+use crate::request::HeaderOp;
+use crate::request::answer::{self, messages};
+use pingora_error::Result;
 use pingora_proxy::Session;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// One request in flight to a target, counted for least-connections until dropped (the next try,
 /// or the end of the request).
-pub struct InFlight(Arc<TargetHealth>);
+pub(crate) struct InFlight(Arc<TargetHealth>);
 
 impl InFlight {
     /// Counts a request to `target`.
-    pub fn new(target: Arc<TargetHealth>) -> InFlight {
+    pub(crate) fn new(target: Arc<TargetHealth>) -> InFlight {
         target.connections.fetch_add(1, Ordering::AcqRel);
         InFlight(target)
     }
@@ -30,9 +33,39 @@ impl Drop for InFlight {
     }
 }
 
+/// Picks the target of this try: of the upstream a plugin chose or the service's, by its
+/// algorithm and health, never one already tried; or the service's own host. 503 when no
+/// target is healthy enough.
+pub(crate) fn pick_target(session: &Session, ctx: &mut RequestCtx, service: usize) -> Result<TargetRef> {
+    let snap = ctx.snapshot.clone();
+    let destination = match ctx.state.chosen_upstream() {
+        Some(u) => Destination::Upstream(u),
+        None => snap.entities.services[service].destination.clone(),
+    };
+    let Destination::Upstream(u) = destination else {
+        return Ok(TargetRef::Direct(service));
+    };
+    let upstream = &snap.entities.upstreams[u];
+    let hash = match ctx.hash {
+        Some(h) => h,
+        None => {
+            let h = request_hash(upstream, session, ctx);
+            *ctx.hash.insert(h)
+        }
+    };
+    let pick = upstream.healthy_enough().then(|| upstream.pick(hash, &ctx.tried)).flatten();
+    let Some(t) = pick else {
+        ctx.error_message = Some(messages::NO_PEER);
+        return Err(answer::status_error(503, messages::NO_PEER));
+    };
+    ctx.tried.push(t);
+    ctx.load = Some(InFlight::new(upstream.targets[t].health.clone()));
+    Ok(TargetRef::Upstream(u, t))
+}
+
 /// The request's consistent-hashing key (`hash_on`, else `hash_fallback`), as the ring hashes
 /// it; `None` for round-robin. A missing hash cookie is made up and set on the response.
-pub fn request_hash(upstream: &Upstream, session: &Session, ctx: &mut RequestCtx) -> Option<u32> {
+pub(crate) fn request_hash(upstream: &Upstream, session: &Session, ctx: &mut RequestCtx) -> Option<u32> {
     let (on, fallback) = &upstream.hash_on;
     if *on == HashOn::None {
         return None;
@@ -54,9 +87,9 @@ fn value(on: &HashOn, session: &Session, ctx: &RequestCtx) -> Option<String> {
     let req = session.req_header();
     match on {
         HashOn::None | HashOn::Cookie(_) => None,
-        HashOn::Consumer => ctx.state.consumer.map(|c| ctx.entities().consumers.get(c).id.clone()),
-        HashOn::Ip => Some(ctx.state.info.client.to_string()),
-        HashOn::Path => Some(ctx.state.info.path.to_string()),
+        HashOn::Consumer => ctx.state.consumer().map(|c| ctx.entities().consumers.get(c).id.clone()),
+        HashOn::Ip => Some(ctx.state.info().client.to_string()),
+        HashOn::Path => Some(ctx.state.info().path.to_string()),
         HashOn::Header(name) => {
             let values: Vec<&str> = req.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
             (!values.is_empty()).then(|| values.join(","))
@@ -65,8 +98,8 @@ fn value(on: &HashOn, session: &Session, ctx: &RequestCtx) -> Option<String> {
             .find(|(k, _)| k == arg.as_str())
             .map(|(_, v)| v.into_owned()),
         HashOn::UriCapture(name) => {
-            let route = ctx.state.info.route?;
-            ctx.entities().router.capture(route, &ctx.state.info.path, name).map(str::to_string)
+            let route = ctx.state.info().route?;
+            ctx.entities().router.capture(route, &ctx.state.info().path, name).map(str::to_string)
         }
     }
 }
@@ -83,7 +116,7 @@ fn cookie<'a>(session: &'a Session, name: &str) -> Option<&'a str> {
 }
 
 /// Tells the passive checks of the current target what happened.
-pub fn report(ctx: &RequestCtx, outcome: Outcome) {
+pub(crate) fn report(ctx: &RequestCtx, outcome: Outcome) {
     let Some(TargetRef::Upstream(u, t)) = ctx.target else { return };
     let upstream = &ctx.entities().upstreams[u];
     let target = &upstream.targets[t];
@@ -100,6 +133,6 @@ pub fn report(ctx: &RequestCtx, outcome: Outcome) {
 
 /// Whether a request with this method may be sent again after it reached an upstream: all but
 /// nginx's non-idempotent POST, LOCK and PATCH, and CONNECT.
-pub fn idempotent(method: &http::Method) -> bool {
+pub(crate) fn idempotent(method: &http::Method) -> bool {
     !matches!(*method, http::Method::POST | http::Method::PATCH | http::Method::CONNECT) && method.as_str() != "LOCK"
 }

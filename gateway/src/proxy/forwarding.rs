@@ -1,14 +1,14 @@
 //! The client address behind trusted proxies, and the `X-Forwarded-*` / `X-Real-IP` headers sent
 //! upstream, set as Kong sets them.
 
-use crate::snapshot::ProxySettings;
+use crate::config::ProxySettings;
 use http::HeaderMap;
 use pingora_http::RequestHeader;
 use std::net::IpAddr;
 
 /// The client's address: the TCP peer, unless the peer is a trusted proxy, in which case the
 /// address comes from `real_ip_header` (walking past trusted proxies from the right when recursive).
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, settings: &ProxySettings) -> IpAddr {
+pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, settings: &ProxySettings) -> IpAddr {
     if !settings.is_trusted(peer) {
         return peer;
     }
@@ -37,26 +37,26 @@ fn parse_ip(s: &str) -> Option<IpAddr> {
 }
 
 /// What the forwarding headers are made of.
-pub struct Forwarded<'a> {
+pub(crate) struct Forwarded<'a> {
     /// The TCP peer.
-    pub peer: IpAddr,
+    pub(crate) peer: IpAddr,
     /// The client, as found by [`client_ip`].
-    pub client: IpAddr,
+    pub(crate) client: IpAddr,
     /// Whether the peer is a trusted proxy (its own X-Forwarded-* are then kept).
-    pub trusted: bool,
+    pub(crate) trusted: bool,
     /// Host header of the request, without port.
-    pub host: &'a str,
+    pub(crate) host: &'a str,
     /// Port the request came in on.
-    pub port: u16,
+    pub(crate) port: u16,
     /// The request path as received.
-    pub path: &'a str,
+    pub(crate) path: &'a str,
     /// The prefix strip_path removed, if any.
-    pub prefix: Option<&'a str>,
+    pub(crate) prefix: Option<&'a str>,
 }
 
 /// Sets X-Real-IP, X-Forwarded-For (appending the peer) and X-Forwarded-Proto/-Host/-Port/-Path/
 /// -Prefix (kept from a trusted peer, otherwise set from this request).
-pub fn apply(req: &mut RequestHeader, f: &Forwarded<'_>) -> pingora_error::Result<()> {
+pub(crate) fn apply(req: &mut RequestHeader, f: &Forwarded<'_>) -> pingora_error::Result<()> {
     let xff = match req.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(prev) if !prev.trim().is_empty() => format!("{prev}, {}", f.peer),
         _ => f.peer.to_string(),
@@ -91,7 +91,7 @@ mod tests {
 
     fn settings(trusted: &[&str], recursive: bool) -> ProxySettings {
         ProxySettings {
-            trusted_ips: trusted.iter().map(|t| crate::snapshot::parse_net(t).unwrap()).collect(),
+            trusted_ips: trusted.iter().map(|t| crate::config::parse_net(t).unwrap()).collect(),
             real_ip_header: http::HeaderName::from_static("x-forwarded-for"),
             real_ip_recursive: recursive,
             server_tokens: true,

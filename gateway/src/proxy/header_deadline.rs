@@ -44,7 +44,7 @@ tokio::task_local! {
 }
 
 /// Stops the header clock: the request header is complete.
-pub fn header_read() {
+pub(crate) fn header_read() {
     let _ = CLOCK.try_with(|c| c.stop());
 }
 
@@ -149,14 +149,14 @@ impl Future for Expiry {
 }
 
 /// The listener app: Pingora's HTTP proxy, each connection under a [`HeaderClock`].
-pub struct ProxyApp {
+pub(crate) struct ProxyApp {
     proxy: Arc<HttpProxy<Gateway>>,
     config: Arc<ArcSwap<Snapshot>>,
 }
 
 impl ProxyApp {
     /// Wraps `proxy`; `client_header_timeout` is read from `config` at each accept.
-    pub fn new(proxy: HttpProxy<Gateway>, config: Arc<ArcSwap<Snapshot>>) -> ProxyApp {
+    pub(crate) fn new(proxy: HttpProxy<Gateway>, config: Arc<ArcSwap<Snapshot>>) -> ProxyApp {
         ProxyApp { proxy: Arc::new(proxy), config }
     }
 }

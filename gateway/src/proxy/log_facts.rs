@@ -1,43 +1,20 @@
 //! What the log phase, the access log and the metrics know of a finished request.
 
 use super::{RequestCtx, TargetRef};
-use crate::log_record::LogFacts;
+use crate::access_log::LogView;
+use crate::request::log_record::LogFacts;
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
-use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// Access-log view of a finished request.
-pub struct LogView<'a> {
-    /// Route name or id.
-    pub route: Option<&'a str>,
-    /// Service name or id.
-    pub service: Option<&'a str>,
-    /// Upstream address of the last try.
-    pub upstream: Option<SocketAddr>,
-    /// Total time in the gateway.
-    pub total: Duration,
-    /// Time before the request went upstream.
-    pub proxy: Option<Duration>,
-    /// Time the upstream took to answer headers.
-    pub upstream_latency: Option<Duration>,
-    /// Client address.
-    pub client: IpAddr,
-    /// Tries made.
-    pub tries: u32,
-    /// The authenticated consumer's username or id.
-    pub consumer: Option<&'a str>,
-    /// The chosen target's health after the request (`HEALTHY`, `UNHEALTHY`), `-` without one.
-    pub target_health: &'static str,
-}
+use std::time::{SystemTime, UNIX_EPOCH};
 
 impl RequestCtx {
     /// What the access log records of this request.
-    pub fn log_view(&self) -> LogView<'_> {
+    pub(crate) fn log_view(&self) -> LogView<'_> {
         let e = self.entities();
-        let route = self.state.info.route.map(|r| &e.routes[r]).map(|r| r.name.as_deref().unwrap_or(&r.id));
+        let route = self.state.info().route.map(|r| &e.routes[r]).map(|r| r.name.as_deref().unwrap_or(&r.id));
         let service = self.service().map(|s| s.name.as_deref().unwrap_or(&s.id));
-        let consumer = self.state.consumer.map(|c| e.consumers.get(c)).map(|c| c.username.as_deref().unwrap_or(&c.id));
+        let consumer =
+            self.state.consumer().map(|c| e.consumers.get(c)).map(|c| c.username.as_deref().unwrap_or(&c.id));
         LogView {
             route,
             service,
@@ -45,7 +22,7 @@ impl RequestCtx {
             total: self.started.elapsed(),
             proxy: self.sent_upstream.map(|t| t - self.started),
             upstream_latency: self.upstream_latency,
-            client: self.state.info.client,
+            client: self.state.info().client,
             tries: self.tries,
             consumer,
             target_health: match self.target {
@@ -58,22 +35,18 @@ impl RequestCtx {
 
 impl RequestCtx {
     /// What the log record needs of the request, once it is over (sent with `status`).
-    pub fn log_facts(&self, session: &Session, status: u16) -> LogFacts {
+    pub(crate) fn log_facts(&self, session: &Session, status: u16) -> LogFacts {
         let total = self.started.elapsed();
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let req = session.req_header();
-        let upstream_uri = (self.tries > 0).then(|| {
-            let query = match &self.state.upstream_query {
-                Some(q) => q.as_deref(),
-                None => req.uri.query(),
-            };
-            match query {
-                Some(q) => format!("{}?{q}", self.upstream_path),
-                None => self.upstream_path.clone(),
-            }
-        });
+        let upstream_uri = (self.tries > 0).then(|| self.upstream_uri(req));
         LogFacts {
-            request_id: self.state.shared.get("request_id").cloned().unwrap_or_else(crate::log_record::random_id),
+            request_id: self
+                .state
+                .shared()
+                .get("request_id")
+                .cloned()
+                .unwrap_or_else(crate::request::log_record::random_id),
             started_at_ms: now.saturating_sub(total).as_millis() as u64,
             total,
             upstream: self.upstream_latency,

@@ -3,7 +3,7 @@
 
 /// How a route host names the request host.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HostKind {
+pub(crate) enum HostKind {
     /// `api.example.com`
     Exact(String),
     /// `*.example.com`, stored as the suffix `.example.com`.
@@ -14,16 +14,16 @@ pub enum HostKind {
 
 /// One entry of a route's `hosts`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostPattern {
+pub(crate) struct HostPattern {
     /// The name part, lower-cased.
-    pub kind: HostKind,
+    pub(crate) kind: HostKind,
     /// The port, when the pattern names one; otherwise any port matches.
-    pub port: Option<u16>,
+    pub(crate) port: Option<u16>,
 }
 
 impl HostPattern {
     /// Parses a route host; the error says what is wrong and what is allowed.
-    pub fn parse(raw: &str) -> Result<HostPattern, String> {
+    pub(crate) fn parse(raw: &str) -> Result<HostPattern, String> {
         let lower = raw.trim().to_ascii_lowercase();
         let (name, port) = split_port(&lower)
             .ok_or_else(|| format!("invalid host {raw:?}: the port must be a number from 1 to 65535"))?;
@@ -51,17 +51,17 @@ impl HostPattern {
     }
 
     /// True when this pattern names a specific port.
-    pub fn has_port(&self) -> bool {
+    pub(crate) fn has_port(&self) -> bool {
         self.port.is_some()
     }
 
     /// True for a plain (non-wildcard) host.
-    pub fn is_exact(&self) -> bool {
+    pub(crate) fn is_exact(&self) -> bool {
         matches!(self.kind, HostKind::Exact(_))
     }
 
     /// Specificity for priority: a port beats none, then an exact name beats a wildcard.
-    pub fn rank(&self) -> u8 {
+    pub(crate) fn rank(&self) -> u8 {
         (u8::from(self.has_port()) << 1) | u8::from(self.is_exact())
     }
 }
@@ -71,7 +71,7 @@ fn valid_labels(name: &str) -> bool {
 }
 
 /// Splits `name[:port]` (also `[v6]:port`). `None` when a port is present but not valid.
-pub fn split_port(host: &str) -> Option<(&str, Option<u16>)> {
+pub(crate) fn split_port(host: &str) -> Option<(&str, Option<u16>)> {
     let colon = if host.starts_with('[') {
         host.find(']').and_then(|i| host[i..].find(':').map(|j| i + j))
     } else {
@@ -86,18 +86,13 @@ pub fn split_port(host: &str) -> Option<(&str, Option<u16>)> {
     }
 }
 
-/// The name part of `host[:port]`.
-pub fn without_port(host: &str) -> &str {
-    split_port(host).map_or(host, |(name, _)| name)
-}
-
 /// The host of a request, lower-cased, with the port it was addressed to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHost {
     /// Host name without port, lower-cased.
-    pub name: String,
+    pub(crate) name: String,
     /// The port from the Host header, or the scheme's default.
-    pub port: u16,
+    pub(crate) port: u16,
 }
 
 impl RequestHost {

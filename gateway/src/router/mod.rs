@@ -8,10 +8,11 @@
 //! headers) and ranked by Kong's priority rules.
 
 mod host;
-pub mod path;
+pub(crate) mod path;
 mod trie;
 
-pub use host::{HostPattern, RequestHost, without_port};
+pub(crate) use host::HostPattern;
+pub use host::RequestHost;
 
 use crate::config::RouteConfig;
 use host::HostKind;
@@ -42,9 +43,9 @@ pub struct RequestView<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteMatch {
     /// Index of the route, in configuration order.
-    pub route: usize,
+    pub(crate) route: usize,
     /// Length of the matched prefix (or regex match) of the path; `None` for routes without paths.
-    pub matched_len: Option<usize>,
+    pub(crate) matched_len: Option<usize>,
 }
 
 /// A compiled, immutable router.
@@ -223,7 +224,7 @@ impl Router {
     }
 
     /// The named capture `name` of the first of `route`'s regex paths that matches `path`.
-    pub fn capture<'p>(&self, route: usize, path: &'p str, name: &str) -> Option<&'p str> {
+    pub(crate) fn capture<'p>(&self, route: usize, path: &'p str, name: &str) -> Option<&'p str> {
         let route = self.routes.get(route)?;
         route.regexes.iter().find_map(|r| r.captures(path)?.name(name)).map(|m| m.as_str())
     }

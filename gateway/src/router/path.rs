@@ -5,7 +5,7 @@ use std::borrow::Cow;
 /// Normalises a request path as Kong does before matching and proxying: percent-escapes of
 /// unreserved characters are decoded (others keep their escape, with upper-case hex), runs of `/`
 /// are merged, and `.` / `..` segments are resolved. Most paths need none of it and are borrowed.
-pub fn normalize(path: &str) -> Cow<'_, str> {
+pub(crate) fn normalize(path: &str) -> Cow<'_, str> {
     if !needs_work(path.as_bytes()) {
         return Cow::Borrowed(path);
     }
@@ -106,7 +106,7 @@ fn remove_dot_segments(path: &str) -> String {
 /// The path sent upstream, following Kong's rules: `strip_path` removes `stripped` (the matched
 /// prefix, or the whole regex match) from the front of the normalised request path, and the rest is
 /// joined to the service's path without doubling or losing slashes.
-pub fn upstream_path(req_path: &str, stripped: Option<&str>, strip_path: bool, base: &str) -> String {
+pub(crate) fn upstream_path(req_path: &str, stripped: Option<&str>, strip_path: bool, base: &str) -> String {
     let base = if base.is_empty() { "/" } else { base };
     let rest = match stripped.filter(|_| strip_path) {
         Some(prefix) => req_path.get(prefix.len()..).unwrap_or(""),

@@ -3,7 +3,7 @@
 
 /// Prefix trie mapping byte strings to values.
 #[derive(Debug)]
-pub struct PrefixTrie<T> {
+pub(crate) struct PrefixTrie<T> {
     nodes: Vec<Node<T>>,
 }
 
@@ -27,7 +27,7 @@ impl<T> Default for PrefixTrie<T> {
 
 impl<T> PrefixTrie<T> {
     /// Adds `value` under `key`.
-    pub fn insert(&mut self, key: &[u8], value: T) {
+    pub(crate) fn insert(&mut self, key: &[u8], value: T) {
         let mut node = 0;
         let mut rest = key;
         while !rest.is_empty() {
@@ -62,7 +62,7 @@ impl<T> PrefixTrie<T> {
     }
 
     /// Calls `f(prefix_len, value)` for every stored key that is a prefix of `key`.
-    pub fn for_each_prefix<'a>(&'a self, key: &[u8], mut f: impl FnMut(usize, &'a T)) {
+    pub(crate) fn for_each_prefix<'a>(&'a self, key: &[u8], mut f: impl FnMut(usize, &'a T)) {
         let mut node = 0;
         let mut depth = 0;
         loop {

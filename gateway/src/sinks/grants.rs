@@ -8,16 +8,16 @@ use std::path::{Component, Path, PathBuf};
 
 /// A file a module may append to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AllowedFile {
+pub(crate) struct AllowedFile {
     /// Absolute and normalised.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// The granted directory it is in, when it was allowed by one.
-    pub within: Option<PathBuf>,
+    pub(crate) within: Option<PathBuf>,
 }
 
 /// The destinations one module may open sinks on.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct SinkGrants {
+pub(crate) struct SinkGrants {
     module: String,
     /// `plugins.toml`, which relative paths are resolved against.
     base: PathBuf,
@@ -30,7 +30,7 @@ pub struct SinkGrants {
 
 impl SinkGrants {
     /// The grants of module `module` from its settings; `plugins_toml` is where they were read.
-    pub fn new(
+    pub(crate) fn new(
         module: &str,
         files: &[String],
         endpoints: &[String],
@@ -51,7 +51,7 @@ impl SinkGrants {
     /// `path` as an absolute, normalised path, if it is allowed, with the directory grant that
     /// allows it. The writer opens the normalised path (so `..` never passes through a symbolic
     /// link) and checks that no symbolic link leads out of a granted directory.
-    pub fn file(&self, path: &str) -> Result<AllowedFile, String> {
+    pub(crate) fn file(&self, path: &str) -> Result<AllowedFile, String> {
         let resolved = self.resolve(path)?;
         let grant = self
             .files
@@ -68,7 +68,7 @@ impl SinkGrants {
     }
 
     /// `endpoint` parsed, if it is allowed (credentials in it do not matter).
-    pub fn endpoint(&self, endpoint: &str) -> Result<Endpoint, String> {
+    pub(crate) fn endpoint(&self, endpoint: &str) -> Result<Endpoint, String> {
         let parsed = Endpoint::parse(endpoint)?;
         let name = parsed.name();
         if !self.endpoints.contains(&name) {

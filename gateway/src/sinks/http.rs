@@ -15,41 +15,41 @@ use std::time::{Duration, Instant};
 
 /// How entries wait and are retried (times in ms).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct QueueOptions {
+pub(crate) struct QueueOptions {
     /// Entries per request: 1 sends a JSON object, more a JSON array.
-    pub max_batch_size: u32,
+    pub(crate) max_batch_size: u32,
     /// How long a batch may wait to fill up.
-    pub max_coalescing_delay_ms: u32,
+    pub(crate) max_coalescing_delay_ms: u32,
     /// Entries that may wait.
-    pub max_entries: u32,
+    pub(crate) max_entries: u32,
     /// How long a batch is retried before it is dropped.
-    pub max_retry_time_ms: u32,
+    pub(crate) max_retry_time_ms: u32,
     /// First wait before a retry; doubles with each retry.
-    pub initial_retry_delay_ms: u32,
+    pub(crate) initial_retry_delay_ms: u32,
     /// Longest wait between retries.
-    pub max_retry_delay_ms: u32,
+    pub(crate) max_retry_delay_ms: u32,
 }
 
 /// How entries are sent.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct HttpOptions {
+pub(crate) struct HttpOptions {
     /// `POST`, `PUT` or `PATCH`.
-    pub method: String,
+    pub(crate) method: String,
     /// The `Content-Type` of a batch.
-    pub content_type: String,
+    pub(crate) content_type: String,
     /// Extra request headers.
-    pub headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
     /// Connect, write and read timeout, ms.
-    pub timeout_ms: u32,
+    pub(crate) timeout_ms: u32,
     /// How long an idle connection is kept, ms (0: closed after each batch).
-    pub keepalive_ms: u32,
+    pub(crate) keepalive_ms: u32,
     /// Batching and retries.
-    pub queue: QueueOptions,
+    pub(crate) queue: QueueOptions,
 }
 
 impl HttpOptions {
     /// Checks what would make every request fail; errors name the option.
-    pub fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), String> {
         if !["POST", "PUT", "PATCH"].contains(&self.method.as_str()) {
             return Err(format!("method: {:?} is not one of POST, PUT, PATCH", self.method));
         }
@@ -76,13 +76,13 @@ const FRAMING: [&str; 7] =
 
 /// An `http://` or `https://` URL that entries are sent to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     url: url::Url,
 }
 
 impl Endpoint {
     /// Parses an endpoint URL; errors say what is wrong with it.
-    pub fn parse(s: &str) -> Result<Endpoint, String> {
+    pub(crate) fn parse(s: &str) -> Result<Endpoint, String> {
         let url = url::Url::parse(s).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("{s:?}: the scheme must be http or https"));
@@ -94,7 +94,7 @@ impl Endpoint {
     }
 
     /// The URL without credentials or fragment: what allow-lists compare and `/metrics` shows.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         let mut url = self.url.clone();
         let _ = url.set_username("");
         let _ = url.set_password(None);
@@ -104,7 +104,7 @@ impl Endpoint {
 
     /// Scheme, host, port and path: the sink's name on `/metrics` and in warnings (a query may
     /// carry a token).
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         let mut url = self.url.clone();
         let _ = url.set_username("");
         let _ = url.set_password(None);
@@ -114,7 +114,7 @@ impl Endpoint {
     }
 
     /// Whether the URL carries `user:password@`.
-    pub fn has_credentials(&self) -> bool {
+    pub(crate) fn has_credentials(&self) -> bool {
         !self.url.username().is_empty()
     }
 

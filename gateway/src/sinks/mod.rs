@@ -11,8 +11,8 @@ mod file;
 mod grants;
 mod http;
 
-pub use grants::{AllowedFile, SinkGrants};
-pub use http::{Endpoint, HttpOptions, QueueOptions};
+pub(crate) use grants::{AllowedFile, SinkGrants};
+pub(crate) use http::{Endpoint, HttpOptions, QueueOptions};
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -32,14 +32,14 @@ const MAX_QUEUE_BYTES: u64 = 64 << 20;
 const MAX_QUEUE_ENTRIES: u32 = 100_000;
 
 /// A destination with its queue and writer thread.
-pub struct Sink {
+pub(crate) struct Sink {
     tx: SyncSender<String>,
     stats: Arc<Stats>,
 }
 
 /// What a destination's sinks did, kept for `/metrics` across reloads (per destination name).
 #[derive(Default)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Entries waiting now, or being written or sent.
     waiting: AtomicU64,
     /// Bytes of the entries waiting now.
@@ -73,7 +73,7 @@ impl Stats {
 
 impl Sink {
     /// Queues an entry without waiting; drops (and counts) it when the queue is full.
-    pub fn send(&self, entry: String) {
+    pub(crate) fn send(&self, entry: String) {
         let bytes = entry.len() as u64;
         if bytes <= MAX_ENTRY_BYTES as u64 {
             let before = self.stats.waiting_bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -112,7 +112,7 @@ static SINKS: LazyLock<Mutex<HashMap<Key, Weak<Sink>>>> = LazyLock::new(Mutex::d
 static STATS: LazyLock<Mutex<HashMap<String, Arc<Stats>>>> = LazyLock::new(Mutex::default);
 
 /// The sink appending lines to `file`, opened or shared.
-pub fn file(file: AllowedFile, reopen: bool, max_entries: u32) -> Arc<Sink> {
+pub(crate) fn file(file: AllowedFile, reopen: bool, max_entries: u32) -> Arc<Sink> {
     let max = max_entries.clamp(1, MAX_QUEUE_ENTRIES);
     open(Key::File { file, reopen, max_entries: max }, max, |key, rx, stats| match key {
         Key::File { file, reopen, .. } => file::run(file, reopen, rx, stats),
@@ -121,7 +121,7 @@ pub fn file(file: AllowedFile, reopen: bool, max_entries: u32) -> Arc<Sink> {
 }
 
 /// The sink sending entries to `endpoint` (already allowed), opened or shared.
-pub fn http(endpoint: Endpoint, options: HttpOptions) -> Arc<Sink> {
+pub(crate) fn http(endpoint: Endpoint, options: HttpOptions) -> Arc<Sink> {
     let max = options.queue.max_entries.clamp(1, MAX_QUEUE_ENTRIES);
     open(Key::Http { endpoint, options }, max, |key, rx, stats| match key {
         Key::Http { endpoint, options } => http::run(endpoint, options, rx, stats),
@@ -148,7 +148,7 @@ fn open(key: Key, max_entries: u32, run: fn(Key, Receiver<String>, Arc<Stats>)) 
 }
 
 /// Waits until every sink has written or sent what it holds, or `limit` has passed (at exit).
-pub fn drain(limit: Duration) {
+pub(crate) fn drain(limit: Duration) {
     let deadline = Instant::now() + limit;
     let busy = || STATS.lock().values().any(|s| s.waiting.load(Ordering::Relaxed) > 0);
     while busy() && Instant::now() < deadline {
@@ -157,7 +157,7 @@ pub fn drain(limit: Duration) {
 }
 
 /// Writes the sinks' counters in the Prometheus text format.
-pub fn render(out: &mut String) {
+pub(crate) fn render(out: &mut String) {
     let stats: Vec<(String, Arc<Stats>)> = {
         let mut all: Vec<_> = STATS.lock().iter().map(|(n, s)| (n.clone(), s.clone())).collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));

@@ -34,8 +34,7 @@ impl Host for HostState {
                 Some(consumers.find(&id).ok_or_else(|| format!("no consumer with id or username {id:?}"))?)
             }
         };
-        self.call.state.consumer = consumer;
-        self.call.state.credential = credential_id;
+        self.call.state.authenticate(consumer, credential_id);
         Ok(())
     }
 
@@ -46,7 +45,7 @@ impl Host for HostState {
         anonymous: bool,
     ) -> Result<(), String> {
         self.authenticate(Some(consumer_id), credential_id)?;
-        let consumer = self.call.state.consumer.ok_or("no configuration")?;
+        let consumer = self.call.state.consumer().ok_or("no configuration")?;
         self.identify_upstream(consumer, anonymous);
         Ok(())
     }
@@ -55,25 +54,24 @@ impl Host for HostState {
         let entities = self.entities().ok_or("no configuration")?;
         let Some(credential) = entities.consumers.credential(&kind, &key) else { return Ok(false) };
         let (consumer, id) = (credential.consumer, credential.id.clone());
-        self.call.state.consumer = Some(consumer);
-        self.call.state.credential = Some(id);
+        self.call.state.authenticate(Some(consumer), Some(id));
         self.identify_upstream(consumer, false);
         Ok(true)
     }
 
     fn authenticated(&mut self) -> Option<Consumer> {
-        let index = self.call.state.consumer?;
+        let index = self.call.state.consumer()?;
         Some(to_wit(self.entities()?.consumers.get(index)))
     }
 
     fn authenticated_groups(&mut self) -> Option<Vec<String>> {
-        let index = self.call.state.consumer?;
+        let index = self.call.state.consumer()?;
         Some(self.entities()?.consumers.get(index).groups.clone())
     }
 
     fn authenticated_credential(&mut self) -> Option<Credential> {
-        let id = self.call.state.credential.clone()?;
-        let consumer = self.call.state.consumer?;
+        let id = self.call.state.credential().map(str::to_string)?;
+        let consumer = self.call.state.consumer()?;
         Some(Credential { id, consumer_id: self.entities()?.consumers.get(consumer).id.clone() })
     }
 }
@@ -83,13 +81,13 @@ impl HostState {
     /// removing what the client sent under those names.
     fn identify_upstream(&mut self, index: usize, anonymous: bool) {
         let super::Call { req, state, .. } = &mut self.call;
-        let Some(entities) = state.entities.as_deref() else { return };
+        let Some(entities) = state.entities() else { return };
         let c = entities.consumers.get(index);
         let identity = [
             ("x-consumer-id", Some(c.id.as_str())),
             ("x-consumer-custom-id", c.custom_id.as_deref()),
             ("x-consumer-username", c.username.as_deref()),
-            ("x-credential-identifier", state.credential.as_deref()),
+            ("x-credential-identifier", state.credential()),
             ("x-anonymous-consumer", anonymous.then_some("true")),
         ];
         let mut refused = Vec::new();

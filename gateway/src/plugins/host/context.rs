@@ -6,13 +6,13 @@ use super::wasmgate::plugin::context::{Host, RequestIds};
 
 impl HostState {
     /// The matched route.
-    pub(super) fn route(&self) -> Option<&crate::snapshot::Route> {
-        Some(&self.entities()?.routes[self.call.state.info.route?])
+    pub(super) fn route(&self) -> Option<&crate::entities::Route> {
+        Some(&self.entities()?.routes[self.call.state.info().route?])
     }
 
     /// Its service.
-    pub(super) fn service(&self) -> Option<&crate::snapshot::Service> {
-        Some(&self.entities()?.services[self.call.state.info.service?])
+    pub(super) fn service(&self) -> Option<&crate::entities::Service> {
+        Some(&self.entities()?.services[self.call.state.info().service?])
     }
 
     /// The plugin's own values plus the shared ones must stay within `context_bytes`; past it the
@@ -21,9 +21,9 @@ impl HostState {
         let size =
             |m: &std::collections::HashMap<String, String>| m.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
         let own = self.call.state.private_values(&self.plugin).map_or(0, size);
-        if (own + size(&self.call.state.shared)) as u64 > self.limits.context_bytes {
+        if (own + size(self.call.state.shared())) as u64 > self.limits.context_bytes {
             self.call.state.private_values_mut(&self.plugin).clear();
-            self.call.state.shared.clear();
+            self.call.state.shared_mut().clear();
             self.usage.over.get_or_insert("context_bytes");
         }
     }
@@ -31,12 +31,12 @@ impl HostState {
 
 impl Host for HostState {
     fn ids(&mut self) -> RequestIds {
-        let consumer = self.call.state.consumer.and_then(|c| Some(self.entities()?.consumers.get(c).id.clone()));
+        let consumer = self.call.state.consumer().and_then(|c| Some(self.entities()?.consumers.get(c).id.clone()));
         RequestIds {
             route_id: self.route().map(|r| r.id.clone()),
             service_id: self.service().map(|s| s.id.clone()),
             consumer_id: consumer,
-            credential_id: self.call.state.credential.clone(),
+            credential_id: self.call.state.credential().map(str::to_string),
         }
     }
 
@@ -70,13 +70,13 @@ impl Host for HostState {
     }
 
     fn shared_get(&mut self, key: String) -> Option<String> {
-        self.call.state.shared.get(&key).cloned()
+        self.call.state.shared().get(&key).cloned()
     }
 
     fn shared_set(&mut self, key: String, value: Option<String>) {
         match value {
-            Some(v) => self.call.state.shared.insert(key, v),
-            None => self.call.state.shared.remove(&key),
+            Some(v) => self.call.state.shared_mut().insert(key, v),
+            None => self.call.state.shared_mut().remove(&key),
         };
         self.check_context_bytes();
     }

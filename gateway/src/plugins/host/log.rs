@@ -3,7 +3,7 @@
 
 use super::HostState;
 use super::wasmgate::log::sink::{Host, HttpOptions};
-use crate::plugins::state::Phase;
+use crate::request::Phase;
 use crate::sinks::{self, QueueOptions, Sink};
 use std::sync::Arc;
 
@@ -43,7 +43,7 @@ impl HostState {
 
     fn record(&self) -> String {
         let resp = self.call.has_resp.then_some(&self.call.resp);
-        crate::log_record::build(&self.call.req, resp, &self.call.state)
+        crate::request::log_record::build(&self.call.req, resp, &self.call.state)
     }
 }
 

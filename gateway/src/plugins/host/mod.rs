@@ -13,12 +13,12 @@ mod response;
 pub(crate) mod sandbox;
 mod services;
 
-use super::config::Limits;
 use super::log_limit::LogLimit;
 use super::shared::Shared;
-use super::state::{Phase, RequestState};
+use crate::config::Limits;
+use crate::entities::Entities;
+use crate::request::{Phase, RequestState};
 use crate::sinks::{Sink, SinkGrants};
-use crate::snapshot::Entities;
 use pingora_http::{RequestHeader, ResponseHeader};
 use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
@@ -29,7 +29,7 @@ wasmtime::component::bindgen!({
     world: "plugin",
 });
 
-pub use self::wasmgate::plugin::types;
+pub(crate) use self::wasmgate::plugin::types;
 
 /// Data of one store (one pooled instance).
 pub struct HostState {
@@ -56,17 +56,17 @@ pub struct HostState {
 }
 
 /// The request (and response) a phase call works on.
-pub struct Call {
+pub(crate) struct Call {
     /// The phase being run.
-    pub phase: Phase,
+    pub(crate) phase: Phase,
     /// The client request; swapped in from the session for the call.
-    pub req: RequestHeader,
+    pub(crate) req: RequestHeader,
     /// The response; swapped in for header-filter.
-    pub resp: ResponseHeader,
+    pub(crate) resp: ResponseHeader,
     /// Whether `resp` holds a real response in this call.
-    pub has_resp: bool,
+    pub(crate) has_resp: bool,
     /// The request's state (facts, entities, context values, consumer, overrides); swapped in.
-    pub state: Box<RequestState>,
+    pub(crate) state: Box<RequestState>,
 }
 
 impl Call {
@@ -83,7 +83,7 @@ impl Call {
 
 impl HostState {
     /// A fresh state for one instance of module `plugin`, with its limits and log grants.
-    pub fn new(
+    pub(crate) fn new(
         plugin: Arc<str>,
         shared: Arc<Shared>,
         log_limit: Arc<LogLimit>,
@@ -126,32 +126,32 @@ impl HostState {
     }
 
     /// The memory limiter for `Store::limiter`.
-    pub fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+    pub(crate) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
         &mut self.store_limits
     }
 
     fn entities(&self) -> Option<&Entities> {
-        self.call.state.entities.as_deref()
+        self.call.state.entities()
     }
 }
 
 /// What one call wrote that the host keeps, counted against the module's [`Limits`].
 #[derive(Debug, Default)]
-pub struct Usage {
+pub(crate) struct Usage {
     /// Header writes.
-    pub header_writes: u32,
+    pub(crate) header_writes: u32,
     /// Bytes of header names and values.
-    pub header_bytes: u64,
+    pub(crate) header_bytes: u64,
     /// Bytes written to stderr.
-    pub stderr_bytes: u64,
+    pub(crate) stderr_bytes: u64,
     /// The first limit the call went past; the call then fails.
-    pub over: Option<&'static str>,
+    pub(crate) over: Option<&'static str>,
 }
 
 impl wasmgate::plugin::types::Host for HostState {}
 
 /// Adds everything a plugin may import to a linker: the wasmgate world and the sandbox's WASI.
-pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Plugin::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     sandbox::add_to_linker(linker)
 }

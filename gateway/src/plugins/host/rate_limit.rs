@@ -7,7 +7,7 @@
 use super::HostState;
 use super::wasmgate::plugin::counters::Host as _;
 use super::wasmgate::plugin::types::{CounterOp, CounterResult, LimitKey, Window};
-use crate::plugins::state::HeaderOp;
+use crate::request::HeaderOp;
 
 /// One window after counting a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,16 +27,16 @@ impl HostState {
     /// request has none.
     pub(super) fn limit_key(&self, by: &LimitKey) -> String {
         let state = &self.call.state;
-        let consumer = || Some(self.entities()?.consumers.get(state.consumer?).id.as_str());
+        let consumer = || Some(self.entities()?.consumers.get(state.consumer()?).id.as_str());
         let identity = match by {
-            LimitKey::Consumer => consumer().or(state.credential.as_deref()),
-            LimitKey::Credential => state.credential.as_deref(),
+            LimitKey::Consumer => consumer().or(state.credential()),
+            LimitKey::Credential => state.credential(),
             LimitKey::Ip => None,
             LimitKey::Service => self.service().map(|s| s.id.as_str()),
             LimitKey::Header(name) => self.call.req.headers.get(name.as_str()).and_then(|v| v.to_str().ok()),
-            LimitKey::Path(path) => (**path == *state.info.path).then_some(path.as_str()),
+            LimitKey::Path(path) => (**path == *state.info().path).then_some(path.as_str()),
         };
-        let (route, service) = state.plugin_scope;
+        let (route, service) = state.plugin_scope();
         let entities = self.entities();
         let route = route.zip(entities).map_or("", |(r, e)| e.routes[r].id.as_str());
         let service = service.zip(entities).map_or("", |(s, e)| e.services[s].id.as_str());
@@ -44,7 +44,7 @@ impl HostState {
         let identity = match identity {
             Some(identity) => identity,
             None => {
-                ip = state.info.client.to_string();
+                ip = state.info().client.to_string();
                 &ip
             }
         };

@@ -3,7 +3,7 @@
 use super::HostState;
 use super::headers;
 use super::wasmgate::plugin::request::Host;
-use crate::plugins::header_access::HeaderAccess;
+use crate::request::header_access::HeaderAccess;
 
 impl Host for HostState {
     fn method(&mut self) -> String {
@@ -15,15 +15,15 @@ impl Host for HostState {
     }
 
     fn host(&mut self) -> String {
-        self.call.state.info.host.to_string()
+        self.call.state.info().host.to_string()
     }
 
     fn port(&mut self) -> u16 {
-        self.call.state.info.port
+        self.call.state.info().port
     }
 
     fn path(&mut self) -> String {
-        self.call.state.info.path.to_string()
+        self.call.state.info().path.to_string()
     }
 
     fn query(&mut self) -> Option<String> {
@@ -70,22 +70,22 @@ impl Host for HostState {
     }
 
     fn set_path(&mut self, path: String) {
-        self.call.state.upstream_path = Some(path);
+        self.call.state.rewrite_path(path);
     }
 
     fn set_query(&mut self, query: Option<String>) {
-        self.call.state.upstream_query = Some(query);
+        self.call.state.rewrite_query(query);
     }
 
     fn body(&mut self) -> Option<Vec<u8>> {
-        self.call.state.body.as_ref().map(|b| b.to_vec())
+        self.call.state.body().map(|b| b.to_vec())
     }
 
     fn set_body(&mut self, body: Vec<u8>) {
-        self.call.state.new_body = Some(body.into());
+        self.call.state.replace_body(body.into());
     }
 
     fn client_ip(&mut self) -> String {
-        self.call.state.info.client.to_string()
+        self.call.state.info().client.to_string()
     }
 }

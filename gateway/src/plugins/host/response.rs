@@ -5,8 +5,8 @@ use super::HostState;
 use super::headers;
 use super::wasmgate::plugin::response::Host;
 use super::wasmgate::plugin::types::ResponseSource;
-use crate::plugins::header_access::HeaderAccess;
-use crate::plugins::state::{HeaderOp, Phase};
+use crate::request::header_access::HeaderAccess;
+use crate::request::{HeaderOp, Phase};
 
 impl HostState {
     /// The response, if this phase has one (writes go to it only in header-filter).
@@ -87,10 +87,10 @@ impl Host for HostState {
     }
 
     fn source(&mut self) -> ResponseSource {
-        match self.call.state.source {
-            super::super::state::Source::Service => ResponseSource::Service,
-            super::super::state::Source::Exit => ResponseSource::Exit,
-            super::super::state::Source::Error => ResponseSource::Error,
+        match self.call.state.source() {
+            crate::request::Source::Service => ResponseSource::Service,
+            crate::request::Source::Exit => ResponseSource::Exit,
+            crate::request::Source::Error => ResponseSource::Error,
         }
     }
 }

@@ -9,6 +9,7 @@
 use super::HostState;
 use wasmtime::component::Resource;
 
+// The resource types named in `with` stay `pub`: the bindings re-export them.
 wasmtime::component::bindgen!({
     path: "sandbox-wit",
     world: "wasmgate:sandbox/sandbox",
@@ -375,17 +376,17 @@ impl insecure_seed::Host for HostState {
 }
 
 /// Adds the sandbox's WASI to a linker.
-pub fn add_to_linker(linker: &mut wasmtime::component::Linker<HostState>) -> Result<()> {
+pub(crate) fn add_to_linker(linker: &mut wasmtime::component::Linker<HostState>) -> Result<()> {
     Sandbox::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(linker, |s| s)
 }
 
 /// A filesystem descriptor or directory stream: never created, as there is nothing to open.
-pub struct NoFile;
+pub(crate) struct NoFile;
 
 /// Satisfies a component's `wasi:filesystem` imports with a filesystem that has nothing in it:
 /// no preopened directories, so no descriptor can ever exist, and every other function traps.
 /// (The WASI preview 1 adapter of core modules, Go's among them, always imports it.)
-pub fn deny_filesystem(
+pub(crate) fn deny_filesystem(
     linker: &mut wasmtime::component::Linker<HostState>,
     component: &wasmtime::component::Component,
 ) -> Result<()> {

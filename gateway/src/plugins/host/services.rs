@@ -7,7 +7,7 @@ use crate::plugins::shared::{CounterRequest, Period};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Nanoseconds on a monotonic clock that starts with the process.
-pub fn monotonic_ns() -> u64 {
+pub(crate) fn monotonic_ns() -> u64 {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
@@ -103,7 +103,7 @@ impl upstreams::Host for HostState {
     fn set_upstream(&mut self, name: String) -> Result<(), String> {
         let index =
             self.entities().and_then(|e| e.upstream(&name)).ok_or_else(|| format!("no upstream named {name:?}"))?;
-        self.call.state.upstream = Some(index);
+        self.call.state.choose_upstream(index);
         Ok(())
     }
 }

@@ -3,8 +3,8 @@
 //! `Proxy-Authorization` request headers are written as `REDACTED`. As in Kong, at most 100 query
 //! arguments and 100 header names are listed.
 
-use crate::plugins::state::{RequestState, Source};
-use crate::snapshot::{Destination, Entities};
+use crate::entities::{Destination, Entities};
+use crate::request::{RequestState, Source};
 use http::HeaderMap;
 use pingora_http::{RequestHeader, ResponseHeader};
 use serde::ser::{SerializeMap, SerializeSeq};
@@ -14,37 +14,37 @@ use std::time::Duration;
 
 /// What is known of a request once it is over, besides its headers and plugin state.
 #[derive(Debug, Clone, Default)]
-pub struct LogFacts {
+pub(crate) struct LogFacts {
     /// correlation-id's id (shared context key `request_id`), or 32 random hex digits.
-    pub request_id: String,
+    pub(crate) request_id: String,
     /// When the request started, ms since the Unix epoch.
-    pub started_at_ms: u64,
+    pub(crate) started_at_ms: u64,
     /// Time in the gateway, from the request's start to the end of the response.
-    pub total: Duration,
+    pub(crate) total: Duration,
     /// Time the upstream took to send its response header.
-    pub upstream: Option<Duration>,
+    pub(crate) upstream: Option<Duration>,
     /// Bytes received: request line, header and body.
-    pub request_size: u64,
+    pub(crate) request_size: u64,
     /// Body bytes sent to the client, plus the response header.
-    pub response_size: u64,
+    pub(crate) response_size: u64,
     /// The path and query sent upstream, if the request went there.
-    pub upstream_uri: Option<String>,
+    pub(crate) upstream_uri: Option<String>,
     /// The address (host or IP, port) of each try, in order.
-    pub tries: Vec<(String, u16)>,
+    pub(crate) tries: Vec<(String, u16)>,
     /// The status sent, when there is no response header to read it from.
-    pub status: u16,
+    pub(crate) status: u16,
 }
 
 /// A request id as nginx's `$request_id`: 32 random hex digits.
-pub fn random_id() -> String {
+pub(crate) fn random_id() -> String {
     format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }
 
 /// The record as JSON, from what is known now (complete once `state.facts` is set, in the log phase).
-pub fn build(req: &RequestHeader, resp: Option<&ResponseHeader>, state: &RequestState) -> String {
+pub(crate) fn build(req: &RequestHeader, resp: Option<&ResponseHeader>, state: &RequestState) -> String {
     let empty = LogFacts::default();
-    let facts = state.facts.as_deref().unwrap_or(&empty);
-    let e = state.entities.as_deref();
+    let facts = state.facts().unwrap_or(&empty);
+    let e = state.entities();
     let ms = |d: Duration| d.as_millis() as u64;
     let uri = req.uri.path_and_query().map_or("/", |p| p.as_str());
     let status = resp.map_or(facts.status, |r| r.status.as_u16());
@@ -53,27 +53,27 @@ pub fn build(req: &RequestHeader, resp: Option<&ResponseHeader>, state: &Request
             id: &facts.request_id,
             method: req.method.as_str(),
             uri,
-            url: format!("http://{}:{}{uri}", state.info.host, state.info.port),
+            url: format!("http://{}:{}{uri}", state.info().host, state.info().port),
             querystring: Query(req.uri.query().unwrap_or_default()),
             headers: Headers { map: &req.headers, redact: true },
             size: facts.request_size,
         },
         upstream_uri: facts.upstream_uri.as_deref(),
-        upstream_status: (state.source == Source::Service && facts.upstream.is_some()).then_some(status),
+        upstream_status: (state.source() == Source::Service && facts.upstream.is_some()).then_some(status),
         response: Response {
             status,
             headers: resp.map(|r| Headers { map: &r.headers, redact: false }),
             size: facts.response_size,
         },
         tries: facts.tries.iter().map(|(ip, port)| Try { ip, port: *port }).collect(),
-        route: e.zip(state.info.route).map(|(e, r)| route(e, r)),
-        service: e.zip(state.info.service).map(|(e, s)| service(e, s)),
-        consumer: e.zip(state.consumer).map(|(e, c)| {
+        route: e.zip(state.info().route).map(|(e, r)| route(e, r)),
+        service: e.zip(state.info().service).map(|(e, s)| service(e, s)),
+        consumer: e.zip(state.consumer()).map(|(e, c)| {
             let c = e.consumers.get(c);
             Consumer { id: &c.id, username: c.username.as_deref(), custom_id: c.custom_id.as_deref(), tags: &c.tags }
         }),
-        authenticated_entity: e.zip(state.consumer).and_then(|(e, c)| {
-            Some(Entity { id: state.credential.as_deref()?, consumer_id: IdRef { id: &e.consumers.get(c).id } })
+        authenticated_entity: e.zip(state.consumer()).and_then(|(e, c)| {
+            Some(Entity { id: state.credential()?, consumer_id: IdRef { id: &e.consumers.get(c).id } })
         }),
         latencies: Latencies {
             request: ms(facts.total),
@@ -81,9 +81,9 @@ pub fn build(req: &RequestHeader, resp: Option<&ResponseHeader>, state: &Request
             proxy: facts.upstream.map_or(-1, |d| ms(d) as i64),
             receive: 0,
         },
-        client_ip: state.info.client,
+        client_ip: state.info().client,
         started_at: facts.started_at_ms,
-        source: match state.source {
+        source: match state.source() {
             Source::Service => "service",
             Source::Exit => "exit",
             Source::Error => "error",
@@ -327,7 +327,7 @@ mod tests {
         let mut resp = ResponseHeader::build(201, None).unwrap();
         resp.append_header("content-type", "text/plain").unwrap();
         let mut state = RequestState::default();
-        state.facts = Some(Box::new(LogFacts {
+        state.set_facts(LogFacts {
             request_id: "abc".into(),
             started_at_ms: 1_700_000_000_000,
             total: Duration::from_millis(30),
@@ -337,7 +337,7 @@ mod tests {
             upstream_uri: Some("/x?a=1".into()),
             tries: vec![("127.0.0.1".into(), 8080)],
             status: 0,
-        }));
+        });
         let v: Value = serde_json::from_str(&build(&req, Some(&resp), &state)).unwrap();
         assert_eq!(v["request"]["id"], "abc");
         assert_eq!(v["request"]["uri"], "/api/x?a=1&a=2&flag&q=h%20i");

@@ -8,16 +8,16 @@ use pingora_error::{Error, ErrorSource, ErrorType};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
     /// Status code.
-    pub status: u16,
+    pub(crate) status: u16,
     /// Headers, in order.
-    pub headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
     /// Body.
-    pub body: Bytes,
+    pub(crate) body: Bytes,
 }
 
 impl Answer {
     /// `{"message": ...}` with a JSON content type.
-    pub fn message(status: u16, message: &str) -> Answer {
+    pub(crate) fn message(status: u16, message: &str) -> Answer {
         let body = serde_json::json!({ "message": message }).to_string();
         Answer {
             status,
@@ -28,31 +28,31 @@ impl Answer {
 }
 
 /// Messages for the gateway's own answers, as Kong words them.
-pub mod messages {
+pub(crate) mod messages {
     /// 404 when no route matches.
-    pub const NO_ROUTE: &str = "no Route matched with those values";
+    pub(crate) const NO_ROUTE: &str = "no Route matched with those values";
     /// 503 when the route has no service.
-    pub const NO_SERVICE: &str = "no Service found with those values";
+    pub(crate) const NO_SERVICE: &str = "no Service found with those values";
     /// 426 when the route does not accept plain HTTP.
-    pub const USE_HTTPS: &str = "Please use HTTPS protocol";
+    pub(crate) const USE_HTTPS: &str = "Please use HTTPS protocol";
     /// 502 when the upstream cannot be reached or answers garbage.
-    pub const BAD_GATEWAY: &str = "An invalid response was received from the upstream server";
+    pub(crate) const BAD_GATEWAY: &str = "An invalid response was received from the upstream server";
     /// 503 when the upstream has no usable target.
-    pub const NO_PEER: &str = "failure to get a peer from the ring-balancer";
+    pub(crate) const NO_PEER: &str = "failure to get a peer from the ring-balancer";
     /// 503 when a host name does not resolve.
-    pub const DNS_FAILED: &str = "name resolution failed";
+    pub(crate) const DNS_FAILED: &str = "name resolution failed";
     /// 504 on upstream timeouts.
-    pub const TIMEOUT: &str = "The upstream server is timing out";
+    pub(crate) const TIMEOUT: &str = "The upstream server is timing out";
     /// 500 for internal errors and failing fail-closed plugins.
-    pub const UNEXPECTED: &str = "An unexpected error occurred";
+    pub(crate) const UNEXPECTED: &str = "An unexpected error occurred";
     /// 400 for requests that cannot be parsed.
-    pub const BAD_REQUEST: &str = "Bad request";
+    pub(crate) const BAD_REQUEST: &str = "Bad request";
     /// 408: the client did not send its body within `client_body_timeout`.
-    pub const CLIENT_TIMEOUT: &str = "Request timeout";
+    pub(crate) const CLIENT_TIMEOUT: &str = "Request timeout";
 }
 
 /// Maps a proxy error to the answer for the client; `None` when the client is gone.
-pub fn for_error(e: &Error, message_hint: Option<&'static str>) -> Option<Answer> {
+pub(crate) fn for_error(e: &Error, message_hint: Option<&'static str>) -> Option<Answer> {
     use ErrorType::*;
     let (status, default_msg) = match e.etype() {
         HTTPStatus(code) => (*code, messages::UNEXPECTED),
@@ -72,7 +72,7 @@ pub fn for_error(e: &Error, message_hint: Option<&'static str>) -> Option<Answer
 }
 
 /// An error that makes the proxy answer `status` with `message` (via `fail_to_proxy`).
-pub fn status_error(status: u16, message: &'static str) -> Box<Error> {
+pub(crate) fn status_error(status: u16, message: &'static str) -> Box<Error> {
     Error::explain(ErrorType::HTTPStatus(status), message)
 }
 

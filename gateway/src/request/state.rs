@@ -3,7 +3,7 @@
 //! it survives across phases while instances go back to the pool.
 
 use super::header_access::{HeaderAccess, Name};
-use crate::snapshot::Entities;
+use crate::entities::Entities;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -28,7 +28,7 @@ pub enum Phase {
 
 /// Who produced the response.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum Source {
+pub(crate) enum Source {
     /// The upstream.
     #[default]
     Service,
@@ -40,19 +40,19 @@ pub enum Source {
 
 /// Facts of the request that plugins read; cheap to clone per call.
 #[derive(Debug, Clone)]
-pub struct RequestInfo {
+pub(crate) struct RequestInfo {
     /// Client address (trusted-proxy aware).
-    pub client: IpAddr,
+    pub(crate) client: IpAddr,
     /// Host header without port, lower-cased.
-    pub host: Arc<str>,
+    pub(crate) host: Arc<str>,
     /// Port the request was received on.
-    pub port: u16,
+    pub(crate) port: u16,
     /// Normalised path.
-    pub path: Arc<str>,
+    pub(crate) path: Arc<str>,
     /// Matched route.
-    pub route: Option<usize>,
+    pub(crate) route: Option<usize>,
     /// Its service.
-    pub service: Option<usize>,
+    pub(crate) service: Option<usize>,
 }
 
 impl Default for RequestInfo {
@@ -72,27 +72,27 @@ impl Default for RequestInfo {
 #[derive(Default)]
 pub struct RequestState {
     /// Fixed facts of the request.
-    pub info: RequestInfo,
+    info: RequestInfo,
     /// Routes, services, upstreams and consumers of the request's snapshot.
-    pub entities: Option<Arc<Entities>>,
+    entities: Option<Arc<Entities>>,
     /// Per-plugin values (`kong.ctx.plugin`), by plugin name.
     private: Vec<(Arc<str>, HashMap<String, String>)>,
     /// Values shared by all plugins (`kong.ctx.shared`).
-    pub shared: HashMap<String, String>,
+    shared: HashMap<String, String>,
     /// The authenticated consumer (index into the snapshot's consumers).
-    pub consumer: Option<usize>,
+    consumer: Option<usize>,
     /// The credential used to authenticate.
-    pub credential: Option<String>,
+    credential: Option<String>,
     /// An upstream chosen by a plugin instead of the service's.
-    pub upstream: Option<usize>,
+    upstream: Option<usize>,
     /// Upstream path set by a plugin.
-    pub upstream_path: Option<String>,
+    upstream_path: Option<String>,
     /// Upstream query set by a plugin.
-    pub upstream_query: Option<Option<String>>,
+    upstream_query: Option<Option<String>>,
     /// The buffered request body, when a plugin asked for it.
-    pub body: Option<Bytes>,
+    body: Option<Bytes>,
     /// A replacement request body.
-    pub new_body: Option<Bytes>,
+    new_body: Option<Bytes>,
     /// Response header writes made before there was a response (rewrite, access), applied to it
     /// by [`RequestState::apply_response_headers`].
     response_headers: Vec<HeaderOp>,
@@ -100,21 +100,21 @@ pub struct RequestState {
     response_headers_bytes: usize,
     response_headers_refused: usize,
     /// Who produced the response.
-    pub source: Source,
+    source: Source,
     /// What the log record needs once the request is over; set before the log phase.
-    pub facts: Option<Box<crate::log_record::LogFacts>>,
+    facts: Option<Box<super::log_record::LogFacts>>,
     /// The route and service (indices) the configuration being called is scoped to, if any:
     /// Kong's `conf.route_id` and `conf.service_id`. Set before each plugin call.
-    pub plugin_scope: (Option<usize>, Option<usize>),
+    plugin_scope: (Option<usize>, Option<usize>),
 }
 
 /// Most bytes (names and values) of response header writes kept per request from rewrite and
 /// access; a plugin cannot make the host hold more than this for a response that has not come.
-pub const MAX_KEPT_RESPONSE_HEADERS: usize = 64 * 1024;
+pub(crate) const MAX_KEPT_RESPONSE_HEADERS: usize = 64 * 1024;
 
 /// A header write kept for later.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HeaderOp {
+pub(crate) enum HeaderOp {
     /// Replace all values.
     Set(Name, String),
     /// Add a value.
@@ -129,9 +129,140 @@ impl RequestState {
         Box::new(RequestState { entities: Some(entities), ..RequestState::default() })
     }
 
+    /// Fixed facts of the request.
+    pub(crate) fn info(&self) -> &RequestInfo {
+        &self.info
+    }
+
+    /// Sets the facts known before routing (the proxy, once per request).
+    pub(crate) fn start(&mut self, info: RequestInfo) {
+        self.info = info;
+    }
+
+    /// Records the matched route (the proxy, when it routed the request).
+    pub fn set_route(&mut self, route: usize) {
+        self.info.route = Some(route);
+    }
+
+    /// Records the service the request goes to (the proxy, once the route is known to have one).
+    pub fn set_service(&mut self, service: usize) {
+        self.info.service = Some(service);
+    }
+
+    /// Routes, services, upstreams and consumers of the request's snapshot.
+    pub(crate) fn entities(&self) -> Option<&Entities> {
+        self.entities.as_deref()
+    }
+
+    /// Values shared by all plugins (`kong.ctx.shared`).
+    pub(crate) fn shared(&self) -> &HashMap<String, String> {
+        &self.shared
+    }
+
+    /// Values shared by all plugins, to change.
+    pub(crate) fn shared_mut(&mut self) -> &mut HashMap<String, String> {
+        &mut self.shared
+    }
+
+    /// The authenticated consumer (index into the snapshot's consumers).
+    pub(crate) fn consumer(&self) -> Option<usize> {
+        self.consumer
+    }
+
+    /// The id of the credential the consumer authenticated with.
+    pub(crate) fn credential(&self) -> Option<&str> {
+        self.credential.as_deref()
+    }
+
+    /// Sets (or clears) the authenticated consumer and credential: Kong's `authenticate`.
+    pub(crate) fn authenticate(&mut self, consumer: Option<usize>, credential: Option<String>) {
+        self.consumer = consumer;
+        self.credential = credential;
+    }
+
+    /// An upstream a plugin chose instead of the service's.
+    pub(crate) fn chosen_upstream(&self) -> Option<usize> {
+        self.upstream
+    }
+
+    /// Sends the request to upstream `index` instead of the service's (a plugin's choice).
+    pub(crate) fn choose_upstream(&mut self, index: usize) {
+        self.upstream = Some(index);
+    }
+
+    /// Sets the path sent upstream, replacing strip_path and the service path.
+    pub(crate) fn rewrite_path(&mut self, path: String) {
+        self.upstream_path = Some(path);
+    }
+
+    /// The upstream path a plugin set, taken once the access phase is over.
+    pub(crate) fn take_rewritten_path(&mut self) -> Option<String> {
+        self.upstream_path.take()
+    }
+
+    /// Sets the query sent upstream (`None`: no query).
+    pub(crate) fn rewrite_query(&mut self, query: Option<String>) {
+        self.upstream_query = Some(query);
+    }
+
+    /// The query a plugin set: `Some(None)` when it removed the query, `None` when it set none.
+    pub(crate) fn rewritten_query(&self) -> Option<Option<&str>> {
+        self.upstream_query.as_ref().map(Option::as_deref)
+    }
+
+    /// The buffered request body, when a plugin asked for it.
+    pub(crate) fn body(&self) -> Option<&Bytes> {
+        self.body.as_ref()
+    }
+
+    /// Keeps the request body the proxy buffered for plugins.
+    pub(crate) fn set_body(&mut self, body: Bytes) {
+        self.body = Some(body);
+    }
+
+    /// A replacement request body a plugin set.
+    pub(crate) fn new_body(&self) -> Option<&Bytes> {
+        self.new_body.as_ref()
+    }
+
+    /// Replaces the request body sent upstream.
+    pub(crate) fn replace_body(&mut self, body: Bytes) {
+        self.new_body = Some(body);
+    }
+
+    /// Who produced the response.
+    pub(crate) fn source(&self) -> Source {
+        self.source
+    }
+
+    /// Records who produced the response.
+    pub(crate) fn set_source(&mut self, source: Source) {
+        self.source = source;
+    }
+
+    /// What the log record needs; set before the log phase.
+    pub(crate) fn facts(&self) -> Option<&crate::request::log_record::LogFacts> {
+        self.facts.as_deref()
+    }
+
+    /// Sets what the log record needs, once the request is over.
+    pub(crate) fn set_facts(&mut self, facts: crate::request::log_record::LogFacts) {
+        self.facts = Some(Box::new(facts));
+    }
+
+    /// The route and service (indices) the configuration being called is scoped to.
+    pub(crate) fn plugin_scope(&self) -> (Option<usize>, Option<usize>) {
+        self.plugin_scope
+    }
+
+    /// Sets the scope of the configuration about to be called (Kong's `conf.route_id`, `conf.service_id`).
+    pub(crate) fn scope_to(&mut self, route: Option<usize>, service: Option<usize>) {
+        self.plugin_scope = (route, service);
+    }
+
     /// Keeps a response header write for the response to come, within
     /// [`MAX_KEPT_RESPONSE_HEADERS`]; writes past it are refused (and counted).
-    pub fn keep_response_header(&mut self, op: HeaderOp) {
+    pub(crate) fn keep_response_header(&mut self, op: HeaderOp) {
         let size = match &op {
             HeaderOp::Set(n, v) | HeaderOp::Add(n, v) => n.len() + v.len(),
             HeaderOp::Remove(n) => n.len(),
@@ -169,12 +300,12 @@ impl RequestState {
     }
 
     /// The values of plugin `name`, if it stored any.
-    pub fn private_values(&self, name: &str) -> Option<&HashMap<String, String>> {
+    pub(crate) fn private_values(&self, name: &str) -> Option<&HashMap<String, String>> {
         self.private.iter().find(|(n, _)| &**n == name).map(|(_, m)| m)
     }
 
     /// The values of plugin `name`, created on first use.
-    pub fn private_values_mut(&mut self, name: &Arc<str>) -> &mut HashMap<String, String> {
+    pub(crate) fn private_values_mut(&mut self, name: &Arc<str>) -> &mut HashMap<String, String> {
         let i = match self.private.iter().position(|(n, _)| n == name) {
             Some(i) => i,
             None => {

@@ -1,7 +1,6 @@
 //! The shape of `plugins.toml`: where the `.wasm` modules are, their limits, and the plugin
 //! instances (Kong's `plugins` entities) with their scope and configuration.
 
-use super::quarantine::QuarantineSettings;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,7 +45,7 @@ impl PluginsFile {
     /// The settings used when no `plugins.toml` is given. In declarative mode, modules come from
     /// `plugins/` next to `gateway.toml`. With the embedded database, the bundled modules are
     /// available by name (see [`bundled_plugins_dir`]) and new ones load without a restart.
-    pub fn default_for(database: crate::config::Database) -> PluginsFile {
+    pub(crate) fn default_for(database: crate::config::Database) -> PluginsFile {
         match database {
             crate::config::Database::Off => PluginsFile::default(),
             crate::config::Database::Embedded => {
@@ -58,7 +57,7 @@ impl PluginsFile {
 
 /// Where the bundled plugin modules are: `$WASMGATE_PLUGINS_DIR`, else the directory set by that
 /// variable at build time, else `target/plugins` of the source tree (where `make plugins` puts them).
-pub fn bundled_plugins_dir() -> PathBuf {
+pub(crate) fn bundled_plugins_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("WASMGATE_PLUGINS_DIR") {
         return PathBuf::from(dir);
     }
@@ -73,21 +72,21 @@ pub fn bundled_plugins_dir() -> PathBuf {
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Milliseconds one phase call may run before it is stopped.
-    pub cpu_ms: u64,
+    pub(crate) cpu_ms: u64,
     /// Linear memory an instance may grow to, in MiB.
-    pub memory_mb: u64,
+    pub(crate) memory_mb: u64,
     /// When a plugin that keeps hitting its deadline stops being called.
-    pub quarantine: QuarantineSettings,
+    pub(crate) quarantine: QuarantineSettings,
     /// Bytes the module's entries in the shared cache may take (least recently used go first).
-    pub cache_bytes: u64,
+    pub(crate) cache_bytes: u64,
     /// Bytes of per-request context values (`context::set`, `shared-set`) one call may leave.
-    pub context_bytes: u64,
+    pub(crate) context_bytes: u64,
     /// Request and response header writes per call.
-    pub header_writes: u32,
+    pub(crate) header_writes: u32,
     /// Bytes of header names and values written per call.
-    pub header_bytes: u64,
+    pub(crate) header_bytes: u64,
     /// Bytes of stderr kept per call (the rest is dropped).
-    pub stderr_bytes: u64,
+    pub(crate) stderr_bytes: u64,
 }
 
 impl Default for Limits {
@@ -110,54 +109,54 @@ impl Default for Limits {
 #[serde(deny_unknown_fields)]
 pub struct ModuleSettings {
     /// The `.wasm` file, relative to this file (default `plugins_dir/NAME.wasm`).
-    pub path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
     /// Run order; higher first (default: the plugin's own).
-    pub priority: Option<i32>,
+    pub(crate) priority: Option<i32>,
     /// `fail-closed` (answer 500) or `fail-open` (skip) when the plugin fails (default: the plugin's own).
-    pub failure_policy: Option<FailurePolicy>,
+    pub(crate) failure_policy: Option<FailurePolicy>,
     /// CPU deadline per call, ms.
-    pub cpu_ms: Option<u64>,
+    pub(crate) cpu_ms: Option<u64>,
     /// Memory cap, MiB.
-    pub memory_mb: Option<u64>,
+    pub(crate) memory_mb: Option<u64>,
     /// Quarantine after repeated deadline hits.
-    pub quarantine: Option<QuarantineSettings>,
+    pub(crate) quarantine: Option<QuarantineSettings>,
     /// Shared-cache bytes.
-    pub cache_bytes: Option<u64>,
+    pub(crate) cache_bytes: Option<u64>,
     /// Per-request context bytes.
-    pub context_bytes: Option<u64>,
+    pub(crate) context_bytes: Option<u64>,
     /// Header writes per call.
-    pub header_writes: Option<u32>,
+    pub(crate) header_writes: Option<u32>,
     /// Header bytes per call.
-    pub header_bytes: Option<u64>,
+    pub(crate) header_bytes: Option<u64>,
     /// Stderr bytes per call.
-    pub stderr_bytes: Option<u64>,
+    pub(crate) stderr_bytes: Option<u64>,
     /// Files the module's log sinks may append to, relative to this file; an entry ending in `/`
     /// allows any file below that directory.
     #[serde(default)]
-    pub allow_log_files: Vec<String>,
+    pub(crate) allow_log_files: Vec<String>,
     /// HTTP endpoints the module's log sinks may send to.
     #[serde(default)]
-    pub allow_log_endpoints: Vec<String>,
+    pub(crate) allow_log_endpoints: Vec<String>,
 }
 
 /// Module settings that may be changed at run time (through the Admin API, or `[modules.NAME]`
 /// in `gateway.toml`); they override `plugins.toml`'s. The file path is not among them.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ModuleOverrides {
+pub(crate) struct ModuleOverrides {
     /// Run order; higher first.
-    pub priority: Option<i32>,
+    pub(crate) priority: Option<i32>,
     /// `fail-closed` (answer 500) or `fail-open` (skip) when the plugin fails.
-    pub failure_policy: Option<FailurePolicy>,
+    pub(crate) failure_policy: Option<FailurePolicy>,
     /// CPU deadline per call, ms.
-    pub cpu_ms: Option<u64>,
+    pub(crate) cpu_ms: Option<u64>,
     /// Memory cap, MiB.
-    pub memory_mb: Option<u64>,
+    pub(crate) memory_mb: Option<u64>,
 }
 
 impl ModuleSettings {
     /// Applies the overrides that are set.
-    pub fn overlay(&mut self, o: &ModuleOverrides) {
+    pub(crate) fn overlay(&mut self, o: &ModuleOverrides) {
         self.priority = o.priority.or(self.priority);
         self.failure_policy = o.failure_policy.or(self.failure_policy);
         self.cpu_ms = o.cpu_ms.or(self.cpu_ms);
@@ -168,7 +167,7 @@ impl ModuleSettings {
 /// What happens to a request when a plugin traps, times out or returns an error.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
-pub enum FailurePolicy {
+pub(crate) enum FailurePolicy {
     /// Answer 500.
     FailClosed,
     /// Skip the plugin and go on.
@@ -201,13 +200,31 @@ pub struct PluginEntry {
     pub tags: Vec<String>,
 }
 
+/// `quarantine = { after, within_s, for_s }` in `plugins.toml`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct QuarantineSettings {
+    /// Deadline hits that start a quarantine (0: never).
+    pub(crate) after: u32,
+    /// The window the hits are counted in, seconds.
+    pub(crate) within_s: u64,
+    /// How long a quarantine lasts before the trial call, seconds.
+    pub(crate) for_s: u64,
+}
+
+impl Default for QuarantineSettings {
+    fn default() -> Self {
+        QuarantineSettings { after: 3, within_s: 10, for_s: 30 }
+    }
+}
+
 mod defaults {
     use std::path::PathBuf;
 
-    pub fn plugins_dir() -> PathBuf {
+    pub(crate) fn plugins_dir() -> PathBuf {
         PathBuf::from("plugins")
     }
-    pub fn yes() -> bool {
+    pub(crate) fn yes() -> bool {
         true
     }
 }

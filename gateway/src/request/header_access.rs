@@ -5,10 +5,10 @@ use pingora_http::{RequestHeader, ResponseHeader};
 use std::borrow::Cow;
 
 /// A header name to write: static for the host's own headers (no copy), owned for a plugin's.
-pub type Name = Cow<'static, str>;
+pub(crate) type Name = Cow<'static, str>;
 
 /// The operations plugins have on a header map, for both directions.
-pub trait HeaderAccess {
+pub(crate) trait HeaderAccess {
     /// The headers.
     fn map(&self) -> &http::HeaderMap;
     /// Replaces all values of `name`.

@@ -1,0 +1,84 @@
+//! Routes compiled in creation order, nested ones first, each checked against its service.
+
+use super::Route;
+use crate::config::{ConfigErrors, GatewayConfig, RouteConfig};
+use std::collections::HashMap;
+
+/// A route with where it came from in the file.
+pub(super) struct FlatRoute<'a> {
+    pub(super) cfg: &'a RouteConfig,
+    pub(super) label: String,
+    /// Index of the service it is nested under, if any.
+    parent: Option<usize>,
+    position: usize,
+}
+
+/// Routes in creation order: those nested under services (in service order), then `[[routes]]`.
+pub(super) fn flatten_routes(cfg: &GatewayConfig) -> Vec<FlatRoute<'_>> {
+    let mut out = Vec::new();
+    for (si, s) in cfg.services.iter().enumerate() {
+        for (ri, r) in s.routes.iter().enumerate() {
+            let label = match &r.name {
+                Some(n) => format!("route {n:?}"),
+                None => format!("services[{si}].routes[{ri}]"),
+            };
+            out.push(FlatRoute { cfg: r, label, parent: Some(si), position: out.len() });
+        }
+    }
+    for (ri, r) in cfg.routes.iter().enumerate() {
+        let label = match &r.name {
+            Some(n) => format!("route {n:?}"),
+            None => format!("routes[{ri}]"),
+        };
+        out.push(FlatRoute { cfg: r, label, parent: None, position: out.len() });
+    }
+    out
+}
+
+pub(super) fn build_route(
+    fr: &FlatRoute<'_>,
+    services: &HashMap<String, usize>,
+    errors: &mut ConfigErrors,
+) -> Option<Route> {
+    let r = fr.cfg;
+    let label = &fr.label;
+    let named = match &r.service {
+        None => None,
+        Some(name) => match services.get(name.as_str()) {
+            Some(i) => Some(*i),
+            None => {
+                errors.push(format!(
+                    "{label}: service: no service is named {name:?}; define it under [[services]] or fix the name"
+                ));
+                return None;
+            }
+        },
+    };
+    let service = match (fr.parent, named) {
+        (Some(parent), Some(other)) if parent != other => {
+            errors.push(format!("{label}: service: names a different service than the one it is nested under"));
+            return None;
+        }
+        (parent, named) => parent.or(named),
+    };
+    let mut accepts_http = false;
+    for (i, p) in r.protocols.iter().enumerate() {
+        match p.as_str() {
+            "http" => accepts_http = true,
+            "https" => {}
+            other => errors.push(format!("{label}: protocols[{i}]: {other:?} is not one of http, https")),
+        }
+    }
+    let id = crate::ids::route_id(r, fr.position).unwrap_or_else(|e| {
+        errors.push(format!("{label}: id: {e}"));
+        String::new()
+    });
+    Some(Route {
+        id,
+        name: r.name.clone(),
+        service,
+        strip_path: r.strip_path,
+        preserve_host: r.preserve_host,
+        accepts_http,
+    })
+}

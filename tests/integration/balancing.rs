@@ -1,17 +1,16 @@
 //! Smooth weighted round-robin over upstream targets, through the gateway.
 
-use crate::support::{Gateway, Upstream, request};
+use crate::support::{Gateway, Upstream, pool, request};
 
-async fn pool(weights: &[(&str, u32)]) -> (Gateway, Vec<Upstream>) {
-    let mut config = String::from("[[upstreams]]\nname = \"pool\"\n");
+/// A gateway balancing `/` over one echo upstream per (name, weight).
+async fn weighted(weights: &[(&str, u32)]) -> (Gateway, Vec<Upstream>) {
     let mut ups = Vec::new();
-    for (name, weight) in weights {
-        let up = Upstream::start(name).await;
-        config.push_str(&format!("[[upstreams.targets]]\ntarget = \"{}\"\nweight = {weight}\n", up.addr()));
-        ups.push(up);
+    for (name, _) in weights {
+        ups.push(Upstream::start(name).await);
     }
-    config.push_str("[[services]]\nname = \"s\"\nhost = \"pool\"\n[[services.routes]]\npaths = [\"/\"]\n");
-    (Gateway::start(&config).await, ups)
+    let addresses: Vec<String> = ups.iter().map(Upstream::addr).collect();
+    let targets: Vec<(&str, u32)> = addresses.iter().map(String::as_str).zip(weights.iter().map(|w| w.1)).collect();
+    (pool(&targets, "").start().await, ups)
 }
 
 async fn sequence(gw: &Gateway, n: usize) -> Vec<String> {
@@ -26,7 +25,7 @@ async fn sequence(gw: &Gateway, n: usize) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn weights_100_100_50_give_40_40_20_interleaved() {
-    let (gw, _ups) = pool(&[("a", 100), ("b", 100), ("c", 50)]).await;
+    let (gw, _ups) = weighted(&[("a", 100), ("b", 100), ("c", 50)]).await;
     let seq = sequence(&gw, 250).await;
     assert_eq!(&seq[..5], ["a", "b", "c", "a", "b"], "smooth: interleaved, not in runs");
     let count = |n: &str| seq.iter().filter(|s| *s == n).count();
@@ -37,7 +36,7 @@ async fn weights_100_100_50_give_40_40_20_interleaved() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn weight_zero_takes_a_target_out() {
-    let (gw, ups) = pool(&[("on", 100), ("off", 0)]).await;
+    let (gw, ups) = weighted(&[("on", 100), ("off", 0)]).await;
     let seq = sequence(&gw, 20).await;
     assert!(seq.iter().all(|s| s == "on"));
     assert_eq!(ups[1].hits(), 0);
@@ -45,7 +44,7 @@ async fn weight_zero_takes_a_target_out() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn upstream_without_usable_targets_is_503() {
-    let (gw, _ups) = pool(&[("off", 0)]).await;
+    let (gw, _ups) = weighted(&[("off", 0)]).await;
     let resp = request(gw.port, "GET", "/", &[], b"").await;
     assert_eq!(resp.status, 503);
     assert_eq!(resp.json()["message"], "failure to get a peer from the ring-balancer");

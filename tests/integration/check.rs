@@ -1,12 +1,10 @@
 //! `wasmgate check`: exit 0 for a good config; otherwise every error, naming entity and field.
 
+use crate::support::config::check_files;
 use crate::support::gateway::run_cli;
 
 fn check(config: &str) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("gateway.toml"), config).unwrap();
-    let (code, out, err) = run_cli(&["check", "-c", "gateway.toml"], dir.path());
-    (code, format!("{out}{err}"))
+    check_files(config, None)
 }
 
 #[test]

@@ -2,10 +2,10 @@
 //! modules (`-buildmode=c-shared`) and made into components by the gateway when it loads them:
 //! host functions, config errors, failures, deadlines and hot loading, through the real gateway.
 
-use crate::plugin_host::{
+use crate::support::gateway::run_cli;
+use crate::support::scenarios::{
     an_endless_loop_is_stopped_in, check_refuses, failures_follow_the_policy_of, gateway, hot_load_under_load_of,
 };
-use crate::support::gateway::run_cli;
 use crate::support::{Echo, Gateway, request};
 
 const PROBE: &str = "[[plugins]]\nname = \"go-probe\"\nroute = \"r\"\nconfig = { limit = 3, prefix = \"p-\" }\n";
@@ -50,14 +50,7 @@ async fn log_sinks_from_go() {
     let (gw, _up, _canary) = gateway(&plugins).await;
     assert_eq!(request(gw.port, "GET", "/logged?from=go", &[], b"").await.status, 200);
     let path = gw.dir.path().join("go.log");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let lines: Vec<serde_json::Value> = loop {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        if text.lines().count() >= 2 || std::time::Instant::now() > deadline {
-            break text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let lines = crate::support::wait::json_lines(&path, 2).await;
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(
         (lines[0]["request"]["uri"].as_str(), lines[0]["response"]["status"].as_u64()),
@@ -91,7 +84,7 @@ async fn a_consumer_record_and_an_early_answer_without_headers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_key_sets_the_consumer_and_the_host_counts_by_it() {
-    crate::bundled::away_from_minute_end(std::time::Duration::from_secs(5)).await;
+    crate::support::wait::away_from_minute_end(std::time::Duration::from_secs(5)).await;
     let (gw, _up, _canary) = gateway(PROBE).await;
     let port = gw.port;
     let with_key = |key: &'static str| async move { request(port, "GET", "/", &[("x-key", key)], b"").await };

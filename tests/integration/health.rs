@@ -2,22 +2,28 @@
 //! start: weights, consistent hashing, least-connections, retries around a dead target, active and
 //! passive checks with half-open recovery, the threshold, and walkthroughs 3 and 4.
 
-use crate::admin::call;
-use crate::support::{Gateway, Upstream, free_port, request};
+use crate::support::admin::{call, embedded};
+use crate::support::{Config, Gateway, Upstream, eventually, free_port, pool, request};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 /// A gateway balancing `/` over `targets` with the extra upstream settings `settings`.
 async fn balanced(targets: &[&Upstream], settings: &str) -> Gateway {
-    let mut config = format!("[[upstreams]]\nname = \"pool\"\n{settings}\n");
-    for t in targets {
-        config.push_str(&format!("[[upstreams.targets]]\ntarget = \"{}\"\n", t.addr()));
+    let addresses: Vec<String> = targets.iter().map(|t| t.addr()).collect();
+    balanced_over(&addresses, settings).start().await
+}
+
+/// An upstream `pool` (with `settings`) of `addresses`, behind service `s` (2 retries) and route
+/// `r` on `/`.
+fn balanced_over(addresses: &[String], settings: &str) -> Config {
+    let mut cfg = Config::new().upstream("pool").set(settings);
+    for address in addresses {
+        cfg = cfg.target(address, 100);
     }
-    config.push_str("[[services]]\nname = \"s\"\nhost = \"pool\"\nretries = 2\n[[services.routes]]\npaths = [\"/\"]\n");
-    Gateway::start(&config).await
+    cfg.service_on("s", "pool").set("retries = 2").route("r", &["/"])
 }
 
 async fn served_by(gw: &Gateway, headers: &[(&str, &str)]) -> String {
@@ -26,24 +32,10 @@ async fn served_by(gw: &Gateway, headers: &[(&str, &str)]) -> String {
     resp.header("x-upstream").unwrap().to_string()
 }
 
-/// Waits until `check` holds, up to 15 s.
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !check().await {
-        assert!(Instant::now() < deadline, "gave up waiting: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn weights_hold_over_three_thousand_requests() {
     let ups = [Upstream::start("a").await, Upstream::start("b").await, Upstream::start("c").await];
-    let mut config = String::from("[[upstreams]]\nname = \"pool\"\n");
-    for (u, w) in ups.iter().zip([100, 100, 50]) {
-        config.push_str(&format!("[[upstreams.targets]]\ntarget = \"{}\"\nweight = {w}\n", u.addr()));
-    }
-    config.push_str("[[services]]\nname = \"s\"\nhost = \"pool\"\n[[services.routes]]\npaths = [\"/\"]\n");
-    let gw = Gateway::start(&config).await;
+    let gw = pool(&[(&ups[0].addr(), 100), (&ups[1].addr(), 100), (&ups[2].addr(), 50)], "").start().await;
     for _ in 0..3000 {
         served_by(&gw, &[]).await;
     }
@@ -57,7 +49,7 @@ async fn weights_hold_over_three_thousand_requests() {
 async fn consistent_hashing_sticks_per_key_and_moves_about_a_quarter_when_a_fourth_target_comes() {
     let ups = [Upstream::start("h1").await, Upstream::start("h2").await, Upstream::start("h3").await];
     let fourth = Upstream::start("h4").await;
-    let mut gw = crate::admin::embedded().await;
+    let mut gw = embedded().await;
     assert_eq!(
         call(&gw, "POST", "/upstreams", "name=pool&algorithm=consistent-hashing&hash_on=header&hash_on_header=x-user")
             .await
@@ -152,7 +144,7 @@ async fn a_target_killed_under_load_costs_no_client_a_failure() {
             failures
         })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    eventually("the load reaches both targets", async || dies.hits() > 0 && stays.hits() > 0).await;
     drop(dies);
     assert_eq!(load.await.unwrap(), 0, "retries hide the dead target");
 }
@@ -175,24 +167,13 @@ async fn hang_up_target() -> (std::net::SocketAddr, Arc<AtomicUsize>, tokio::tas
     (addr, taken, server)
 }
 
-/// Route `r` (`/`) of service `s`, balanced over the target that hangs up and `good`.
-fn hang_up_pool(hang_up: std::net::SocketAddr, good: &Upstream) -> String {
-    format!(
-        "[[upstreams]]\nname = \"pool\"\n[[upstreams.targets]]\ntarget = \"{hang_up}\"\n\
-         [[upstreams.targets]]\ntarget = \"{}\"\n\
-         [[services]]\nname = \"s\"\nhost = \"pool\"\nretries = 2\n\
-         [[services.routes]]\nname = \"r\"\npaths = [\"/\"]\n",
-        good.addr()
-    )
-}
-
 /// A request may have reached a target that hung up, so only an idempotent one is sent to the
 /// next target, as nginx and Kong do.
 #[tokio::test(flavor = "multi_thread")]
 async fn after_a_hang_up_only_idempotent_requests_are_sent_again() {
     let good = Upstream::start("good").await;
     let (hang_up, taken, server) = hang_up_target().await;
-    let gw = Gateway::start(&hang_up_pool(hang_up, &good)).await;
+    let gw = balanced_over(&[hang_up.to_string(), good.addr()], "").start().await;
     for _ in 0..4 {
         assert_eq!(request(gw.port, "GET", "/", &[], b"").await.status, 200, "a GET goes to the next target");
     }
@@ -213,13 +194,12 @@ async fn after_a_hang_up_only_idempotent_requests_are_sent_again() {
 async fn a_retried_request_carries_the_body_a_plugin_replaced() {
     let good = Upstream::start("good").await;
     let (hang_up, taken, server) = hang_up_target().await;
-    let config = format!(
-        "{}[[consumers]]\nusername = \"alice\"\n[[consumers.keyauth_credentials]]\nkey = \"k-alice\"\n",
-        hang_up_pool(hang_up, &good)
-    );
-    let plugins = "[[plugins]]\nname = \"key-auth\"\nroute = \"r\"\n\
-                   config = { key_in_body = true, hide_credentials = true }\n";
-    let gw = Gateway::builder(&config).plugins(plugins).start().await;
+    let gw = balanced_over(&[hang_up.to_string(), good.addr()], "")
+        .consumer("alice")
+        .key("k-alice")
+        .plugin("key-auth", "route = \"r\"", "key_in_body = true, hide_credentials = true")
+        .start()
+        .await;
     let form = [("content-type", "application/x-www-form-urlencoded")];
     for _ in 0..4 {
         let resp = request(gw.port, "PUT", "/", &form, b"apikey=k-alice&item=7").await;
@@ -256,12 +236,8 @@ async fn active_checks_mark_a_target_down_and_up_again() {
 async fn a_passive_trip_recovers_through_one_half_open_trial() {
     let steady = Upstream::start("steady").await;
     let port = free_port();
-    let settings = "[upstreams.healthchecks.passive]\nhalf_open_after = 0.5\nunhealthy = { tcp_failures = 1 }\n";
-    let mut config = format!("[[upstreams]]\nname = \"pool\"\n{settings}\n");
-    config.push_str(&format!("[[upstreams.targets]]\ntarget = \"{}\"\n", steady.addr()));
-    config.push_str(&format!("[[upstreams.targets]]\ntarget = \"127.0.0.1:{port}\"\n"));
-    config.push_str("[[services]]\nname = \"s\"\nhost = \"pool\"\nretries = 2\n[[services.routes]]\npaths = [\"/\"]\n");
-    let gw = Gateway::start(&config).await;
+    let settings = "[upstreams.healthchecks.passive]\nhalf_open_after = 0.5\nunhealthy = { tcp_failures = 1 }";
+    let gw = balanced_over(&[steady.addr(), format!("127.0.0.1:{port}")], settings).start().await;
     for _ in 0..4 {
         assert_eq!(served_by(&gw, &[]).await, "steady", "the dead target's failure is retried");
     }
@@ -271,7 +247,6 @@ async fn a_passive_trip_recovers_through_one_half_open_trial() {
     assert!(states.contains(&"UNHEALTHY"), "{health}");
 
     let back = Upstream::start_on("back", port).await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
     eventually("the trial brings it back", async || served_by(&gw, &[]).await == "back").await;
     gw.wait_for_log("state=\"healthy\" by=\"passive\"", 1).await;
     let mut seen = Vec::new();
@@ -312,7 +287,7 @@ async fn below_the_threshold_the_upstream_answers_503_at_once_also_after_a_reloa
 async fn walkthroughs_3_and_4_blue_green_canary_and_manual_health() {
     let blue = [Upstream::start("blue-1").await, Upstream::start("blue-2").await];
     let green = [Upstream::start("green-1").await, Upstream::start("green-2").await];
-    let gw = crate::admin::embedded().await;
+    let gw = embedded().await;
     let host = [("host", "address.mydomain.com")];
     assert_eq!(call(&gw, "POST", "/upstreams", "name=address.v1.service").await.status, 201);
     for (u, w) in blue.iter().zip([100, 50]) {
@@ -392,17 +367,14 @@ async fn walkthroughs_3_and_4_blue_green_canary_and_manual_health() {
 #[tokio::test(flavor = "multi_thread")]
 async fn uri_capture_hashing_with_a_header_fallback() {
     let ups = [Upstream::start("u1").await, Upstream::start("u2").await, Upstream::start("u3").await];
-    let mut config = String::from(
-        "[[upstreams]]\nname = \"pool\"\nalgorithm = \"consistent-hashing\"\nhash_on = \"uri_capture\"\n\
-         hash_on_uri_capture = \"uid\"\nhash_fallback = \"header\"\nhash_fallback_header = \"x-user\"\n",
+    let mut cfg = Config::new().upstream("pool").set(
+        "algorithm = \"consistent-hashing\"\nhash_on = \"uri_capture\"\nhash_on_uri_capture = \"uid\"\n\
+         hash_fallback = \"header\"\nhash_fallback_header = \"x-user\"",
     );
     for u in &ups {
-        config.push_str(&format!("[[upstreams.targets]]\ntarget = \"{}\"\n", u.addr()));
+        cfg = cfg.target(&u.addr(), 100);
     }
-    config.push_str(
-        "[[services]]\nname = \"s\"\nhost = \"pool\"\n[[services.routes]]\npaths = [\"~/users/(?<uid>[0-9]+)\", \"/other\"]\n",
-    );
-    let gw = Gateway::start(&config).await;
+    let gw = cfg.service_on("s", "pool").route("", &["~/users/(?<uid>[0-9]+)", "/other"]).start().await;
     let mut targets = std::collections::HashSet::new();
     for uid in 0..30 {
         let path = format!("/users/{uid}/orders");
@@ -472,16 +444,18 @@ async fn https_probes_use_tls_and_verify_certificates_when_asked() {
         tokio::net::TcpStream::connect(("127.0.0.1", tls.port)).await.is_ok()
     })
     .await;
-    let upstream = |name: &str, verify: bool| {
-        format!(
-            "[[upstreams]]\nname = \"{name}\"\n[upstreams.healthchecks.active]\ntype = \"https\"\n\
-             https_verify_certificate = {verify}\nhealthy = {{ interval = 0.1, successes = 1 }}\n\
-             unhealthy = {{ interval = 0.1, tcp_failures = 1, http_failures = 1 }}\n\
-             [[upstreams.targets]]\ntarget = \"127.0.0.1:{}\"\n",
-            tls.port
-        )
-    };
-    let gw = Gateway::start(&format!("{}{}", upstream("lenient", false), upstream("strict", true))).await;
+    let mut cfg = Config::new();
+    for (name, verify) in [("lenient", false), ("strict", true)] {
+        cfg = cfg
+            .upstream(name)
+            .set(&format!(
+                "[upstreams.healthchecks.active]\ntype = \"https\"\nhttps_verify_certificate = {verify}\n\
+                 healthy = {{ interval = 0.1, successes = 1 }}\n\
+                 unhealthy = {{ interval = 0.1, tcp_failures = 1, http_failures = 1 }}"
+            ))
+            .target(&format!("127.0.0.1:{}", tls.port), 100);
+    }
+    let gw = cfg.start().await;
     let health = |name: &'static str| {
         let admin = gw.admin;
         async move {

@@ -3,53 +3,11 @@
 //! loading.
 
 use crate::support::gateway::run_cli;
-use crate::support::{Echo, Gateway, Upstream, free_port, request};
-use std::time::{Duration, Instant};
-
-/// One service on `up`, routes `r` (`/`), `r2` (`/two`), consumers alice (key `k-alice`, group
-/// `admins`) and bob (key `k-bob`), and an upstream `canary`.
-fn entities(up: &Upstream, canary: &Upstream) -> String {
-    format!(
-        r#"
-[[upstreams]]
-name = "canary"
-[[upstreams.targets]]
-target = "{canary}"
-
-[[services]]
-name = "svc"
-url = "{url}"
-[[services.routes]]
-name = "r"
-paths = ["/"]
-[[services.routes]]
-name = "r2"
-paths = ["/two"]
-
-[[consumers]]
-username = "alice"
-custom_id = "alice-7"
-[[consumers.keyauth_credentials]]
-key = "k-alice"
-[[consumers.acls]]
-group = "admins"
-
-[[consumers]]
-username = "bob"
-[[consumers.keyauth_credentials]]
-key = "k-bob"
-"#,
-        url = up.url(),
-        canary = canary.addr()
-    )
-}
-
-pub(crate) async fn gateway(plugins: &str) -> (Gateway, Upstream, Upstream) {
-    let up = Upstream::start("main").await;
-    let canary = Upstream::start("canary").await;
-    let gw = Gateway::builder(&entities(&up, &canary)).plugins(plugins).start().await;
-    (gw, up, canary)
-}
+use crate::support::scenarios::{
+    an_endless_loop_is_stopped_in, check_refuses, entities, failures_follow_the_policy_of, gateway,
+    hot_load_under_load_of, misbehaving,
+};
+use crate::support::{Config, Echo, Upstream, eventually, free_port, request};
 
 const PROBE: &str = r#"
 [[plugins]]
@@ -118,14 +76,15 @@ async fn response_functions_context_and_log() {
 async fn rewrite_runs_before_routing() {
     let up = Upstream::start("plain").await;
     let rewritten = Upstream::start("rewritten").await;
-    let config = format!(
-        "[[services]]\nname = \"a\"\nurl = \"{}\"\n[[services.routes]]\npaths = [\"/\"]\n\
-         [[services]]\nname = \"b\"\nurl = \"{}\"\n[[services.routes]]\nheaders = {{ x-rewritten = [\"yes\"] }}\n",
-        up.url(),
-        rewritten.url()
-    );
-    let gw =
-        Gateway::builder(&config).plugins("[[plugins]]\nname = \"probe\"\nconfig = { tag = \"g\" }\n").start().await;
+    let gw = Config::new()
+        .service("a", &up.url())
+        .route("", &["/"])
+        .service("b", &rewritten.url())
+        .route("", &[])
+        .set("headers = { x-rewritten = [\"yes\"] }")
+        .plugin("probe", "", "tag = \"g\"")
+        .start()
+        .await;
     let resp = request(gw.port, "GET", "/", &[("x-probe-rewrite", "1")], b"").await;
     assert_eq!(resp.header("x-upstream"), Some("rewritten"), "routing saw the header set in rewrite");
     let resp = request(gw.port, "GET", "/", &[], b"").await;
@@ -189,11 +148,13 @@ async fn response_headers_written_in_access_reach_every_answer() {
 #[tokio::test(flavor = "multi_thread")]
 async fn log_runs_after_errors_and_unrouted_requests() {
     let dead = free_port();
-    let config = format!(
-        "[[services]]\nname = \"s\"\nurl = \"http://127.0.0.1:{dead}\"\nretries = 0\n[[services.routes]]\nname = \"down\"\npaths = [\"/down\"]\n"
-    );
-    let gw =
-        Gateway::builder(&config).plugins("[[plugins]]\nname = \"probe\"\nconfig = { tag = \"g\" }\n").start().await;
+    let gw = Config::new()
+        .service("s", &format!("http://127.0.0.1:{dead}"))
+        .set("retries = 0")
+        .route("down", &["/down"])
+        .plugin("probe", "", "tag = \"g\"")
+        .start()
+        .await;
     let resp = request(gw.port, "GET", "/down", &[], b"").await;
     assert_eq!((resp.status, resp.header("x-probe-source")), (502, Some("error")));
     gw.wait_for_log("probe log: tag=g status=502 route=down", 1).await;
@@ -218,56 +179,29 @@ async fn higher_priority_runs_first() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_most_specific_scope_wins() {
     let up = Upstream::start("up").await;
-    let config = format!(
-        r#"
-[[services]]
-name = "s1"
-url = "{url}"
-[[services.routes]]
-name = "r1"
-paths = ["/r1"]
-[[services.routes]]
-name = "r3"
-paths = ["/r3"]
-[[services.routes]]
-name = "r4"
-paths = ["/r4"]
-[[services]]
-name = "s2"
-url = "{url}"
-[[services.routes]]
-name = "r2"
-paths = ["/r2"]
-[[consumers]]
-username = "alice"
-[[consumers.keyauth_credentials]]
-key = "k-alice"
-[[consumers]]
-username = "bob"
-[[consumers.keyauth_credentials]]
-key = "k-bob"
-[[consumers]]
-username = "carol"
-[[consumers.keyauth_credentials]]
-key = "k-carol"
-"#,
-        url = up.url()
-    );
-    let probe =
-        |scope: &str, tag: &str| format!("[[plugins]]\nname = \"probe\"\n{scope}\nconfig = {{ tag = \"{tag}\" }}\n");
-    let plugins = [
-        probe("", "global"),
-        probe("service = \"s2\"", "service"),
-        probe("route = \"r1\"", "route"),
-        probe("route = \"r1\"\nservice = \"s1\"", "route+service"),
-        probe("consumer = \"alice\"", "consumer"),
-        probe("route = \"r3\"\nconsumer = \"alice\"", "route+consumer"),
-        probe("consumer = \"bob\"", "bob"),
-        "[[plugins]]\nname = \"key-auth\"\nroute = \"r3\"\n".to_string(),
-        "[[plugins]]\nname = \"key-auth\"\nroute = \"r4\"\n".to_string(),
-    ]
-    .concat();
-    let gw = Gateway::builder(&config).plugins(&plugins).start().await;
+    let mut cfg = Config::new()
+        .service("s1", &up.url())
+        .route("r1", &["/r1"])
+        .route("r3", &["/r3"])
+        .route("r4", &["/r4"])
+        .service("s2", &up.url())
+        .route("r2", &["/r2"]);
+    for name in ["alice", "bob", "carol"] {
+        cfg = cfg.consumer(name).key(&format!("k-{name}"));
+    }
+    let scoped = [
+        ("", "global"),
+        ("service = \"s2\"", "service"),
+        ("route = \"r1\"", "route"),
+        ("route = \"r1\"\nservice = \"s1\"", "route+service"),
+        ("consumer = \"alice\"", "consumer"),
+        ("route = \"r3\"\nconsumer = \"alice\"", "route+consumer"),
+        ("consumer = \"bob\"", "bob"),
+    ];
+    for (scope, tag) in scoped {
+        cfg = cfg.plugin("probe", scope, &format!("tag = {tag:?}"));
+    }
+    let gw = cfg.plugin("key-auth", "route = \"r3\"", "").plugin("key-auth", "route = \"r4\"", "").start().await;
     let tag = |path: &'static str, key: Option<&'static str>| {
         let port = gw.port;
         async move {
@@ -285,69 +219,14 @@ key = "k-carol"
     assert_eq!(tag("/r4", Some("k-carol")).await, "global");
 }
 
-/// A plugins.toml with `module` on route `r` as built (fail-closed) and again, as
-/// `{module}-open`, on route `r2` with `failure_policy = "fail-open"`; `extra` goes first.
-/// The module misbehaves as its `x-misbehave` request header says (misbehave, go-probe).
-pub(crate) fn misbehaving(module: &str, extra: &str) -> String {
-    format!(
-        "{extra}\n[modules.{module}-open]\npath = \"plugins/{module}.wasm\"\nfailure_policy = \"fail-open\"\n\n\
-         [[plugins]]\nname = \"{module}\"\nroute = \"r\"\n\n[[plugins]]\nname = \"{module}-open\"\nroute = \"r2\"\n"
-    )
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_follow_the_policy() {
     failures_follow_the_policy_of("misbehave", &["trap", "panic", "error"]).await;
 }
 
-/// Each of `modes` answers 500 under fail-closed and skips the plugin under fail-open; the
-/// panic message and the error reach the log.
-pub(crate) async fn failures_follow_the_policy_of(module: &str, modes: &[&str]) {
-    let (gw, up, _canary) = gateway(&misbehaving(module, "")).await;
-    for &mode in modes {
-        let closed = request(gw.port, "GET", "/x", &[("x-misbehave", mode)], b"").await;
-        assert_eq!(closed.status, 500, "{mode}, fail-closed");
-        assert_eq!(closed.json()["message"], "An unexpected error occurred");
-        let open = request(gw.port, "GET", "/two", &[("x-misbehave", mode)], b"").await;
-        assert_eq!(open.status, 200, "{mode}, fail-open: the plugin is skipped");
-        assert_eq!(Echo::from(&open).header("x-misbehave-ran"), None);
-    }
-    let after = Echo::from(&request(gw.port, "GET", "/x", &[], b"").await);
-    assert_eq!(after.header("x-misbehave-ran"), Some("ok"), "a fresh instance replaced the trapped one");
-    assert_eq!(up.hits(), modes.len() + 1);
-    let log = gw.stderr();
-    assert!(log.contains("plugin trapped") && log.contains("fail-closed: answering 500"), "{log}");
-    assert!(log.contains(&format!("{module} was asked to panic")), "the guest's panic message reaches the log");
-    let skipped = format!("returned an error: {module} was asked to fail (fail-open: skipped)");
-    assert!(log.contains(&skipped), "{log}");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_endless_loop_is_stopped_while_others_are_served() {
     an_endless_loop_is_stopped_in("misbehave").await;
-}
-
-/// `module` looping on one request is stopped at its deadline while other requests are served.
-pub(crate) async fn an_endless_loop_is_stopped_in(module: &str) {
-    let plugins = misbehaving(module, &format!("[modules.{module}]\ncpu_ms = 300"));
-    let (gw, _up, _canary) = gateway(&plugins).await;
-    let port = gw.port;
-    let started = Instant::now();
-    let looping = tokio::spawn(async move { request(port, "GET", "/x", &[("x-misbehave", "loop")], b"").await });
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    for _ in 0..20 {
-        let resp = request(port, "GET", "/x", &[], b"").await;
-        assert_eq!(resp.status, 200, "other requests are served meanwhile");
-    }
-    let resp = looping.await.unwrap();
-    let took = started.elapsed();
-    assert_eq!(resp.status, 500);
-    assert!(
-        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
-        "stopped at its deadline, after {took:?}"
-    );
-    assert!(gw.stderr().contains("stopped at its CPU deadline (300 ms)"));
-    assert_eq!(request(port, "GET", "/x", &[], b"").await.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -370,62 +249,9 @@ async fn a_plugin_can_choose_the_upstream() {
     assert_eq!(resp.json()["message"], "no upstream named \"nope\"");
 }
 
-/// Requests in a loop from `tasks` clients until `until`: (elapsed, status, x-stamp).
-async fn load(port: u16, tasks: usize, until: Instant) -> Vec<(Duration, u16, String)> {
-    let start = Instant::now();
-    let clients: Vec<_> = (0..tasks)
-        .map(|_| {
-            tokio::spawn(async move {
-                let mut seen = Vec::new();
-                while Instant::now() < until {
-                    let resp = request(port, "GET", "/", &[], b"").await;
-                    seen.push((start.elapsed(), resp.status, resp.header("x-stamp").unwrap_or("-").to_string()));
-                }
-                seen
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for c in clients {
-        all.extend(c.await.unwrap());
-    }
-    all.sort_by_key(|(t, _, _)| *t);
-    all
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn hot_load_under_load_loses_nothing() {
     hot_load_under_load_of("stamp").await;
-}
-
-/// `module` (which answers `x-stamp: v1`) replaced by `{module}-v2` (`v2`) under load: no request
-/// fails, and v2 is served within a second.
-pub(crate) async fn hot_load_under_load_of(module: &str) {
-    let up = Upstream::start("up").await;
-    let canary = Upstream::start("canary").await;
-    let plugins = format!("[[plugins]]\nname = \"{module}\"\nroute = \"r\"\n");
-    let gw = Gateway::builder(&entities(&up, &canary)).plugins_with(&plugins, &[module]).start().await;
-    let deadline = Instant::now() + Duration::from_millis(3000);
-    let traffic = tokio::spawn(load(gw.port, 4, deadline));
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let swapped_at = Instant::now();
-    let v2 = std::fs::read(crate::support::plugins::wasm(&format!("{module}-v2"))).unwrap();
-    crate::support::gateway::write_atomically(&gw.plugins_dir().join(format!("{module}.wasm")), &v2);
-    let seen = traffic.await.unwrap();
-    let swap = swapped_at.duration_since(deadline - Duration::from_millis(3000));
-
-    assert!(seen.len() > 50, "only {} requests", seen.len());
-    let failed: Vec<_> = seen.iter().filter(|(_, status, _)| *status != 200).collect();
-    assert!(failed.is_empty(), "every request succeeded: {failed:?}\n{}", gw.stderr());
-    let first_v2 = seen.iter().find(|(_, _, v)| v == "v2").map(|(t, _, _)| *t).expect("v2 seen");
-    assert!(first_v2 >= swap.saturating_sub(Duration::from_millis(50)), "v2 before the swap?");
-    assert!(
-        first_v2 - swap.min(first_v2) < Duration::from_secs(1),
-        "v2 visible {:?} after the swap",
-        first_v2 - swap.min(first_v2)
-    );
-    assert!(seen.iter().rev().take(10).all(|(_, _, v)| v == "v2"), "the new version stays");
-    assert!(seen.iter().take(5).all(|(_, _, v)| v == "v1"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -433,7 +259,7 @@ async fn a_broken_module_is_rejected_and_the_old_one_keeps_working() {
     let up = Upstream::start("up").await;
     let canary = Upstream::start("canary").await;
     let plugins = "[[plugins]]\nname = \"stamp\"\nroute = \"r\"\n";
-    let gw = Gateway::builder(&entities(&up, &canary)).plugins_with(plugins, &["stamp"]).start().await;
+    let gw = entities(&up, &canary).plugins_toml(plugins).only_modules(&["stamp"]).gateway().start().await;
     crate::support::gateway::write_atomically(&gw.plugins_dir().join("stamp.wasm"), b"\0asm broken");
     gw.wait_for_log("configuration rejected", 1).await;
     // Compiled in a child process (`wasmgate plugin compile`), whose reason is the gateway's.
@@ -448,37 +274,35 @@ async fn a_symlinked_plugins_directory_is_watched_where_it_points() {
     let up = Upstream::start("up").await;
     let canary = Upstream::start("canary").await;
     let plugins = "[[plugins]]\nname = \"stamp\"\nroute = \"r\"\n";
-    let gw =
-        Gateway::builder(&entities(&up, &canary)).plugins_with(plugins, &["stamp"]).linked_plugins_dir().start().await;
+    let gw = entities(&up, &canary)
+        .plugins_toml(plugins)
+        .only_modules(&["stamp"])
+        .gateway()
+        .linked_plugins_dir()
+        .start()
+        .await;
     assert_eq!(request(gw.port, "GET", "/", &[], b"").await.header("x-stamp"), Some("v1"));
     let v2 = std::fs::read(crate::support::plugins::wasm("stamp-v2")).unwrap();
     crate::support::gateway::write_atomically(&gw.plugins_dir().join("stamp.wasm"), &v2);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while request(gw.port, "GET", "/", &[], b"").await.header("x-stamp") != Some("v2") {
-        assert!(Instant::now() < deadline, "the new version never loaded:\n{}", gw.stderr());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let stamp = async || request(gw.port, "GET", "/", &[], b"").await.header("x-stamp").map(str::to_string);
+    eventually("the new version", async || stamp().await.as_deref() == Some("v2")).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn new_modules_and_plugins_toml_edits_load_without_restart() {
     let up = Upstream::start("up").await;
     let canary = Upstream::start("canary").await;
-    let gw = Gateway::builder(&entities(&up, &canary)).plugins_with("", &["probe"]).start().await;
+    let gw = entities(&up, &canary).plugins_toml("").only_modules(&["probe"]).gateway().start().await;
     assert_eq!(request(gw.port, "GET", "/", &[], b"").await.header("x-stamp"), None);
 
     std::fs::copy(crate::support::plugins::wasm("stamp"), gw.plugins_dir().join("stamp.wasm")).unwrap();
     gw.write_plugins("[[plugins]]\nname = \"stamp\"\nroute = \"r\"\n");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while request(gw.port, "GET", "/", &[], b"").await.header("x-stamp") != Some("v1") {
-        assert!(Instant::now() < deadline, "the new module never loaded:\n{}", gw.stderr());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let stamp = async || request(gw.port, "GET", "/", &[], b"").await.header("x-stamp").map(str::to_string);
+    eventually("the new module", async || stamp().await.as_deref() == Some("v1")).await;
     gw.write_plugins("[[plugins]]\nname = \"probe\"\nroute = \"r\"\nconfig = { tag = \"edited\" }\n");
-    while Echo::from(&request(gw.port, "GET", "/", &[], b"").await).header("x-probe-tag") != Some("edited") {
-        assert!(Instant::now() < deadline, "the plugins.toml edit never applied:\n{}", gw.stderr());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let tag =
+        async || Echo::from(&request(gw.port, "GET", "/", &[], b"").await).header("x-probe-tag").map(str::to_string);
+    eventually("the plugins.toml edit", async || tag().await.as_deref() == Some("edited")).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -487,7 +311,7 @@ async fn compiled_modules_are_cached_on_disk() {
     let plugins = format!("cache_dir = {:?}\n{PROBE}", cache.path().display().to_string());
     let up = Upstream::start("up").await;
     let canary = Upstream::start("canary").await;
-    let first = Gateway::builder(&entities(&up, &canary)).plugins_with(&plugins, &["probe"]).start().await;
+    let first = entities(&up, &canary).plugins_toml(&plugins).only_modules(&["probe"]).gateway().start().await;
     assert!(
         first.stderr().contains("plugin=\"probe\"") && first.stderr().contains("cached=false"),
         "{}",
@@ -497,7 +321,7 @@ async fn compiled_modules_are_cached_on_disk() {
     assert_eq!(cached.len(), 1, "{cached:?}");
     assert!(cached[0].to_string_lossy().ends_with(".cwasm"));
     drop(first);
-    let second = Gateway::builder(&entities(&up, &canary)).plugins_with(&plugins, &["probe"]).start().await;
+    let second = entities(&up, &canary).plugins_toml(&plugins).only_modules(&["probe"]).gateway().start().await;
     assert!(second.stderr().contains("cached=true"), "a restart reuses the compiled module:\n{}", second.stderr());
 }
 
@@ -521,31 +345,6 @@ fn bad_plugin_configs_are_rejected_naming_the_field() {
             r#"plugins[5] (key-auth on consumer "alice"): consumer: "key-auth" cannot be scoped to a consumer"#,
         ],
     );
-}
-
-/// `wasmgate check` with `modules` and a plugins.toml of `plugins` (service `s`, route `r`,
-/// consumer alice) fails, and its output has every one of `expected`.
-pub(crate) fn check_refuses(modules: &[&str], plugins: &str, expected: &[&str]) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("plugins")).unwrap();
-    for m in modules {
-        std::fs::copy(crate::support::plugins::wasm(m), dir.path().join(format!("plugins/{m}.wasm"))).unwrap();
-    }
-    let gateway = "[server]\nplugins_file = \"plugins.toml\"\n[[services]]\nname = \"s\"\nurl = \"http://127.0.0.1:9\"\n\
-                   [[services.routes]]\nname = \"r\"\npaths = [\"/\"]\n[[consumers]]\nusername = \"alice\"\n";
-    std::fs::write(dir.path().join("gateway.toml"), gateway).unwrap();
-    let cache = crate::support::plugins::cache_dir().display().to_string();
-    std::fs::write(
-        dir.path().join("plugins.toml"),
-        format!("plugins_dir = \"plugins\"\ncache_dir = {cache:?}\n{plugins}"),
-    )
-    .unwrap();
-    let (code, out, err) = run_cli(&["check", "-c", "gateway.toml"], dir.path());
-    let out = format!("{out}{err}");
-    assert_eq!(code, 1, "{out}");
-    for expected in expected {
-        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
-    }
 }
 
 #[test]

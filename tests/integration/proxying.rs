@@ -1,18 +1,16 @@
 //! Forwarding headers, gateway headers, upstream errors, timeouts, retries and keepalive.
 
-use crate::support::{Echo, Gateway, Upstream, free_port, request};
+use crate::support::{Config, Echo, Upstream, free_port, pool, request};
 
-fn service(up: &Upstream, extra: &str) -> String {
-    format!(
-        "[[services]]\nname = \"s\"\nurl = \"{}\"\n{extra}\n[[services.routes]]\nname = \"r\"\npaths = [\"/api\"]\n",
-        up.url()
-    )
+/// Service `s` on `up` (with `extra` fields), route `r` on `/api`.
+fn service(up: &Upstream, extra: &str) -> Config {
+    Config::new().service("s", &up.url()).set(extra).route("r", &["/api"])
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn forwarding_headers_from_an_untrusted_client() {
     let up = Upstream::start("up").await;
-    let gw = Gateway::start(&service(&up, "")).await;
+    let gw = service(&up, "").start().await;
     let headers = [("host", "example.com:9999"), ("x-forwarded-for", "203.0.113.9"), ("x-forwarded-proto", "https")];
     let resp = request(gw.port, "GET", "/api/users?id=1", &headers, b"").await;
     let echo = Echo::from(&resp);
@@ -30,7 +28,7 @@ async fn forwarding_headers_from_an_untrusted_client() {
 #[tokio::test(flavor = "multi_thread")]
 async fn forwarding_headers_from_a_trusted_proxy() {
     let up = Upstream::start("up").await;
-    let gw = Gateway::builder(&service(&up, "")).server("trusted_ips = [\"127.0.0.0/8\"]").start().await;
+    let gw = service(&up, "").gateway().server("trusted_ips = [\"127.0.0.0/8\"]").start().await;
     let headers = [
         ("x-forwarded-for", "198.51.100.7, 10.9.9.9"),
         ("x-forwarded-proto", "https"),
@@ -48,7 +46,7 @@ async fn forwarding_headers_from_a_trusted_proxy() {
 #[tokio::test(flavor = "multi_thread")]
 async fn via_and_latency_headers_and_switching_them_off() {
     let up = Upstream::start("up").await;
-    let gw = Gateway::start(&service(&up, "")).await;
+    let gw = service(&up, "").start().await;
     let resp = request(gw.port, "GET", "/api", &[], b"").await;
     assert_eq!(resp.status, 200);
     assert!(resp.header("via").unwrap().contains("wasmgate/"), "{:?}", resp.headers);
@@ -59,7 +57,7 @@ async fn via_and_latency_headers_and_switching_them_off() {
     assert!(own.header("server").unwrap().starts_with("wasmgate/"));
     assert!(own.header("x-gateway-response-latency").is_some());
 
-    let quiet = Gateway::builder(&service(&up, "")).server("headers = [\"off\"]").start().await;
+    let quiet = service(&up, "").gateway().server("headers = [\"off\"]").start().await;
     let resp = request(quiet.port, "GET", "/api", &[], b"").await;
     assert_eq!(resp.status, 200);
     for h in ["via", "x-gateway-upstream-latency", "x-gateway-proxy-latency"] {
@@ -70,21 +68,22 @@ async fn via_and_latency_headers_and_switching_them_off() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_upstream_is_502_json_after_retries() {
     let dead = free_port();
-    let config = format!(
-        "[[services]]\nname = \"dead\"\nurl = \"http://127.0.0.1:{dead}\"\nretries = 2\n[[services.routes]]\nname = \"r\"\npaths = [\"/\"]\n"
-    );
-    let gw = Gateway::start(&config).await;
+    let gw = Config::new()
+        .service("dead", &format!("http://127.0.0.1:{dead}"))
+        .set("retries = 2")
+        .route("r", &["/"])
+        .start()
+        .await;
     let resp = request(gw.port, "GET", "/", &[], b"").await;
     assert_eq!(resp.status, 502);
     assert_eq!(resp.json()["message"], "An invalid response was received from the upstream server");
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    assert!(gw.stdout().contains("tries=3"), "1 try + 2 retries:\n{}", gw.stdout());
+    gw.wait_for_access_log("1 try + 2 retries", |log| log.contains("tries=3")).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn read_timeout_is_504_json() {
     let up = Upstream::start("slow").await;
-    let gw = Gateway::start(&service(&up, "read_timeout = 200\nretries = 0")).await;
+    let gw = service(&up, "read_timeout = 200\nretries = 0").start().await;
     let started = std::time::Instant::now();
     let resp = request(gw.port, "GET", "/api", &[("x-test-delay-ms", "3000")], b"").await;
     assert_eq!(resp.status, 504);
@@ -96,31 +95,20 @@ async fn read_timeout_is_504_json() {
 async fn connect_failure_retries_on_another_target() {
     let live = Upstream::start("live").await;
     let dead = free_port();
-    let config = format!(
-        "[[upstreams]]\nname = \"pool\"\n[[upstreams.targets]]\ntarget = \"127.0.0.1:{dead}\"\n\
-         [[upstreams.targets]]\ntarget = \"{}\"\n\
-         [[services]]\nname = \"s\"\nhost = \"pool\"\nretries = 1\n[[services.routes]]\npaths = [\"/\"]\n",
-        live.addr()
-    );
-    let gw = Gateway::start(&config).await;
+    let gw = pool(&[(&format!("127.0.0.1:{dead}"), 100), (&live.addr(), 100)], "retries = 1").start().await;
     for i in 0..10 {
         let resp = request(gw.port, "GET", "/", &[], b"").await;
         assert_eq!(resp.status, 200, "request {i}: {}", resp.text());
         assert_eq!(resp.header("x-upstream"), Some("live"));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    assert!(gw.stdout().contains("tries=2"), "some requests went to the dead target first:\n{}", gw.stdout());
+    gw.wait_for_access_log("a request that went to the dead target first", |log| log.contains("tries=2")).await;
     assert_eq!(live.hits(), 10);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dns_names_resolve() {
     let up = Upstream::start("named").await;
-    let config = format!(
-        "[[services]]\nname = \"s\"\nurl = \"http://localhost:{}/base\"\n[[services.routes]]\npaths = [\"/\"]\n",
-        up.port
-    );
-    let gw = Gateway::start(&config).await;
+    let gw = Config::new().service("s", &format!("http://localhost:{}/base", up.port)).route("", &["/"]).start().await;
     let resp = request(gw.port, "GET", "/x", &[], b"").await;
     assert_eq!(resp.status, 200, "{}", resp.text());
     let echo = Echo::from(&resp);
@@ -131,7 +119,7 @@ async fn dns_names_resolve() {
 #[tokio::test(flavor = "multi_thread")]
 async fn upstream_connections_are_kept_alive() {
     let up = Upstream::start("pooled").await;
-    let gw = Gateway::builder(&service(&up, "")).server("worker_threads = 1").start().await;
+    let gw = service(&up, "").gateway().server("worker_threads = 1").start().await;
     for _ in 0..20 {
         assert_eq!(request(gw.port, "GET", "/api", &[], b"").await.status, 200);
     }
@@ -142,10 +130,10 @@ async fn upstream_connections_are_kept_alive() {
 #[tokio::test(flavor = "multi_thread")]
 async fn access_log_has_one_line_per_request() {
     let up = Upstream::start("up").await;
-    let gw = Gateway::builder(&service(&up, "")).server("access_log = \"json\"").start().await;
+    let gw = service(&up, "").gateway().server("access_log = \"json\"").start().await;
     request(gw.port, "POST", "/api/orders", &[], b"{}").await;
     request(gw.port, "GET", "/missing", &[], b"").await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    gw.wait_for_access_log("two lines", |log| log.lines().count() == 2).await;
     let mut lines: Vec<serde_json::Value> =
         gw.stdout().lines().map(|l| serde_json::from_str(l).expect("JSON access log line")).collect();
     assert_eq!(lines.len(), 2, "{lines:?}");

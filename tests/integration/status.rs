@@ -1,24 +1,20 @@
 //! The status listener and `/metrics`: read from the live gateway, in the Prometheus text format.
 
-use crate::support::{Gateway, Upstream, free_port, request};
+use crate::support::metrics::{Sample, samples, scrape, value};
+use crate::support::{Config, Upstream, eventually, free_port, pool, request};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_show_configuration_plugins_and_target_health() {
     let (a, b) = (Upstream::start("a").await, Upstream::start("b").await);
     let status = free_port();
-    let config = format!(
-        "[[upstreams]]\nname = \"pool\"\n[[upstreams.targets]]\ntarget = \"{}\"\n[[upstreams.targets]]\ntarget = \"{}\"\n\
-         [[services]]\nname = \"s\"\nhost = \"pool\"\n[[services.routes]]\npaths = [\"/\"]\n",
-        a.addr(),
-        b.addr()
-    );
-    let gw =
-        Gateway::builder(&config).server(&format!("status_listen = \"127.0.0.1:{status}\"")).plugins("").start().await;
+    let gw = pool(&[(&a.addr(), 100), (&b.addr(), 100)], "")
+        .plugins_toml("")
+        .server(&format!("status_listen = \"127.0.0.1:{status}\""))
+        .start()
+        .await;
     let marked = request(gw.admin, "PUT", &format!("/upstreams/pool/targets/{}/unhealthy", b.addr()), &[], b"").await;
     assert_eq!(marked.status, 204);
-    gw.write_config("[[services]]\nname = \"broken\"\n");
-    gw.signal(libc::SIGHUP);
-    gw.wait_for_log("configuration rejected", 1).await;
+    assert!(!gw.reload(&Config::new().raw("[[services]]\nname = \"broken\"")).await, "rejected");
 
     let scraped = request(status, "GET", "/metrics", &[], b"").await;
     assert_eq!((scraped.status, scraped.header("content-type")), (200, Some("text/plain; version=0.0.4")));
@@ -44,48 +40,6 @@ async fn metrics_show_configuration_plugins_and_target_health() {
     assert_eq!(request(status, "GET", "/nope", &[], b"").await.status, 404);
 }
 
-/// One sample of a scrape, as Prometheus's own text-format parser (Python's `prometheus_client`)
-/// reads it; histograms are their `_bucket`, `_sum` and `_count` samples.
-#[derive(Debug, serde::Deserialize)]
-pub(crate) struct Sample {
-    pub name: String,
-    pub labels: std::collections::HashMap<String, String>,
-    pub value: f64,
-}
-
-/// `GET /metrics` on `port`, parsed.
-pub(crate) async fn scrape(port: u16) -> Vec<Sample> {
-    use std::io::Write;
-    let text = request(port, "GET", "/metrics", &[], b"").await.text();
-    let parse = "import json, sys\n\
-                 from prometheus_client.parser import text_string_to_metric_families as families\n\
-                 print(json.dumps([{'name': s.name, 'labels': s.labels, 'value': s.value}\n\
-                                   for f in families(sys.stdin.read()) for s in f.samples]))";
-    let mut python = std::process::Command::new("python3")
-        .args(["-c", parse])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    python.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let out = python.wait_with_output().unwrap();
-    assert!(out.status.success(), "not valid Prometheus text: {}\n{text}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// Samples of `name`.
-pub(crate) fn samples<'a>(scrape: &'a [Sample], name: &'a str) -> impl Iterator<Item = &'a Sample> {
-    scrape.iter().filter(move |s| s.name == name)
-}
-
-/// The value of `name` with `labels` (and maybe others).
-pub(crate) fn value(scrape: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    samples(scrape, name)
-        .find(|s| labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
-        .map(|s| s.value)
-}
-
 /// The observation count of the histogram `name` for route `route`.
 fn observations(scrape: &[Sample], name: &str, route: &str) -> u64 {
     value(scrape, &format!("{name}_count"), &[("route", route)]).unwrap_or(0.0) as u64
@@ -95,17 +49,17 @@ fn observations(scrape: &[Sample], name: &str, route: &str) -> u64 {
 async fn requests_latencies_and_plugin_failures_are_counted() {
     let up = Upstream::start("up").await;
     let status = free_port();
-    let config = format!(
-        "[[services]]\nname = \"svc\"\nurl = \"{}\"\n[[services.routes]]\nname = \"r\"\npaths = [\"/r\"]\n\
-         [[services.routes]]\nname = \"m\"\npaths = [\"/m\"]\n\
-         [[consumers]]\nusername = \"alice\"\n[[consumers.keyauth_credentials]]\nkey = \"k-alice\"\n",
-        up.url()
-    );
-    let plugins = "[modules.misbehave]\ncpu_ms = 100\nmemory_mb = 16\n\
-                   [[plugins]]\nname = \"key-auth\"\nroute = \"r\"\n[[plugins]]\nname = \"misbehave\"\nroute = \"m\"\n";
-    let gw = Gateway::builder(&config)
+    let gw = Config::new()
+        .service("svc", &up.url())
+        .route("r", &["/r"])
+        .route("m", &["/m"])
+        .consumer("alice")
+        .key("k-alice")
+        .plugins_toml("[modules.misbehave]\ncpu_ms = 100\nmemory_mb = 16")
+        .plugin("key-auth", "route = \"r\"", "")
+        .plugin("misbehave", "route = \"m\"", "")
+        .only_modules(&["key-auth", "misbehave"])
         .server(&format!("status_listen = \"127.0.0.1:{status}\""))
-        .plugins_with(plugins, &["key-auth", "misbehave"])
         .start()
         .await;
     for _ in 0..3 {
@@ -120,14 +74,12 @@ async fn requests_latencies_and_plugin_failures_are_counted() {
     }
 
     // Requests are counted when they end, just after the answer is sent.
-    let mut m = scrape(status).await;
-    for _ in 0..50 {
-        if value(&m, "wasmgate_plugin_failures_total", &[("kind", "error")]) == Some(1.0) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        m = scrape(status).await;
-    }
+    let counted = async || {
+        value(&scrape(status).await, "wasmgate_plugin_failures_total", &[("plugin", "misbehave"), ("kind", "error")])
+            == Some(1.0)
+    };
+    eventually("the last failure counted", counted).await;
+    let m = scrape(status).await;
     let requests = |route: &str, code: &str, source: &str| {
         let labels = [
             ("service", if route.is_empty() { "" } else { "svc" }),
@@ -161,14 +113,15 @@ async fn requests_latencies_and_plugin_failures_are_counted() {
 #[tokio::test(flavor = "multi_thread")]
 async fn plugins_export_their_own_metrics() {
     let up = Upstream::start("up").await;
-    let config = format!(
-        "[[services]]\nname = \"svc\"\nurl = \"{}\"\n[[services.routes]]\nname = \"r\"\npaths = [\"/r\"]\n\
-         [[services.routes]]\nname = \"g\"\npaths = [\"/g\"]\n",
-        up.url()
-    );
-    let plugins = "[[plugins]]\nname = \"probe\"\nroute = \"r\"\nconfig = { tag = \"t\" }\n\
-                   [[plugins]]\nname = \"go-probe\"\nroute = \"g\"\n";
-    let gw = Gateway::builder(&config).plugins_with(plugins, &["probe", "go-probe"]).start().await;
+    let gw = Config::new()
+        .service("svc", &up.url())
+        .route("r", &["/r"])
+        .route("g", &["/g"])
+        .plugin("probe", "route = \"r\"", "tag = \"t\"")
+        .plugin("go-probe", "route = \"g\"", "")
+        .only_modules(&["probe", "go-probe"])
+        .start()
+        .await;
     for (method, path) in [("GET", "/r/a"), ("GET", "/r/abcdefgh"), ("POST", "/r"), ("GET", "/g"), ("DELETE", "/g")] {
         assert_eq!(request(gw.port, method, path, &[], b"").await.status, 200);
     }

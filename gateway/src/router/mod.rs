@@ -9,6 +9,8 @@
 
 mod host;
 pub(crate) mod path;
+#[cfg(test)]
+mod reference_cases;
 mod trie;
 
 pub(crate) use host::HostPattern;

@@ -4,7 +4,7 @@
 
 use super::{call, id};
 use crate::support::gateway::run_cli;
-use crate::support::{Gateway, Upstream, request};
+use crate::support::{Config, Upstream, request};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_embedded_gateway_keeps_its_entities_across_a_restart() {
@@ -28,11 +28,7 @@ async fn an_embedded_gateway_keeps_its_entities_across_a_restart() {
 #[tokio::test(flavor = "multi_thread")]
 async fn declarative_mode_reads_refuses_entity_writes_and_takes_a_whole_config() {
     let up = Upstream::start("files").await;
-    let config = format!(
-        "[[services]]\nname = \"files\"\nurl = \"{}\"\n[[services.routes]]\nname = \"old\"\npaths = [\"/old\"]\n",
-        up.url()
-    );
-    let gw = Gateway::start(&config).await;
+    let gw = Config::new().service("files", &up.url()).route("old", &["/old"]).start().await;
     let listed = request(gw.admin, "GET", "/routes", &[], b"").await.json();
     assert_eq!(listed["data"][0]["name"], "old");
     let service = request(gw.admin, "GET", "/services/files", &[], b"").await.json();
@@ -67,12 +63,14 @@ async fn declarative_mode_reads_refuses_entity_writes_and_takes_a_whole_config()
 #[tokio::test(flavor = "multi_thread")]
 async fn config_export_and_import_move_a_configuration_into_the_database() {
     let up = Upstream::start("moved").await;
-    let config = format!(
-        "[[services]]\nname = \"moved\"\nurl = \"{}\"\n[[services.routes]]\nname = \"m\"\npaths = [\"/m\"]\n\
-         [[consumers]]\nusername = \"u\"\n[[consumers.keyauth_credentials]]\nkey = \"moved-key\"\n",
-        up.url()
-    );
-    let files = Gateway::builder(&config).plugins("[[plugins]]\nname = \"key-auth\"\nroute = \"m\"\n").start().await;
+    let files = Config::new()
+        .service("moved", &up.url())
+        .route("m", &["/m"])
+        .consumer("u")
+        .key("moved-key")
+        .plugin("key-auth", "route = \"m\"", "")
+        .start()
+        .await;
     let conf = files.config_path();
     let (code, exported, stderr) = run_cli(&["config", "export", "-c", conf.to_str().unwrap()], files.dir.path());
     assert_eq!(code, 0, "{stderr}");

@@ -2,7 +2,7 @@
 //! form bodies against the Admin API of an embedded-mode gateway.
 
 use super::{call, id};
-use crate::bundled::away_from_minute_end;
+use crate::support::wait::away_from_minute_end;
 use crate::support::{Gateway, Upstream, request};
 use std::time::Duration;
 

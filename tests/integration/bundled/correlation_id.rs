@@ -35,8 +35,7 @@ async fn echo_uuid_custom_header_and_kept_ids() {
     let (_, echo, resp) = get(&gw, "/", &[("kong-request-id", "from-client-42")]).await;
     assert_eq!(echo.unwrap().header("kong-request-id"), Some("from-client-42"));
     assert_eq!(resp.header("kong-request-id"), Some("from-client-42"));
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(gw.stdout().contains("request_id=\"from-client-42\""), "the access log's id:\n{}", gw.stdout());
+    gw.wait_for_access_log("the client's request id", |log| log.contains("request_id=\"from-client-42\"")).await;
 
     let (gw, _up) = start(&on_route("correlation-id", r#"generator = "tracker""#)).await;
     let (_, echo, _) = get(&gw, "/", &[("host", "shop.example")]).await;

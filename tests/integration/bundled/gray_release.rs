@@ -4,16 +4,15 @@
 use super::{assert_refused, get, on_route};
 use crate::support::{Gateway, Upstream};
 
-const CANARY_UPSTREAM: &str = "[[upstreams]]\nname = \"canary\"\n[[upstreams.targets]]\ntarget = \"{canary}\"\n";
-
 async fn start(plugin: &str, config: &str, plugins_extra: &str) -> (Gateway, Upstream, Upstream) {
     let stable = Upstream::start("stable").await;
     let canary = Upstream::start("canary").await;
-    let extra = CANARY_UPSTREAM.replace("{canary}", &canary.addr());
     let plugins = format!("{plugins_extra}{}", on_route(plugin, &format!(r#"canary_upstream = "canary", {config}"#)));
-    let gw = Gateway::builder(&super::entities(&stable, &extra))
+    let gw = super::entities(&stable)
+        .upstream("canary")
+        .target(&canary.addr(), 100)
         .server("trusted_ips = [\"127.0.0.1\"]")
-        .plugins(&plugins)
+        .plugins_toml(&plugins)
         .start()
         .await;
     (gw, stable, canary)

@@ -2,25 +2,13 @@
 //! allowed, off the request path, with bounded queues.
 
 use super::{ALICE_ID, assert_refused, get, start_with};
-use crate::status::{scrape, value};
 use crate::support::collector::{Collector, Received};
+use crate::support::eventually;
+use crate::support::metrics::{scrape, value};
+use crate::support::wait::json_lines as lines;
 use crate::support::{Gateway, free_port, request};
 use serde_json::Value;
-use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// The JSON lines of `path`, once there are at least `n` (waiting up to 10 s).
-async fn lines(path: &Path, n: usize) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
-        if lines.len() >= n || tokio::time::Instant::now() > deadline {
-            return lines;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// `wasmgate_log_entries_total` of `sink` and `outcome`.
 async fn entries(status: u16, sink: &str, outcome: &str) -> u64 {
@@ -109,11 +97,7 @@ async fn a_changed_path_moves_the_log_and_releases_the_old_file() {
     assert_eq!((moved.len(), moved[0]["request"]["uri"].as_str()), (1, Some("/two")));
     assert_eq!(lines(&a, 1).await.len(), 1, "nothing more in the old file");
     // The instances that held the old configuration were retired, and its sink with them.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while gw.open_files().contains(&a) {
-        assert!(std::time::Instant::now() < deadline, "a.log is still open: {:?}", gw.open_files());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the old sink to close a.log", async || !gw.open_files().contains(&a)).await;
 }
 
 #[test]
@@ -186,6 +170,7 @@ async fn http_log_keeps_entries_while_the_endpoint_is_down_and_delivers_them_in_
     let settings =
         "queue_size = 5, queue = { max_coalescing_delay = 0.2, initial_retry_delay = 0.05, max_retry_delay = 0.2 }";
     let (_gw, status) = requests_logged_to(&endpoint, settings, 3).await;
+    // An absence: nothing may be written while the endpoint is down, through several retries.
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(entries(status, &format!("http://127.0.0.1:{port}/logs"), "written").await, 0);
 

@@ -1,7 +1,8 @@
 //! rate-limiting: windows, limit_by, headers, answers, and exact counting under concurrency.
 
-use super::{assert_refused, away_from_minute_end, get, on_route, start};
+use super::{assert_refused, get, on_route, start};
 use crate::support::request;
+use crate::support::wait::away_from_minute_end;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -144,7 +145,7 @@ async fn several_windows_custom_answer_and_hidden_headers() {
     // A refused request is not counted: as in Kong, the window that refused it shows 0 and the
     // others what they have left; Retry-After is the refusing window's reset.
     let (gw, _up) = start(&on_route("rate-limiting", "minute = 2, hour = 10")).await;
-    super::away_from_minute_end(std::time::Duration::from_secs(5)).await;
+    away_from_minute_end(std::time::Duration::from_secs(5)).await;
     for _ in 0..2 {
         assert_eq!(get(&gw, "/", &[]).await.0, 200);
     }

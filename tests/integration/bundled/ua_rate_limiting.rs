@@ -1,8 +1,9 @@
 //! ua-rate-limiting: roles by User-Agent, per-UA limits for users, blocking, and the seed
 //! scenario: a scraper rotating IPs behind one User-Agent is limited, normal users are not.
 
-use super::{assert_refused, away_from_minute_end, get, on_route, start_with};
-use crate::status::{samples, value};
+use super::{assert_refused, get, on_route, start_with};
+use crate::support::metrics::{samples, scrape, value};
+use crate::support::wait::away_from_minute_end;
 use std::time::Duration;
 
 const CHROME: &str =
@@ -49,7 +50,7 @@ async fn a_scraper_rotating_ips_is_limited_while_users_are_not() {
     assert!(log.contains(&format!("ua={CHROME:?}")), "{log}");
 
     // The UA watch, from /metrics alone: who is refused where, and which User-Agent surges.
-    let m = crate::status::scrape(gw.admin).await;
+    let m = scrape(gw.admin).await;
     let refused = [("route", "api"), ("role", "user")];
     assert_eq!(value(&m, "wasmgate_plugin_ua_rate_limiting_refused_total", &refused), Some(40.0));
     let top = |name: &str| -> Vec<(String, f64)> {

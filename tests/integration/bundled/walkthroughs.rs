@@ -1,7 +1,8 @@
 //! The walkthroughs users already type (`shared/reference/walkthroughs.md`), written as config.
 
-use super::{away_from_minute_end, get, on_route};
-use crate::support::{Gateway, Upstream, request};
+use super::{get, on_route};
+use crate::support::wait::away_from_minute_end;
+use crate::support::{Config, Upstream, request};
 use std::time::Duration;
 
 const MOESIF_ID: &str = "c1f0e7a2-52f4-4d39-8a61-2c9d3b1e5f70";
@@ -41,7 +42,7 @@ key = "moesif-key"
         r2 = replica_2.addr()
     );
     let plugins = "[[plugins]]\nname = \"key-auth\"\nroute = \"profile\"\n";
-    let gw = Gateway::builder(&config).plugins(plugins).start().await;
+    let gw = Config::new().raw(&config).plugins_toml(plugins).start().await;
 
     let (status, _, resp) = get(&gw, "/", &[]).await;
     assert_eq!((status, resp.text().as_str()), (200, "Hello from my service"));
@@ -93,7 +94,7 @@ key = "my-api-key-12345"
         url = up.url()
     );
     let plugins = "[[plugins]]\nname = \"rate-limiting\"\nservice = \"user-service\"\nconfig = { minute = 100, policy = \"local\" }\n";
-    let gw = Gateway::builder(&config).plugins(plugins).start().await;
+    let gw = Config::new().raw(&config).plugins_toml(plugins).start().await;
     let mut statuses = Vec::new();
     for _ in 0..110 {
         statuses.push(request(gw.port, "GET", "/api/users", &[], b"").await.status);
@@ -103,7 +104,7 @@ key = "my-api-key-12345"
     assert_eq!(refused.json(), serde_json::json!({"message": "API rate limit exceeded"}));
 
     let plugins = format!("{}\n{}", plugins, on_route("key-auth", "").replace("\"api\"", "\"user-route\""));
-    let gw = Gateway::builder(&config).plugins(&plugins).start().await;
+    let gw = Config::new().raw(&config).plugins_toml(&plugins).start().await;
     assert_eq!(request(gw.port, "GET", "/api/users", &[], b"").await.status, 401);
     assert_eq!(request(gw.port, "GET", "/api/users", &[("apikey", "my-api-key-12345")], b"").await.status, 200);
 }

@@ -73,13 +73,7 @@ impl Collector {
 
     /// Waits up to `limit` until `done` holds for what was received; what was received then.
     pub async fn wait_until(&self, limit: Duration, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let got = self.received();
-            if done(&got) || tokio::time::Instant::now() > deadline {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        super::wait::until(limit, async || done(&self.received())).await;
+        self.received()
     }
 }

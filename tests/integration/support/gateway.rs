@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running `wasmgate run`; killed when dropped.
 pub struct Gateway {
@@ -25,11 +25,6 @@ pub struct GatewayBuilder {
 }
 
 impl Gateway {
-    /// Starts a gateway with `config` (entities; `[server]` is filled in).
-    pub async fn start(config: &str) -> Gateway {
-        Gateway::builder(config).start().await
-    }
-
     /// A builder for more control.
     pub fn builder(config: &str) -> GatewayBuilder {
         GatewayBuilder {
@@ -63,6 +58,25 @@ impl Gateway {
         write_atomically(&self.config_path(), format!("{server}\n{config}").as_bytes());
     }
 
+    /// Adds `lines` to the `[server]` table of the configurations written from now on.
+    pub fn add_server_lines(&self, lines: &str) {
+        let part = self.dir.path().join("server.part");
+        let server = std::fs::read_to_string(&part).unwrap();
+        std::fs::write(part, format!("{server}{lines}\n")).unwrap();
+    }
+
+    /// Writes `cfg`'s entities, sends SIGHUP and waits for the outcome: true when the new
+    /// configuration was applied, false when it was rejected.
+    pub async fn reload(&self, cfg: &super::Config) -> bool {
+        let outcomes = || (self.log_count("configuration reloaded"), self.log_count("configuration rejected"));
+        let before = outcomes();
+        self.write_config(cfg.entities());
+        self.signal(libc::SIGHUP);
+        let done = super::wait::until(Duration::from_secs(30), async || outcomes() != before).await;
+        assert!(done, "no reload happened after SIGHUP:\n{}", self.stderr());
+        outcomes().0 > before.0
+    }
+
     /// The gateway's resident memory, in bytes.
     pub fn rss(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
@@ -91,13 +105,20 @@ impl Gateway {
         std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default()
     }
 
-    /// Waits until `needle` appears in stderr, counting from the `n`th occurrence.
+    /// Waits until stderr holds `needle` at least `occurrences` times (30 s at most).
     pub async fn wait_for_log(&self, needle: &str, occurrences: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.stderr().matches(needle).count() < occurrences {
-            assert!(Instant::now() < deadline, "gave up waiting for {needle:?} in the log:\n{}", self.stderr());
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        let seen = super::wait::until(Duration::from_secs(30), async || self.log_count(needle) >= occurrences).await;
+        assert!(seen, "gave up waiting for {occurrences} × {needle:?} in the log:\n{}", self.stderr());
+    }
+
+    /// How often stderr holds `needle` now: with [`Self::wait_for_log`], a wait for the next one.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.stderr().matches(needle).count()
+    }
+
+    /// Waits until the access log (stdout) satisfies `check`.
+    pub async fn wait_for_access_log(&self, what: &str, check: impl Fn(&str) -> bool) {
+        super::eventually(&format!("{what} in the access log"), async || check(&self.stdout())).await;
     }
 
     /// Stops the process (SIGINT) and starts it again on the same files and data.
@@ -120,41 +141,43 @@ impl Gateway {
     }
 
     async fn wait_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("wasmgate exited early with {status}:\n{}", self.stderr());
-            }
-            let proxy = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok();
-            if proxy && (self.admin == 0 || tokio::net::TcpStream::connect(("127.0.0.1", self.admin)).await.is_ok()) {
-                // The file watcher starts beside the listeners: a file a test writes before it
-                // watches would go unseen. Wait for it (a while, at most: a test may log less).
-                let watching = Instant::now() + Duration::from_secs(5);
-                while self.dir.path().join("plugins.toml").exists()
-                    && !self.stderr().contains("watching the configuration")
-                    && Instant::now() < watching
-                {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                return;
-            }
-            assert!(Instant::now() < deadline, "wasmgate did not start listening:\n{}", self.stderr());
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let (port, admin) = (self.port, self.admin);
+        let listening = async || {
+            let open = async |port| tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok();
+            open(port).await && (admin == 0 || open(admin).await)
+        };
+        let child = &mut self.child;
+        let mut exited = None;
+        let up = super::wait::until(Duration::from_secs(60), async || {
+            exited = child.try_wait().unwrap();
+            exited.is_some() || listening().await
+        })
+        .await;
+        if let Some(status) = exited {
+            panic!("wasmgate exited early with {status}:\n{}", self.stderr());
+        }
+        assert!(up, "wasmgate did not start listening:\n{}", self.stderr());
+        // The file watcher starts beside the listeners: a file a test writes before it watches
+        // would go unseen. Wait for it (a while, at most: a test may log less).
+        if self.dir.path().join("plugins.toml").exists() {
+            super::wait::until(Duration::from_secs(5), async || self.stderr().contains("watching the configuration"))
+                .await;
         }
     }
 
     /// Waits for the process to exit; returns its status code.
     pub async fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
+        let child = &mut self.child;
+        let mut code = None;
+        super::wait::until(limit, async || match child.try_wait().unwrap() {
+            Some(status) => {
+                code = Some(status.code());
+                true
             }
-            if Instant::now() > deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            None => false,
+        })
+        .await;
+        code.flatten()
     }
 }
 

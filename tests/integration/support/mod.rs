@@ -1,15 +1,22 @@
 //! Test support: the real `wasmgate` binary as a child process, real upstream HTTP servers and a
 //! real HTTP client, all on 127.0.0.1.
 
+pub mod admin;
 pub mod client;
 pub mod collector;
+pub mod config;
 pub mod gateway;
+pub mod metrics;
 pub mod plugins;
+pub mod scenarios;
 pub mod upstream;
+pub mod wait;
 
 pub use client::{Response, request};
+pub use config::{Config, one_route, pool};
 pub use gateway::Gateway;
 pub use upstream::{Echo, Upstream};
+pub use wait::eventually;
 
 /// A port nobody listens on right now, never handed out twice in this run. Ports come from
 /// 20000-29999, outside the kernel's ephemeral range that port-0 binds use, because Pingora's

@@ -81,8 +81,11 @@ async fn case_23_route_without_service_is_503_json() {
     assert_eq!(resp.json(), serde_json::json!({"message": "no Service found with those values"}));
 }
 
-/// The upstream path cases: (case, service.path, route path, strip_path, [(request, upstream path)]).
-const UPSTREAM_PATHS: &[(&str, &str, &str, bool, &[(&str, &str)])] = &[
+/// An upstream path case: case, service.path, route path, strip_path, [(request, upstream path)].
+type PathCase = (&'static str, &'static str, &'static str, bool, &'static [(&'static str, &'static str)]);
+
+/// The upstream path cases of the reference.
+const UPSTREAM_PATHS: &[PathCase] = &[
     ("27", "/", "/route", true, &[("/route", "/"), ("/route/", "/"), ("/routereq", "/req")]),
     ("28", "/", "/route", false, &[("/routereq", "/routereq")]),
     ("29", "/service", "/", true, &[("/", "/service"), ("/route", "/service/route"), ("/route/", "/service/route/")]),

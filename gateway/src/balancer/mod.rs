@@ -1,12 +1,18 @@
-//! Upstreams and their targets, and how a target is picked: smooth weighted round-robin (nginx's
-//! algorithm: weights 100/100/50 give 40/40/20 and interleave as a b a c b rather than in runs),
-//! consistent hashing on a ketama ring, least-connections and latency. Unhealthy targets are
-//! skipped (see [`crate::health`]).
+//! Upstreams and their targets, and how a target is picked for a try. The targets are
+//! `pingora-load-balancing` [`Backend`]s and the algorithms its [`BackendSelection`] ([`select`]):
+//! smooth weighted round-robin, consistent hashing on a `pingora-ketama` ring, least-connections
+//! and latency. Unhealthy targets are skipped (see [`crate::health`]); a target due for its
+//! half-open trial goes first, and a retry goes to a target not tried yet.
+
+mod select;
 
 use crate::config::Healthchecks;
 use crate::health::TargetHealth;
-use parking_lot::Mutex;
-use std::net::{IpAddr, SocketAddr};
+use pingora_load_balancing::Backend;
+use pingora_load_balancing::selection::{BackendIter, BackendSelection};
+use select::{Algorithm, Selector, Slot};
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 /// Kong's port for a target written without one.
@@ -102,6 +108,23 @@ pub(crate) struct Target {
     pub(crate) health: Arc<TargetHealth>,
 }
 
+impl Target {
+    /// The target as a backend at position `index`: its IP address, or for a DNS name a stable
+    /// stand-in address in `100::/64` (the discard prefix), which orders and places it on a ring
+    /// by its name. Connections resolve the name at request time and never use the stand-in.
+    fn backend(&self, index: usize) -> Backend {
+        let addr = self.address.socket_addr().unwrap_or_else(|| {
+            let name = self.address.to_string();
+            let (high, low) = (crc32fast::hash(name.as_bytes()), crc32fast::hash(format!("#{name}").as_bytes()));
+            let ip = Ipv6Addr::from((0x0100_u128 << 112) | (u128::from(high) << 32) | u128::from(low));
+            SocketAddr::new(IpAddr::V6(ip), self.address.port)
+        });
+        let mut ext = http::Extensions::new();
+        ext.insert(Slot { index, health: self.health.clone() });
+        Backend { addr: pingora_core::protocols::l4::socket::SocketAddr::Inet(addr), weight: self.weight as usize, ext }
+    }
+}
+
 /// `upstream/host:port`, for logs; formatted only when written.
 pub(crate) struct TargetName<'a>(pub(crate) &'a str, pub(crate) &'a Address);
 
@@ -111,19 +134,6 @@ impl std::fmt::Display for TargetName<'_> {
     }
 }
 
-/// How an upstream picks a target.
-#[derive(Debug)]
-pub(crate) enum Algorithm {
-    /// Smooth weighted round-robin.
-    RoundRobin,
-    /// A ketama ring over the targets, walked from the request's hash.
-    ConsistentHashing(Ring),
-    /// The fewest requests in flight, relative to weight.
-    LeastConnections,
-    /// The lowest moving-average response time times requests in flight, relative to weight.
-    Latency,
-}
-
 /// A named group of targets with its balancing state.
 #[derive(Debug)]
 pub(crate) struct Upstream {
@@ -131,15 +141,14 @@ pub(crate) struct Upstream {
     pub(crate) name: String,
     /// Targets in configuration order.
     pub(crate) targets: Vec<Target>,
-    /// How targets are picked.
-    pub(crate) algorithm: Algorithm,
+    /// The targets as backends, ordered for each request by the upstream's algorithm.
+    selector: Arc<Selector>,
     /// Its health-check settings.
     pub(crate) checks: Healthchecks,
     /// What consistent hashing hashes, and what when that is missing.
     pub(crate) hash_on: (HashOn, HashOn),
     /// `Path` of the cookie set for `hash_on = "cookie"`.
     pub(crate) cookie_path: String,
-    current: Mutex<Vec<i64>>,
 }
 
 /// The request value consistent hashing uses.
@@ -216,21 +225,15 @@ impl Upstream {
                 None => merged.push(t),
             }
         }
-        let algorithm = match algorithm {
-            "consistent-hashing" => Algorithm::ConsistentHashing(Ring::new(&merged, slots)),
-            "least-connections" => Algorithm::LeastConnections,
-            "latency" => Algorithm::Latency,
-            _ => Algorithm::RoundRobin,
-        };
-        let current = Mutex::new(vec![0; merged.len()]);
+        let backends: BTreeSet<Backend> = merged.iter().enumerate().map(|(index, t)| t.backend(index)).collect();
+        let selector = Arc::new(Selector::build_with_config(&backends, &Algorithm::parse(algorithm, slots)));
         Upstream {
             name,
             targets: merged,
-            algorithm,
+            selector,
             checks,
             hash_on: (HashOn::None, HashOn::None),
             cookie_path: "/".into(),
-            current,
         }
     }
 
@@ -238,23 +241,24 @@ impl Upstream {
     /// algorithm, a healthy one not in `tried`, else any healthy one. `hash` is the request's
     /// key for consistent hashing (`None`: round-robin). `None` when no target is usable.
     pub(crate) fn pick(&self, hash: Option<u32>, tried: &[usize]) -> Option<usize> {
-        let live = |i: usize| self.targets[i].weight > 0;
-        if let Some(t) = (0..self.targets.len())
-            .find(|&i| live(i) && !tried.contains(&i) && self.targets[i].health.claim_trial(&self.checks))
-        {
+        if let Some(t) = (0..self.targets.len()).find(|&i| {
+            self.targets[i].weight > 0 && !tried.contains(&i) && self.targets[i].health.claim_trial(&self.checks)
+        }) {
             return Some(t);
         }
-        let usable = |i: usize| live(i) && self.targets[i].health.is_healthy();
-        let fresh = |i: usize| usable(i) && !tried.contains(&i);
-        match (&self.algorithm, hash) {
-            (Algorithm::ConsistentHashing(ring), Some(h)) => ring.walk(h, fresh).or_else(|| ring.walk(h, usable)),
-            (Algorithm::LeastConnections, _) => self.least(fresh, |_| 1).or_else(|| self.least(usable, |_| 1)),
-            (Algorithm::Latency, _) => {
-                let latency = |t: &Target| t.health.latency_us() + 1;
-                self.least(fresh, latency).or_else(|| self.least(usable, latency))
+        let key = hash.map(u32::to_be_bytes);
+        let key: &[u8] = key.as_ref().map_or(&[], |k| k.as_slice());
+        let first = |accept: &dyn Fn(usize) -> bool| {
+            let mut picks = self.selector.iter(key);
+            while let Some(backend) = picks.next() {
+                let index = select::slot(backend).index;
+                if accept(index) {
+                    return Some(index);
+                }
             }
-            _ => self.round_robin(fresh).or_else(|| self.round_robin(usable)),
-        }
+            None
+        };
+        first(&|i| !tried.contains(&i)).or_else(|| first(&|_| true))
     }
 
     /// Whether enough of the weight is healthy (`healthchecks.threshold`, a percentage).
@@ -284,71 +288,10 @@ impl Upstream {
         let p = &self.checks.passive;
         p.unhealthy.http_failures + p.unhealthy.tcp_failures + p.unhealthy.timeouts + p.healthy.successes > 0
     }
-
-    /// Smooth weighted round-robin among the targets `ok` accepts.
-    fn round_robin(&self, ok: impl Fn(usize) -> bool) -> Option<usize> {
-        let mut current = self.current.lock();
-        let mut total = 0i64;
-        let mut best: Option<usize> = None;
-        for (i, t) in self.targets.iter().enumerate() {
-            if !ok(i) {
-                continue;
-            }
-            current[i] += i64::from(t.weight);
-            total += i64::from(t.weight);
-            if best.is_none_or(|b| current[i] > current[b]) {
-                best = Some(i);
-            }
-        }
-        let b = best?;
-        current[b] -= total;
-        Some(b)
-    }
-
-    /// The target `ok` accepts with the least `cost × (requests in flight + 1) / weight`; ties go
-    /// round-robin, so equal targets share the load.
-    fn least(&self, ok: impl Fn(usize) -> bool, cost: impl Fn(&Target) -> u64) -> Option<usize> {
-        let score = |t: &Target| {
-            let load = t.health.connections.load(std::sync::atomic::Ordering::Acquire) as u128 + 1;
-            cost(t) as u128 * load * 65_536 / u128::from(t.weight.max(1))
-        };
-        let best = (0..self.targets.len()).filter(|&i| ok(i)).map(|i| score(&self.targets[i])).min()?;
-        self.round_robin(|i| ok(i) && score(&self.targets[i]) == best)
-    }
 }
 
-/// A consistent-hashing ring (ketama): each target gets `weight × slots / 1000` points (at least
-/// one), placed by the [`hash_key`] of its address and the point's number, so adding or removing a target
-/// moves only the keys of its own points.
-#[derive(Debug)]
-pub(crate) struct Ring {
-    points: Vec<(u32, usize)>,
-}
-
-impl Ring {
-    fn new(targets: &[Target], slots: u32) -> Ring {
-        let mut points = Vec::new();
-        for (i, t) in targets.iter().enumerate().filter(|(_, t)| t.weight > 0) {
-            let n = (u64::from(t.weight) * u64::from(slots) / 1_000).max(1);
-            for k in 0..n {
-                points.push((hash_key(&format!("{}-{k}", t.address)), i));
-            }
-        }
-        points.sort_unstable();
-        Ring { points }
-    }
-
-    /// The first target `ok` accepts, walking clockwise from `hash`.
-    fn walk(&self, hash: u32, ok: impl Fn(usize) -> bool) -> Option<usize> {
-        let start = self.points.partition_point(|(h, _)| *h < hash);
-        let (after, before) = self.points.split_at(start);
-        before.iter().chain(after).map(|(_, i)| *i).find(|i| ok(*i))
-    }
-}
-
-/// The hash of a key (a request's, or a ring point's): CRC32 as Kong hashes, then murmur3's
-/// finalizer, because CRC32 is linear and similar keys (`user-1`, `user-2`, ...) would otherwise
-/// land in clusters on the ring.
+/// The hash of a request's key: CRC32 as Kong hashes, then murmur3's finalizer, because CRC32 is
+/// linear and similar keys (`user-1`, `user-2`, ...) would otherwise land in clusters on the ring.
 pub(crate) fn hash_key(key: &str) -> u32 {
     let mut h = crc32fast::hash(key.as_bytes());
     h ^= h >> 16;
@@ -420,14 +363,34 @@ mod tests {
         let three: Vec<Target> = (1..=3).map(|i| target(&format!("10.0.0.{i}:80"), 100)).collect();
         let mut four = three.clone();
         four.push(target("10.0.0.4:80", 100));
-        let (a, b) = (Ring::new(&three, 10_000), Ring::new(&four, 10_000));
+        let ring = |targets: Vec<Target>| {
+            Upstream::new("u".into(), targets, "consistent-hashing", 10_000, Healthchecks::default())
+        };
+        let (a, b) = (ring(three), ring(four));
         let keys: Vec<u32> = (0..10_000).map(|k| hash_key(&format!("key-{k}"))).collect();
-        let moved = keys.iter().filter(|k| a.walk(**k, |_| true) != b.walk(**k, |_| true)).count();
-        assert!(keys.iter().all(|k| {
-            let (x, y) = (a.walk(*k, |_| true), b.walk(*k, |_| true));
-            x == y || y == Some(3)
-        }));
+        let (before, after): (Vec<_>, Vec<_>) =
+            keys.iter().map(|k| (a.pick(Some(*k), &[]), b.pick(Some(*k), &[]))).unzip();
+        assert!(before.iter().zip(&after).all(|(x, y)| x == y || *y == Some(3)), "keys move only to the new target");
+        let moved = before.iter().zip(&after).filter(|(x, y)| x != y).count();
         assert!((1_800..=3_200).contains(&moved), "about a quarter moved: {moved}");
+        let stays = keys.iter().all(|k| a.pick(Some(*k), &[]) == a.pick(Some(*k), &[]));
+        assert!(stays, "a key sticks to its target");
+    }
+
+    #[test]
+    fn a_hashed_retry_goes_to_the_next_target_on_the_ring_and_dns_names_get_a_place() {
+        let targets =
+            vec![target("10.0.0.1:80", 100), target("backend.internal:8080", 100), target("10.0.0.3:80", 100)];
+        let u = Upstream::new("u".into(), targets, "consistent-hashing", 10_000, Healthchecks::default());
+        let keys: Vec<u32> = (0..300).map(|k| hash_key(&format!("user-{k}"))).collect();
+        let mut seen = [0; 3];
+        for k in &keys {
+            let first = u.pick(Some(*k), &[]).unwrap();
+            seen[first] += 1;
+            let second = u.pick(Some(*k), &[first]).unwrap();
+            assert_ne!(first, second, "a retry goes to another target");
+        }
+        assert!(seen.iter().all(|n| *n > 50), "every target, the named one too, takes keys: {seen:?}");
     }
 
     #[test]

@@ -3,6 +3,11 @@
 //!
 //! A target is healthy, unhealthy, or on trial: after a passive trip and `half_open_after`
 //! seconds, exactly one request is let through; its outcome decides.
+//!
+//! This is kept apart from `pingora-load-balancing`'s `HealthRegistry`, whose health is one flag
+//! and one consecutive counter per backend, fed by one active check: Kong counts successes, TCP
+//! failures, timeouts and HTTP failures apart, from probes and from proxied traffic alike, with
+//! thresholds per upstream, and an operator may set health by hand.
 
 use crate::config::Healthchecks;
 use parking_lot::Mutex;

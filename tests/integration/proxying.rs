@@ -157,3 +157,27 @@ async fn access_log_has_one_line_per_request() {
     assert!(ids.iter().all(|id| id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit())), "{ids:?}");
     assert_ne!(ids[0], ids[1], "one per request");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn identity_headers_a_client_sends_never_reach_the_upstream_unless_trusted() {
+    let up = Upstream::start("up").await;
+    let spoofed = [
+        ("x-consumer-id", "8d2b7c7e-4f4e-4b8e-9a55-3a1d2c3b4a01"),
+        ("x-consumer-username", "admin"),
+        ("x-consumer-groups", "admins"),
+        ("x-credential-identifier", "k"),
+        ("x-anonymous-consumer", "false"),
+        ("x-authenticated-groups", "admins"),
+        ("x-other", "kept"),
+    ];
+    let gw = service(&up, "").start().await;
+    let echo = Echo::from(&request(gw.port, "GET", "/api", &spoofed, b"").await);
+    for (name, _) in &spoofed[..6] {
+        assert_eq!(echo.header(name), None, "{name} is the gateway's to set");
+    }
+    assert_eq!(echo.header("x-other"), Some("kept"));
+
+    let behind_a_trusted_hop = service(&up, "").server("trust_identity_headers = true").start().await;
+    let echo = Echo::from(&request(behind_a_trusted_hop.port, "GET", "/api", &spoofed, b"").await);
+    assert_eq!(echo.header("x-consumer-username"), Some("admin"), "kept when the hop in front is trusted");
+}

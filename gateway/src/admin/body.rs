@@ -24,11 +24,27 @@ pub(crate) fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<(Map<Str
     form(bytes).map(|m| (m, true))
 }
 
+/// The longest form field name: Kong's deepest (`config.limits.sms.minute`) is a few dozen bytes.
+const MAX_KEY_LENGTH: usize = 256;
+/// The most steps (names and positions) in a form field name.
+const MAX_KEY_DEPTH: usize = 8;
+
 /// Parses `a.b[]=v&c=w` into nested JSON. An empty value is `null` (Kong: unset the field).
+/// Field names have a length and depth limit, so that no body can nest without bound.
 pub(crate) fn form(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     let mut root = Value::Object(Map::new());
     for (key, value) in form_urlencoded::parse(bytes) {
+        if key.len() > MAX_KEY_LENGTH {
+            let start: String = key.chars().take(32).collect();
+            return Err(ApiError::field(
+                &format!("{start}..."),
+                format!("the field name is {} bytes long; at most {MAX_KEY_LENGTH} are accepted", key.len()),
+            ));
+        }
         let path = key_path(&key).ok_or_else(|| ApiError::field(&key, "is not a valid form field name"))?;
+        if path.len() > MAX_KEY_DEPTH {
+            return Err(ApiError::field(&key, format!("nests {} levels deep; at most {MAX_KEY_DEPTH}", path.len())));
+        }
         let value = if value.is_empty() { Value::Null } else { Value::String(value.into_owned()) };
         insert(&mut root, &path, value).map_err(|msg| ApiError::field(&key, msg))?;
     }
@@ -177,6 +193,17 @@ fn is_null_type(schema: &Value) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn deep_and_long_field_names_are_refused_naming_the_field() {
+        for key in ["a[]".repeat(100_000), "a.".repeat(100_000) + "a", "config.a.b.c.d.e.f.g.h".to_string()] {
+            let err = form(format!("{key}=1").as_bytes()).unwrap_err();
+            assert_eq!(err.status, 400);
+            let text = err.body.to_string();
+            assert!(text.contains("at most") && text.len() < 400, "{text}");
+        }
+        assert!(form(b"config.limits.sms.minute=1&paths[]=/a").is_ok(), "Kong's own names still pass");
+    }
 
     #[test]
     fn curl_form_bodies_become_nested_json() {

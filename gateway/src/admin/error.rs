@@ -102,6 +102,11 @@ impl ApiError {
         ApiError::new(400, json!({"message": message.into()}))
     }
 
+    /// 403 for a request from a web page, or to a host name, that the Admin API does not serve.
+    pub(crate) fn forbidden(message: String) -> ApiError {
+        ApiError::new(403, json!({ "message": message }))
+    }
+
     /// 401 for a missing or wrong admin token.
     pub(crate) fn unauthorized() -> ApiError {
         ApiError::new(

@@ -6,6 +6,7 @@
 //! - [`body`]: JSON and curl-style form bodies.
 //! - [`entity`]: validating a body into a record.
 //! - [`api`]: the endpoints.
+//! - [`guard`]: refusing what a web page could send (foreign origins, DNS rebinding).
 //! - [`store`]: the embedded database (`database = "embedded"`).
 //!
 //! Every write builds the whole resulting configuration through the same path as a reload, saves
@@ -15,6 +16,7 @@ pub(crate) mod api;
 pub(crate) mod body;
 pub(crate) mod entity;
 pub(crate) mod error;
+mod guard;
 pub(crate) mod kinds;
 pub(crate) mod records;
 pub(crate) mod store;
@@ -41,6 +43,8 @@ pub(crate) struct Admin {
     reloader: Arc<Reloader>,
     database: Database,
     token: Option<String>,
+    /// Refuses what a web page could send.
+    guard: guard::Guard,
     /// Metrics and status, shared with the status listener.
     pub(crate) status: Arc<Status>,
     /// The entities (embedded mode) and the store; the lock serializes writers.
@@ -94,7 +98,7 @@ impl Admin {
     /// The Admin API over `reloader`; `store` holds the entities in embedded mode.
     pub(crate) fn new(reloader: Arc<Reloader>, store: Option<(Store, Records)>, status: Arc<Status>) -> Admin {
         let server = reloader.server();
-        let (database, token) = (server.database, server.admin_token.clone());
+        let (database, token, guard) = (server.database, server.admin_token.clone(), guard::Guard::new(server));
         let (store, records) = match store {
             Some((s, r)) => (Some(s), r),
             None => (None, Records::default()),
@@ -103,6 +107,7 @@ impl Admin {
             reloader,
             database,
             token,
+            guard,
             status,
             inner: tokio::sync::Mutex::new(Inner { records: Arc::new(records), store }),
             view: parking_lot::Mutex::new(None),
@@ -254,6 +259,9 @@ impl Admin {
 
     /// Reads, routes and answers one request.
     async fn serve(&self, session: &mut ServerSession) -> (Reply, &'static str) {
+        if let Err(e) = self.guard.check(session.req_header()) {
+            return (e.into(), "refused");
+        }
         let who = match self.authenticate(session) {
             Ok(who) => who,
             Err(e) => return (e.into(), "rejected"),

@@ -193,7 +193,7 @@ impl Picks {
     }
 
     fn next_position(&mut self) -> Option<usize> {
-        let s = self.selector.clone();
+        let s = &*self.selector;
         if let (Some(ring), Some(mut position)) = (&s.ring, self.ring_position) {
             let mut found = None;
             while found.is_none() && self.steps < ring.points {

@@ -48,6 +48,11 @@ pub(crate) struct ServerConfig {
     pub(crate) admin_token: Option<String>,
     /// Serve the Admin API on a non-loopback address without a token (only behind a firewall).
     pub(crate) admin_allow_open_bind: bool,
+    /// Web origins (`scheme://host[:port]`) whose pages may call the Admin API; any other request
+    /// with an `Origin` header is refused.
+    pub(crate) admin_allowed_origins: Vec<String>,
+    /// Host names the Admin API answers to besides IP addresses and `localhost` (DNS rebinding).
+    pub(crate) admin_server_names: Vec<String>,
     /// Status listener (`/metrics`, `/status`), `host:port`, or `off`.
     pub(crate) status_listen: String,
     /// Where entities live: `off` (the TOML files; the Admin API is read-only) or `embedded`
@@ -80,6 +85,9 @@ pub(crate) struct ServerConfig {
     pub(crate) client_body_timeout: u64,
     /// Seconds an idle keep-alive client connection is kept open (0: until the client closes it).
     pub(crate) keepalive_timeout: u64,
+    /// Keep the identity headers a client sends (`X-Consumer-*`, `X-Credential-Identifier`,
+    /// `X-Anonymous-Consumer`, `X-Authenticated-*`): only behind a trusted hop that sets them.
+    pub(crate) trust_identity_headers: bool,
     /// Idle keepalive connections kept per upstream pool.
     pub(crate) upstream_keepalive_pool_size: usize,
     /// The plugins file, relative to this file. `--plugins` on the command line wins.
@@ -94,6 +102,8 @@ impl Default for ServerConfig {
             admin_token: None,
             status_listen: "off".into(),
             admin_allow_open_bind: false,
+            admin_allowed_origins: Vec::new(),
+            admin_server_names: Vec::new(),
             database: Database::Off,
             data_dir: PathBuf::from("data"),
             worker_threads: 0,
@@ -108,6 +118,7 @@ impl Default for ServerConfig {
             client_header_timeout: 60,
             client_body_timeout: 60,
             keepalive_timeout: 60,
+            trust_identity_headers: false,
             upstream_keepalive_pool_size: 128,
             plugins_file: None,
         }

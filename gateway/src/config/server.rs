@@ -26,6 +26,8 @@ pub(crate) struct ProxySettings {
     pub(crate) client_body_timeout: Duration,
     /// Keep-alive idle timeout, seconds (0: none).
     pub(crate) keepalive_timeout: u64,
+    /// Keep client-sent identity headers (otherwise removed before the plugins run).
+    pub(crate) trust_identity_headers: bool,
 }
 
 impl ProxySettings {
@@ -84,6 +86,7 @@ pub(crate) fn proxy_settings(s: &ServerConfig, errors: &mut ConfigErrors) -> Pro
         client_header_timeout: Duration::from_secs(s.client_header_timeout),
         client_body_timeout: Duration::from_secs(s.client_body_timeout),
         keepalive_timeout: s.keepalive_timeout,
+        trust_identity_headers: s.trust_identity_headers,
     };
     for (field, value) in
         [("client_header_timeout", s.client_header_timeout), ("client_body_timeout", s.client_body_timeout)]
@@ -170,6 +173,8 @@ pub(crate) const RELOAD_POLICY: &[FieldPolicy] = policy![
     admin_listen: OnRestart,
     admin_token: OnRestart,
     admin_allow_open_bind: OnRestart,
+    admin_allowed_origins: OnRestart,
+    admin_server_names: OnRestart,
     status_listen: OnRestart,
     database: OnRestart,
     data_dir: OnRestart,
@@ -185,6 +190,7 @@ pub(crate) const RELOAD_POLICY: &[FieldPolicy] = policy![
     client_header_timeout: OnReload,
     client_body_timeout: OnReload,
     keepalive_timeout: OnReload,
+    trust_identity_headers: OnReload,
     upstream_keepalive_pool_size: OnRestart,
     plugins_file: OnRestart,
 ];

@@ -54,6 +54,25 @@ pub(crate) struct Forwarded<'a> {
     pub(crate) prefix: Option<&'a str>,
 }
 
+/// Whether `name` is one of the identity headers auth plugins set upstream (Kong's
+/// `X-Consumer-ID`, `-Custom-ID`, `-Username`, `-Groups`, `X-Credential-Identifier`,
+/// `X-Anonymous-Consumer`, `X-Authenticated-Groups`, `-Scope`, `-Userid`).
+fn is_identity(name: &str) -> bool {
+    ["x-consumer-", "x-credential-", "x-anonymous-", "x-authenticated-"].iter().any(|p| name.starts_with(p))
+}
+
+/// Removes the identity headers a client sent, so that only the gateway's plugins set them: an
+/// upstream that trusts them is not fooled on a route without auth (one look at each name).
+pub(crate) fn remove_identity_headers(req: &mut RequestHeader) {
+    if !req.headers.keys().any(|n| is_identity(n.as_str())) {
+        return;
+    }
+    let names: Vec<http::HeaderName> = req.headers.keys().filter(|n| is_identity(n.as_str())).cloned().collect();
+    for name in names {
+        req.remove_header(&name);
+    }
+}
+
 /// Sets X-Real-IP, X-Forwarded-For (appending the peer) and X-Forwarded-Proto/-Host/-Port/-Path/
 /// -Prefix (kept from a trusted peer, otherwise set from this request).
 pub(crate) fn apply(req: &mut RequestHeader, f: &Forwarded<'_>) -> pingora_error::Result<()> {
@@ -100,6 +119,7 @@ mod tests {
             client_header_timeout: std::time::Duration::from_secs(60),
             client_body_timeout: std::time::Duration::from_secs(60),
             keepalive_timeout: 60,
+            trust_identity_headers: false,
         }
     }
 

@@ -1,8 +1,8 @@
 //! The request's way through the gateway, as Pingora's `ProxyHttp` phases, top to bottom:
 //!
 //! 0. `early_request_filter`: pipelining, and the client timeouts of `[server]`.
-//! 1. `request_filter`: take the config snapshot, find the client address, normalise the path;
-//!    REWRITE (global plugins); route; check the route's protocol and service; ACCESS (the route's
+//! 1. `request_filter`: take the config snapshot, find the client address, normalise the path,
+//!    drop client-sent identity headers; REWRITE (global plugins); route; check the route's protocol and service; ACCESS (the route's
 //!    plugin chain, re-resolved once a consumer is known); work out the upstream path.
 //! 2. `upstream_peer`: pick a target of the service's upstream (or the one a plugin chose) by
 //!    smooth weighted round-robin, avoiding targets already tried; resolve it; set timeouts.
@@ -118,6 +118,11 @@ impl ProxyHttp for Gateway {
             route: None,
             service: None,
         });
+
+        // The identity headers are the gateway's: a client's own go before any plugin runs.
+        if !entities.settings.trust_identity_headers {
+            forwarding::remove_identity_headers(session.req_header_mut());
+        }
 
         // REWRITE: global plugins, before routing.
         if !ctx.chain.plugins.is_empty() {

@@ -5,5 +5,6 @@ mod declarative;
 mod endpoints;
 mod errors;
 mod walkthroughs;
+mod web_pages;
 
 pub use crate::support::admin::{call, call_json, embedded, id};

@@ -165,6 +165,11 @@ impl Gateway {
         }
     }
 
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// Waits for the process to exit; returns its status code.
     pub async fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         let child = &mut self.child;

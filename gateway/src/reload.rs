@@ -130,6 +130,8 @@ pub(crate) struct Reloader {
     loader: Loader,
     live: Arc<ArcSwap<Snapshot>>,
     started_with: ServerConfig,
+    /// `[server]` as the last successful load read it: what applies on reload comes from here.
+    current: arc_swap::ArcSwap<ServerConfig>,
     plugin_paths: Vec<PathBuf>,
     state: Mutex<State>,
     /// Loads after the first that went live, and that were rejected.
@@ -181,6 +183,7 @@ impl Reloader {
         let reloader = Reloader {
             loader,
             live,
+            current: arc_swap::ArcSwap::from_pointee(loaded.server.clone()),
             started_with: loaded.server,
             plugin_paths: loaded.plugin_paths,
             state: Mutex::new(State { entities, modules: loaded.modules, config: loaded.config }),
@@ -199,6 +202,11 @@ impl Reloader {
         &self.started_with
     }
 
+    /// `[server]` as the last successful reload read it (the fields that apply on reload).
+    pub(crate) fn server_now(&self) -> Arc<ServerConfig> {
+        self.current.load_full()
+    }
+
     /// The plugin modules of the live snapshot, by name.
     pub(crate) fn modules(&self) -> HashMap<String, Arc<Module>> {
         self.state.lock().modules.clone()
@@ -215,6 +223,7 @@ impl Reloader {
         match self.loader.load(entities.as_deref()) {
             Ok(loaded) => {
                 warn_restart_only(&self.started_with, &loaded.server);
+                self.current.store(Arc::new(loaded.server.clone()));
                 let version = loaded.snapshot.version;
                 self.swap_in(loaded.snapshot);
                 *state = State { entities, modules: loaded.modules, config: loaded.config };

@@ -348,6 +348,15 @@ fn bad_plugin_configs_are_rejected_naming_the_field() {
 }
 
 #[test]
+fn sandbox_limits_have_upper_bounds() {
+    check_refuses(
+        &["probe"],
+        "[modules.probe]\ncpu_ms = 100000000\n[[plugins]]\nname = \"probe\"\n",
+        &["cpu_ms: 100000000 is out of range 1-60000"],
+    );
+}
+
+#[test]
 fn modules_that_want_the_filesystem_or_network_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("plugins")).unwrap();

@@ -47,7 +47,7 @@ async fn in_flight_requests_finish_on_the_config_they_started_with() {
     let slow = tokio::spawn(async move { request(port, "GET", "/", &[("x-test-delay-ms", "1500")], b"").await });
     eventually("the slow request at the upstream", async || up.hits() == 1).await;
     // The next version turns the Via header off.
-    gw.add_server_lines("headers = [\"off\"]");
+    gw.edit_server(|server| server + "headers = [\"off\"]\n");
     assert!(gw.reload(&one_route(&up, "/")).await, "applied");
     let fresh = request(gw.port, "GET", "/", &[], b"").await;
     assert!(fresh.header("via").is_none(), "new requests use the new version");

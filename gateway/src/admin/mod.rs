@@ -42,7 +42,6 @@ const MAX_BODY: usize = 64 << 20;
 pub(crate) struct Admin {
     reloader: Arc<Reloader>,
     database: Database,
-    token: Option<String>,
     /// Refuses what a web page could send.
     guard: guard::Guard,
     /// Metrics and status, shared with the status listener.
@@ -98,7 +97,7 @@ impl Admin {
     /// The Admin API over `reloader`; `store` holds the entities in embedded mode.
     pub(crate) fn new(reloader: Arc<Reloader>, store: Option<(Store, Records)>, status: Arc<Status>) -> Admin {
         let server = reloader.server();
-        let (database, token, guard) = (server.database, server.admin_token.clone(), guard::Guard::new(server));
+        let (database, guard) = (server.database, guard::Guard::new(server));
         let (store, records) = match store {
             Some((s, r)) => (Some(s), r),
             None => (None, Records::default()),
@@ -106,7 +105,6 @@ impl Admin {
         Admin {
             reloader,
             database,
-            token,
             guard,
             status,
             inner: tokio::sync::Mutex::new(Inner { records: Arc::new(records), store }),
@@ -244,9 +242,11 @@ impl Admin {
         status
     }
 
-    /// Checks the token; `Err` when one is configured and the request lacks it.
+    /// Checks the token (`admin_token` as the last reload read it, so a leaked one is rotated
+    /// with SIGHUP); `Err` when one is configured and the request lacks it.
     fn authenticate(&self, session: &ServerSession) -> Result<&'static str, ApiError> {
-        let Some(token) = &self.token else { return Ok("anonymous") };
+        let server = self.reloader.server_now();
+        let Some(token) = &server.admin_token else { return Ok("anonymous") };
         let headers = &session.req_header().headers;
         let given = headers.get("kong-admin-token").and_then(|v| v.to_str().ok()).or_else(|| {
             headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))

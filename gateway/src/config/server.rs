@@ -171,7 +171,7 @@ macro_rules! policy {
 pub(crate) const RELOAD_POLICY: &[FieldPolicy] = policy![
     proxy_listen: OnRestart,
     admin_listen: OnRestart,
-    admin_token: OnRestart,
+    admin_token: OnReload,
     admin_allow_open_bind: OnRestart,
     admin_allowed_origins: OnRestart,
     admin_server_names: OnRestart,
@@ -242,7 +242,7 @@ mod tests {
             trusted_ips: vec!["10.0.0.0/8".into()],
             ..ServerConfig::default()
         };
-        assert_eq!(restart_only_changes(&running, &loaded), ["admin_token", "database"]);
+        assert_eq!(restart_only_changes(&running, &loaded), ["database"]);
     }
 
     #[test]

@@ -127,6 +127,9 @@ pub struct CallScope<'a> {
     pub state: &'a mut Box<RequestState>,
 }
 
+/// The longest CPU deadline of a call, ms: a minute holds a worker thread long enough.
+const MAX_CPU_MS: u64 = 60_000;
+
 /// A module file to load.
 pub struct Source<'a> {
     /// Module name.
@@ -177,8 +180,8 @@ impl Module {
         if limits.memory_mb == 0 || limits.memory_mb > super::engine::MAX_MEMORY_MB {
             return Err(format!("memory_mb: {} is out of range 1-{}", limits.memory_mb, super::engine::MAX_MEMORY_MB));
         }
-        if limits.cpu_ms == 0 {
-            return Err("cpu_ms: must be at least 1".into());
+        if limits.cpu_ms == 0 || limits.cpu_ms > MAX_CPU_MS {
+            return Err(format!("cpu_ms: {} is out of range 1-{MAX_CPU_MS}", limits.cpu_ms));
         }
         let mut module = Module {
             name: Arc::from(name),

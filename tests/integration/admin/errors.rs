@@ -93,3 +93,19 @@ async fn the_admin_token_is_required_when_set_and_an_open_bind_needs_one() {
     let (code, _, stderr) = crate::support::gateway::run_cli(&["check", "-c", config.to_str().unwrap()], dir.path());
     assert_eq!(code, 0, "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leaked_admin_token_is_rotated_with_a_reload() {
+    let gw = Gateway::builder("").embedded().server("admin_token = \"leaked\"").start().await;
+    let with = |token: &'static str| [("authorization", format!("Bearer {token}"))];
+    let services = async |token| {
+        let [(name, value)] = with(token);
+        request(gw.admin, "GET", "/services", &[(name, value.as_str())], b"").await.status
+    };
+    assert_eq!(services("leaked").await, 200);
+    gw.edit_server(|server| server.replace("admin_token = \"leaked\"", "admin_token = \"rotated\""));
+    assert!(gw.reload(&crate::support::Config::new()).await, "applied");
+    assert_eq!(services("leaked").await, 401, "the old token no longer opens the Admin API");
+    assert_eq!(services("rotated").await, 200);
+    assert!(!gw.stderr().contains("admin_token changed"), "no restart needed:\n{}", gw.stderr());
+}

@@ -58,11 +58,11 @@ impl Gateway {
         write_atomically(&self.config_path(), format!("{server}\n{config}").as_bytes());
     }
 
-    /// Adds `lines` to the `[server]` table of the configurations written from now on.
-    pub fn add_server_lines(&self, lines: &str) {
+    /// Changes the `[server]` table of the configurations written from now on.
+    pub fn edit_server(&self, edit: impl FnOnce(String) -> String) {
         let part = self.dir.path().join("server.part");
         let server = std::fs::read_to_string(&part).unwrap();
-        std::fs::write(part, format!("{server}{lines}\n")).unwrap();
+        std::fs::write(part, edit(server)).unwrap();
     }
 
     /// Writes `cfg`'s entities, sends SIGHUP and waits for the outcome: true when the new

@@ -192,7 +192,7 @@ fn bench_gray_release_rust_and_go(c: &mut Criterion) {
 
 fn bench_load(c: &mut Criterion) {
     let cache = std::env::temp_dir().join(format!("wasmgate-bench-cache-{}", std::process::id()));
-    let engine = PluginEngine::new(cache).unwrap();
+    let engine = PluginEngine::new(Some(cache)).unwrap();
     let shared = Arc::new(Shared::default());
     for name in ["gray-release", "gray-release-go"] {
         let path = built(name);

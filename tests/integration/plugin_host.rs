@@ -325,6 +325,28 @@ async fn compiled_modules_are_cached_on_disk() {
     assert!(second.stderr().contains("cached=true"), "a restart reuses the compiled module:\n{}", second.stderr());
 }
 
+/// Cached code is native code the gateway runs: a cache directory that another user owns, or
+/// that others may write to, is not used at all; modules are compiled in memory instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cache_directory_others_may_write_or_own_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let up = Upstream::start("up").await;
+    let canary = Upstream::start("canary").await;
+    for planted in ["world-writable", "owned by another user"] {
+        let cache = tempfile::tempdir().unwrap();
+        match planted {
+            "world-writable" => std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o777)).unwrap(),
+            _ => std::os::unix::fs::chown(cache.path(), Some(65534), Some(65534)).unwrap(),
+        }
+        let plugins = format!("cache_dir = {:?}\n{PROBE}", cache.path().display().to_string());
+        let gw = entities(&up, &canary).plugins_toml(&plugins).only_modules(&["probe"]).start().await;
+        assert!(gw.stderr().contains("not using the compiled-code cache"), "{planted}:\n{}", gw.stderr());
+        let tag = Echo::from(&request(gw.port, "GET", "/", &[], b"").await).header("x-probe-tag").map(str::to_string);
+        assert_eq!(tag.as_deref(), Some("t"), "{planted}: the plugin runs, compiled in memory");
+        assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0, "{planted}: nothing written there");
+    }
+}
+
 #[test]
 fn bad_plugin_configs_are_rejected_naming_the_field() {
     let plugins = "[[plugins]]\nname = \"probe\"\nroute = \"r\"\nconfig = { tag = \"a,b\" }\n\

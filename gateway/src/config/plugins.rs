@@ -12,7 +12,8 @@ pub struct PluginsFile {
     /// Directory of modules, relative to this file: every `NAME.wasm` in it is the module `NAME`.
     #[serde(default = "defaults::plugins_dir")]
     pub plugins_dir: PathBuf,
-    /// Where compiled modules are cached (default `$XDG_CACHE_HOME/wasmgate` or `~/.cache/wasmgate`).
+    /// Where compiled modules are cached (default `$XDG_CACHE_HOME/wasmgate` or `~/.cache/wasmgate`;
+    /// none when neither is set). Used only when this user owns it and no one else may write it.
     pub cache_dir: Option<PathBuf>,
     /// Load new and changed modules, and edits of this file, without a restart.
     #[serde(default = "defaults::yes")]

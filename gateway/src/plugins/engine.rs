@@ -2,6 +2,12 @@
 //! thread, and compiled components cached on disk (keyed by the module's hash and the engine's
 //! compatibility hash) so that a restart does not recompile.
 //!
+//! Cached code is native code the gateway runs, so the cache is trusted by construction: the
+//! directory is created 0700, and one that another user owns, or that group or others may write
+//! to, is not used at all (modules are then compiled in memory, with a warning naming the fix).
+//! There is no `/tmp` fallback. Files are written under a random name opened with `O_EXCL`, mode
+//! 0600, then renamed into place.
+//!
 //! The `wasmgate` binary compiles a module that is not in the cache in a child process of itself
 //! (`wasmgate plugin compile`, see [`compile_in_children`]), which writes the cache, and then maps
 //! the cached code: the compiler's memory never becomes the gateway's. Elsewhere (tests, benches)
@@ -28,13 +34,16 @@ pub struct PluginEngine {
     pub(crate) engine: Engine,
     /// Host functions (the wasmgate world's imports and the sandbox's WASI).
     pub(crate) linker: Linker<HostState>,
-    cache_dir: PathBuf,
+    /// The trusted cache directory; `None` compiles in memory.
+    cache_dir: Option<PathBuf>,
     compat: String,
 }
 
 impl PluginEngine {
-    /// Builds the engine and starts its epoch ticker.
-    pub fn new(cache_dir: PathBuf) -> wasmtime::Result<PluginEngine> {
+    /// Builds the engine and starts its epoch ticker. `cache_dir` is used only if it can be
+    /// trusted (see the module's documentation).
+    pub fn new(cache_dir: Option<PathBuf>) -> wasmtime::Result<PluginEngine> {
+        let cache_dir = cache_dir.and_then(trusted_cache_dir);
         let engine = Engine::new(&config())?;
         start_ticker(&engine);
         let mut linker = Linker::new(&engine);
@@ -59,17 +68,22 @@ impl PluginEngine {
     /// Compiles a component, or loads its compiled form from the cache (`hash` is the SHA-256 of
     /// `bytes`, hex). The flag says whether it came from the cache.
     pub(crate) fn compile(&self, bytes: &[u8], hash: &str) -> wasmtime::Result<(Component, bool)> {
-        let cached = cache_file(&self.cache_dir, hash, &self.compat);
+        let Some(cache_dir) = &self.cache_dir else { return Ok((build(&self.engine, bytes, hash)?, false)) };
+        let cached = cache_file(cache_dir, hash, &self.compat);
         if cached.is_file() {
-            // SAFETY: the file was written by `Component::serialize` of an engine with the same
-            // compatibility hash (it is in the name), into a directory this gateway owns.
+            // SAFETY: `deserialize_file` runs the file's code, so it must be what
+            // `Component::serialize` of this engine wrote. Relied on: the directory was checked
+            // (`trusted_cache_dir`) to belong to this user and to be writable by no one else, so
+            // only this user or root put the file there, and every writer renames complete files
+            // into place; the name carries the module's SHA-256 and this engine's compatibility
+            // hash, which wasmtime checks again in the file's header.
             match unsafe { Component::deserialize_file(&self.engine, &cached) } {
                 Ok(c) => return Ok((c, true)),
                 Err(e) => tracing::warn!(file = %cached.display(), error = %e, "ignoring unusable compiled module"),
             }
         }
         if let Some(exe) = CHILD_COMPILER.get() {
-            match compile_in_child(exe, &self.cache_dir, hash, bytes) {
+            match compile_in_child(exe, cache_dir, hash, bytes) {
                 // SAFETY: written by `wasmgate plugin compile`: this binary, so this engine.
                 Ok(()) => match unsafe { Component::deserialize_file(&self.engine, &cached) } {
                     Ok(c) => return Ok((c, false)),
@@ -93,7 +107,7 @@ impl PluginEngine {
                 Ok(c) => return Ok((c, false)),
                 Err(e) => tracing::warn!(file = %cached.display(), error = %e, "cannot map the compiled module"),
             },
-            Err(e) => tracing::warn!(dir = %self.cache_dir.display(), error = %e, "cannot cache compiled module"),
+            Err(e) => tracing::warn!(dir = %cache_dir.display(), error = %e, "cannot cache compiled module"),
         }
         Ok((component, false))
     }
@@ -227,22 +241,62 @@ pub fn compile_to_cache(cache_dir: &Path, hash: &str, bytes: &[u8]) -> Result<()
 }
 
 fn write_cache(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Several gateways may share the cache: write aside under a name nobody can predict (and
+    // that cannot be a planted file or link: O_EXCL), then rename.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{:016x}.tmp", fastrand::u64(..)));
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    if let Err(e) = file.write_all(data).and_then(|()| file.sync_all()) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    // Several gateways may share the cache: write aside, then rename.
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, data)?;
     std::fs::rename(&tmp, path)
 }
 
-/// The default cache directory: `$XDG_CACHE_HOME/wasmgate` or `~/.cache/wasmgate`.
-pub(crate) fn default_cache_dir() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
+/// The default cache directory: `$XDG_CACHE_HOME/wasmgate` or `~/.cache/wasmgate`; `None` (no
+/// cache, with a warning) when neither variable is set, as under some service managers.
+pub(crate) fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("wasmgate")
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
+    if base.is_none() {
+        tracing::warn!(
+            "neither XDG_CACHE_HOME nor HOME is set: plugin modules are compiled at every start; \
+             set `cache_dir` in plugins.toml to a directory only the gateway's user may write"
+        );
+    }
+    Some(base?.join("wasmgate"))
+}
+
+/// `dir`, created 0700 when absent, if it belongs to this user and no one else may write to
+/// it; otherwise `None`, with a warning that says why and how to fix it.
+fn trusted_cache_dir(dir: PathBuf) -> Option<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let refuse = |why: String| {
+        tracing::warn!(
+            dir = %dir.display(),
+            "not using the compiled-code cache: {why}; plugin modules are compiled in memory. Fix: \
+             `chown` it to the gateway's user and `chmod 700` it, or set another `cache_dir`"
+        );
+        None
+    };
+    if let Err(e) = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir) {
+        return refuse(format!("it cannot be created ({e})"));
+    }
+    let meta = match std::fs::metadata(&dir) {
+        Ok(m) => m,
+        Err(e) => return refuse(format!("it cannot be read ({e})")),
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return refuse(format!("it belongs to user {}, not to this process's user {me}", meta.uid()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return refuse(format!("group or others may write to it (mode {:o})", meta.mode() & 0o777));
+    }
+    Some(dir)
 }
 
 /// Advances the engine's epoch every [`TICK`] until the engine is dropped.

@@ -54,7 +54,7 @@ impl PluginHost {
         if sources.is_empty() {
             return errors.into_result(HashMap::new());
         }
-        let cache_dir = file.cache_dir.as_ref().map_or_else(engine::default_cache_dir, |d| relative_to(file_path, d));
+        let cache_dir = file.cache_dir.as_ref().map(|d| relative_to(file_path, d)).or_else(engine::default_cache_dir);
         let engine = match self.engine.get_or_init(|| PluginEngine::new(cache_dir).map_err(|e| format!("{e:#}"))) {
             Ok(e) => e,
             Err(e) => return Err(ConfigErrors::from(format!("cannot start the wasm engine: {e}"))),

@@ -27,11 +27,30 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    /// Opens (creating when absent) `data_dir/wasmgate.db` and migrates it.
+    /// Opens (creating when absent) `data_dir/wasmgate.db` and migrates it. The database holds
+    /// credentials: `data_dir` is made 0700 and the database 0600 (SQLite gives its WAL and
+    /// shared-memory files the database's mode).
     pub(crate) async fn open(data_dir: &Path) -> Result<Store, String> {
-        std::fs::create_dir_all(data_dir)
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+        let private = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| format!("data_dir: cannot make {} private (mode {mode:o}): {e}", path.display()))
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
             .map_err(|e| format!("data_dir: cannot create {}: {e}", data_dir.display()))?;
+        private(data_dir, 0o700)?;
         let path = data_dir.join("wasmgate.db");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| format!("data_dir: cannot create the database {}: {e}", path.display()))?;
+        private(&path, 0o600)?;
         let opts = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)

@@ -75,10 +75,10 @@ fn still_there(path: &Path, id: Option<(u64, u64)>) -> bool {
     }
 }
 
-/// Opens (or creates, mode 0644 as Kong) the file for appending.
+/// Opens (or creates, mode 0640: log records may carry what clients sent) the file for appending.
 fn open_append(allowed: &AllowedFile) -> std::io::Result<(File, (u64, u64))> {
     let mut options = OpenOptions::new();
-    options.append(true).create(true).mode(0o644);
+    options.append(true).create(true).mode(0o640);
     if let Some(dir) = &allowed.within {
         let parent = allowed.path.parent().unwrap_or(dir).canonicalize()?;
         if !parent.starts_with(dir.canonicalize()?) {
@@ -110,7 +110,7 @@ mod tests {
         assert!(open_append(&file("file")).is_err(), "the last component is not followed");
         assert!(!elsewhere.join("x.log").exists() && !elsewhere.join("target").exists());
         let mode = std::fs::metadata(granted.join("ok.log")).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o644 & !umask());
+        assert_eq!(mode, 0o640 & !umask());
     }
 
     fn umask() -> u32 {

@@ -1,5 +1,6 @@
 //! The Admin API against the real gateway: endpoints, errors, modes, persistence, concurrency.
 
+mod at_rest;
 mod concurrency;
 mod declarative;
 mod endpoints;

@@ -279,3 +279,25 @@ async fn a_hostile_plugin_cannot_make_the_host_keep_more_than_its_limits() {
     );
     assert_eq!(hostile("ok").await.status, 200, "a plugin within its limits runs as before");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_one_failure_kind_does_not_hide_the_first_of_another() {
+    let up = Upstream::start("u").await;
+    let gw = one_route(&up, "/")
+        .plugins_toml("[defaults]\ncpu_ms = 20\nmemory_mb = 16\nquarantine = { after = 0 }")
+        .plugin("misbehave", "route = \"r\"", "")
+        .only_modules(&["misbehave"])
+        .start()
+        .await;
+    for _ in 0..15 {
+        assert_eq!(request(gw.port, "GET", "/", &[("x-misbehave", "loop")], b"").await.status, 500);
+    }
+    for mode in ["trap", "grow", "error"] {
+        assert_eq!(request(gw.port, "GET", "/", &[("x-misbehave", mode)], b"").await.status, 500, "{mode}");
+    }
+    let log = gw.stderr();
+    assert_eq!(log.matches("stopped at its CPU deadline").count(), 10, "the deadline hits' budget:\n{log}");
+    for first in ["trapped", "exceeded its memory limit", "returned an error"] {
+        assert!(log.contains(first), "the first {first:?} is logged after the flood:\n{log}");
+    }
+}

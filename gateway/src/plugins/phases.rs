@@ -4,6 +4,7 @@
 use super::chain::{Chain, Configured, PluginSet};
 use super::host::types::{Action, Response};
 use super::host::{HostState, Plugin};
+use super::log_limit::LogKind;
 use super::module::{CallError, CallScope};
 use crate::metrics::{self, CallOutcome};
 use crate::request::Phase;
@@ -31,7 +32,7 @@ fn answer(r: Response) -> Answer {
 /// Logs a failure; true when the plugin's policy is fail-closed.
 fn fails_closed(p: &Configured, phase: Phase, e: &CallError) -> bool {
     let policy = if p.module.fail_closed { "fail-closed: answering 500" } else { "fail-open: skipped" };
-    if p.module.log_limit.allow(&p.module.name) {
+    if p.module.log_limit.allow(&p.module.name, LogKind::of(e)) {
         tracing::error!(plugin = %p.module.name, ?phase, "plugin {e} ({policy})");
     }
     p.module.fail_closed
@@ -169,7 +170,7 @@ pub(crate) fn log(chain: &Chain, scope: &mut CallScope<'_>) {
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::Log)) {
         let id = p.config_id;
         if let Err(e) = call(p, scope, &mut clock, |plugin, store| plugin.wasmgate_plugin_handler().call_log(store, id))
-            && p.module.log_limit.allow(&p.module.name)
+            && p.module.log_limit.allow(&p.module.name, LogKind::of(&e))
         {
             tracing::error!(plugin = %p.module.name, phase = ?Phase::Log, "plugin {e}");
         }

@@ -120,9 +120,10 @@ impl HostState {
         u.over.is_none()
     }
 
-    /// Whether this plugin may write one more line to the log now (see [`LogLimit`]).
+    /// Whether this plugin may write one more line of its output or refused host calls to the
+    /// log now (see [`LogLimit`]).
     pub(crate) fn may_log(&self) -> bool {
-        self.log_limit.allow(&self.plugin)
+        self.log_limit.allow(&self.plugin, super::log_limit::LogKind::Output)
     }
 
     /// The memory limiter for `Store::limiter`.

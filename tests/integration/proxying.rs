@@ -1,6 +1,6 @@
 //! Forwarding headers, gateway headers, upstream errors, timeouts, retries and keepalive.
 
-use crate::support::{Config, Echo, Upstream, free_port, pool, request};
+use crate::support::{Config, Echo, Upstream, free_port, one_route, pool, request};
 
 /// Service `s` on `up` (with `extra` fields), route `r` on `/api`.
 fn service(up: &Upstream, extra: &str) -> Config {
@@ -180,4 +180,28 @@ async fn identity_headers_a_client_sends_never_reach_the_upstream_unless_trusted
     let behind_a_trusted_hop = service(&up, "").server("trust_identity_headers = true").start().await;
     let echo = Echo::from(&request(behind_a_trusted_hop.port, "GET", "/api", &spoofed, b"").await);
     assert_eq!(echo.header("x-consumer-username"), Some("admin"), "kept when the hop in front is trusted");
+}
+
+/// What is forwarded is what was matched: a Tomcat or Spring backend reads `/public/..;/admin`
+/// as `/admin`, and many read `%2F` or `\` as a separator, so such paths never reach it.
+#[tokio::test(flavor = "multi_thread")]
+async fn path_tricks_never_reach_the_upstream_behind_an_open_prefix() {
+    let up = Upstream::start("up").await;
+    let path = async |gw: &crate::support::Gateway, target: &str| {
+        let resp = request(gw.port, "GET", target, &[], b"").await;
+        (resp.status, resp.header("x-upstream").is_some().then(|| Echo::from(&resp).path))
+    };
+    let gw = one_route(&up, "/public").start().await;
+    for trick in ["/public/..;/admin", "/public/x/..;/admin", "/public/a%2Fb", "/public/a%5Cb"] {
+        assert_eq!(path(&gw, trick).await, (400, None), "{trick}");
+    }
+    assert_eq!(up.hits(), 0, "none reached the upstream");
+    let session = path(&gw, "/public/x;jsessionid=1").await;
+    assert_eq!(session, (200, Some("/x;jsessionid=1".to_string())), "path parameters themselves pass");
+
+    let decoding = one_route(&up, "/public").server("path_escaped_slashes = \"decode\"").start().await;
+    assert_eq!(path(&decoding, "/public/a%2Fb").await, (200, Some("/a/b".to_string())), "decoded, and forwarded so");
+    assert_eq!(path(&decoding, "/public/..%2F..%2Fadmin").await, (404, None), "decoded before matching");
+    let keeping = one_route(&up, "/public").server("path_escaped_slashes = \"keep\"").start().await;
+    assert_eq!(path(&keeping, "/public/a%2Fb").await, (200, Some("/a%2Fb".to_string())), "Kong's behaviour");
 }

@@ -88,6 +88,8 @@ pub(crate) struct ServerConfig {
     /// Keep the identity headers a client sends (`X-Consumer-*`, `X-Credential-Identifier`,
     /// `X-Anonymous-Consumer`, `X-Authenticated-*`): only behind a trusted hop that sets them.
     pub(crate) trust_identity_headers: bool,
+    /// `%2F`, `%5C` and `\` in a request path: `reject` (400), `decode` (as `/`) or `keep`.
+    pub(crate) path_escaped_slashes: String,
     /// Idle keepalive connections kept per upstream pool.
     pub(crate) upstream_keepalive_pool_size: usize,
     /// The plugins file, relative to this file. `--plugins` on the command line wins.
@@ -119,6 +121,7 @@ impl Default for ServerConfig {
             client_body_timeout: 60,
             keepalive_timeout: 60,
             trust_identity_headers: false,
+            path_escaped_slashes: "reject".into(),
             upstream_keepalive_pool_size: 128,
             plugins_file: None,
         }

@@ -28,6 +28,8 @@ pub(crate) struct ProxySettings {
     pub(crate) keepalive_timeout: u64,
     /// Keep client-sent identity headers (otherwise removed before the plugins run).
     pub(crate) trust_identity_headers: bool,
+    /// What `%2F`, `%5C` and `\\` in a request path get.
+    pub(crate) escaped_slashes: EscapedSlashes,
 }
 
 impl ProxySettings {
@@ -87,6 +89,16 @@ pub(crate) fn proxy_settings(s: &ServerConfig, errors: &mut ConfigErrors) -> Pro
         client_body_timeout: Duration::from_secs(s.client_body_timeout),
         keepalive_timeout: s.keepalive_timeout,
         trust_identity_headers: s.trust_identity_headers,
+        escaped_slashes: match s.path_escaped_slashes.as_str() {
+            "decode" => EscapedSlashes::Decode,
+            "keep" => EscapedSlashes::Keep,
+            other => {
+                if other != "reject" {
+                    errors.push(format!("server: path_escaped_slashes: {other:?} is not one of reject, decode, keep"));
+                }
+                EscapedSlashes::Reject
+            }
+        },
     };
     for (field, value) in
         [("client_header_timeout", s.client_header_timeout), ("client_body_timeout", s.client_body_timeout)]
@@ -135,6 +147,18 @@ fn check_admin_listen(s: &ServerConfig, errors: &mut ConfigErrors) {
 /// Parses an IP or CIDR.
 pub(crate) fn parse_net(s: &str) -> Option<IpNet> {
     s.parse::<IpNet>().ok().or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
+}
+
+/// What a request path's `%2F`, `%5C` and `\\` get (Envoy's `path_with_escaped_slashes_action`):
+/// a backend may read them as separators where the router did not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EscapedSlashes {
+    /// 400.
+    Reject,
+    /// Read as `/` before matching, and forwarded so.
+    Decode,
+    /// Left as they are (Kong's behaviour).
+    Keep,
 }
 
 /// When a change of a `[server]` field takes effect.
@@ -191,6 +215,7 @@ pub(crate) const RELOAD_POLICY: &[FieldPolicy] = policy![
     client_body_timeout: OnReload,
     keepalive_timeout: OnReload,
     trust_identity_headers: OnReload,
+    path_escaped_slashes: OnReload,
     upstream_keepalive_pool_size: OnRestart,
     plugins_file: OnRestart,
 ];

@@ -120,6 +120,7 @@ mod tests {
             client_body_timeout: std::time::Duration::from_secs(60),
             keepalive_timeout: 60,
             trust_identity_headers: false,
+            escaped_slashes: crate::config::EscapedSlashes::Reject,
         }
     }
 

@@ -1,8 +1,8 @@
 //! The request's way through the gateway, as Pingora's `ProxyHttp` phases, top to bottom:
 //!
 //! 0. `early_request_filter`: pipelining, and the client timeouts of `[server]`.
-//! 1. `request_filter`: take the config snapshot, find the client address, normalise the path,
-//!    drop client-sent identity headers; REWRITE (global plugins); route; check the route's protocol and service; ACCESS (the route's
+//! 1. `request_filter`: take the config snapshot, find the client address, normalise the path
+//!    (refusing escaped slashes and `..;` segments), drop client-sent identity headers; REWRITE (global plugins); route; check the route's protocol and service; ACCESS (the route's
 //!    plugin chain, re-resolved once a consumer is known); work out the upstream path.
 //! 2. `upstream_peer`: pick a target of the service's upstream (or the one a plugin chose) by
 //!    smooth weighted round-robin, avoiding targets already tried; resolve it; set timeouts.
@@ -110,14 +110,21 @@ impl ProxyHttp for Gateway {
         let req = session.req_header();
         ctx.peer = session.client_addr().and_then(|a| a.as_inet()).map_or(ctx.peer, |a| a.ip());
         let host = RequestHost::parse(request_host(req).unwrap_or_default(), 80);
+        let (normalized, refused) = match path::normalize_checked(req.uri.path(), entities.settings.escaped_slashes) {
+            Ok(p) => (Arc::from(p.as_ref()), None),
+            Err(why) => (Arc::from(req.uri.path()), Some(why)),
+        };
         ctx.state.start(RequestInfo {
             client: forwarding::client_ip(ctx.peer, &req.headers, &entities.settings),
             host: Arc::from(host.name.as_str()),
             port: session.server_addr().and_then(|a| a.as_inet()).map_or(0, |a| a.port()),
-            path: Arc::from(path::normalize(req.uri.path())),
+            path: normalized,
             route: None,
             service: None,
         });
+        if let Some(why) = refused {
+            return self.answer(session, ctx, Answer::message(400, why), Source::Error).await;
+        }
 
         // The identity headers are the gateway's: a client's own go before any plugin runs.
         if !entities.settings.trust_identity_headers {

@@ -1,6 +1,62 @@
 //! Request-path normalisation and the upstream path (strip_path, service.path joining).
 
+use crate::config::EscapedSlashes;
 use std::borrow::Cow;
+
+/// A path the gateway refuses (400), with why.
+pub(crate) type Refused = &'static str;
+
+/// Normalises a request path as [`normalize`] does, after two checks that keep what is
+/// forwarded what was matched (a backend may read a path differently than the router):
+///
+/// - `%2F`, `%5C` and `\` are refused, decoded to `/`, or kept as they are (`escaped_slashes`);
+/// - a dot segment with `;` parameters (`/public/..;/admin`, which Tomcat and Spring read as
+///   `..`) is always refused.
+pub(crate) fn normalize_checked(path: &str, escaped_slashes: EscapedSlashes) -> Result<Cow<'_, str>, Refused> {
+    let bytes = path.as_bytes();
+    let has_escaped_slash = memchr::memchr(b'\\', bytes).is_some()
+        || memchr::memchr_iter(b'%', bytes)
+            .any(|i| matches!(bytes.get(i + 1..i + 3), Some([b'2', b'f' | b'F'] | [b'5', b'c' | b'C'])));
+    let normalized = match (has_escaped_slash, escaped_slashes) {
+        (true, EscapedSlashes::Reject) => {
+            return Err("encoded slashes and backslashes are not allowed in the path (path_escaped_slashes)");
+        }
+        (true, EscapedSlashes::Decode) => Cow::Owned(normalize(&decode_slashes(path)).into_owned()),
+        _ => normalize(path),
+    };
+    if memchr::memchr(b';', normalized.as_bytes()).is_some()
+        && normalized
+            .split('/')
+            .any(|segment| matches!(segment.split(';').next(), Some("." | "..")) && segment.contains(';'))
+    {
+        return Err("a dot segment with parameters (such as \"..;\") is not allowed in the path");
+    }
+    Ok(normalized)
+}
+
+/// `%2F`, `%5C` and `\` as `/`.
+fn decode_slashes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(i) = rest.find(['%', '\\']) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let escaped = tail.get(..3).is_some_and(|e| e.eq_ignore_ascii_case("%2f") || e.eq_ignore_ascii_case("%5c"));
+        let taken = match (tail.starts_with('\\'), escaped) {
+            (true, _) => 1,
+            (false, true) => 3,
+            (false, false) => {
+                out.push('%');
+                rest = &tail[1..];
+                continue;
+            }
+        };
+        out.push('/');
+        rest = &tail[taken..];
+    }
+    out.push_str(rest);
+    out
+}
 
 /// Normalises a request path as Kong does before matching and proxying: percent-escapes of
 /// unreserved characters are decoded (others keep their escape, with upper-case hex), runs of `/`
@@ -152,6 +208,25 @@ fn sanitize_rest(rest: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_slashes_and_dot_segments_with_parameters() {
+        use EscapedSlashes::*;
+        for refused in ["/a%2Fb", "/a%2fb", "/a%5Cb", "/a\\b"] {
+            assert!(normalize_checked(refused, Reject).is_err(), "{refused}");
+            assert_eq!(normalize_checked(refused, Keep).unwrap(), refused.replace("%2f", "%2F").replace("%5c", "%5C"));
+            assert_eq!(normalize_checked(refused, Decode).unwrap(), "/a/b", "{refused}");
+        }
+        assert_eq!(normalize_checked("/a/%2F%2f/../b", Decode).unwrap(), "/b", "decoded, then resolved");
+        for traversal in ["/public/..;/admin", "/public/.;x/admin", "/public/..;jsessionid=1/admin"] {
+            for mode in [Reject, Decode, Keep] {
+                assert!(normalize_checked(traversal, mode).is_err(), "{traversal}");
+            }
+        }
+        for fine in ["/public/x;jsessionid=1", "/a;b/c", "/files/...;/x", "/plain"] {
+            assert!(normalize_checked(fine, Reject).is_ok(), "{fine}");
+        }
+    }
 
     #[test]
     fn normalisation() {

@@ -81,6 +81,17 @@ impl Call {
     }
 }
 
+/// Most WASI handles (streams, pollables) one instance may hold at once. Instances outlive
+/// calls, so a plugin that never drops its handles would otherwise grow the host's table without
+/// bound; past this, creating one traps and the instance is replaced.
+pub(crate) const MAX_HANDLES: usize = 1024;
+
+fn bounded_table() -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_HANDLES);
+    table
+}
+
 impl HostState {
     /// A fresh state for one instance of module `plugin`, with its limits and log grants.
     pub(crate) fn new(
@@ -92,7 +103,7 @@ impl HostState {
     ) -> HostState {
         let memory = (limits.memory_mb as usize) << 20;
         HostState {
-            table: ResourceTable::new(),
+            table: bounded_table(),
             stderr_line: Vec::new(),
             store_limits: StoreLimitsBuilder::new().memory_size(memory).trap_on_grow_failure(true).build(),
             plugin,

@@ -429,3 +429,23 @@ pub(crate) fn deny_filesystem(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Limits;
+    use std::sync::Arc;
+
+    #[test]
+    fn an_instance_holds_a_bounded_number_of_handles() {
+        let mut state =
+            HostState::new(Arc::from("p"), Arc::default(), Arc::default(), Limits::default(), Arc::default());
+        let held: Vec<_> =
+            (0..super::super::MAX_HANDLES).map(|_| monotonic_clock::Host::subscribe_duration(&mut state, 1)).collect();
+        assert!(held.iter().all(Result::is_ok));
+        assert!(monotonic_clock::Host::subscribe_duration(&mut state, 1).is_err(), "one more is refused");
+        let first = held.into_iter().next().unwrap().unwrap();
+        poll::HostPollable::drop(&mut state, first).unwrap();
+        assert!(monotonic_clock::Host::subscribe_duration(&mut state, 1).is_ok(), "a dropped handle frees its place");
+    }
+}

@@ -78,7 +78,7 @@ impl Consumers {
                     errors.push(format!("{label}: keyauth_credentials[{k}].key: must not be empty"));
                     continue;
                 }
-                let cred_id = match crate::ids::keyauth_id(cred) {
+                let cred_id = match crate::ids::keyauth_id(cred, &id, k) {
                     Ok(id) => id,
                     Err(e) => {
                         errors.push(format!("{label}: keyauth_credentials[{k}].id: {e}"));

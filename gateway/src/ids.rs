@@ -46,7 +46,28 @@ pub(crate) fn upstream_id(u: &crate::config::UpstreamConfig) -> Result<String, S
     entity_id("upstream", u.id.as_deref(), &u.name)
 }
 
-/// A key-auth credential's id, from its key.
-pub(crate) fn keyauth_id(c: &crate::config::KeyAuthCredential) -> Result<String, String> {
-    entity_id("keyauth_credential", c.id.as_deref(), &c.key)
+/// A key-auth credential's id, from its consumer's id and its place among that consumer's keys:
+/// never from the key, since the id is sent upstream (`X-Credential-Identifier`) and logged, and
+/// a short key could be found from it offline.
+pub(crate) fn keyauth_id(
+    c: &crate::config::KeyAuthCredential,
+    consumer_id: &str,
+    position: usize,
+) -> Result<String, String> {
+    entity_id("keyauth_credential", c.id.as_deref(), &format!("{consumer_id}#{position}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_auth_id_says_nothing_about_the_key() {
+        let key = |k: &str| crate::config::KeyAuthCredential { id: None, key: k.into(), tags: Vec::new() };
+        let consumer = "8d2b7c7e-4f4e-4b8e-9a55-3a1d2c3b4a01";
+        let (a, b) = (keyauth_id(&key("k1"), consumer, 0).unwrap(), keyauth_id(&key("k2"), consumer, 0).unwrap());
+        assert_eq!(a, b, "the same place, another key: the same id");
+        assert_ne!(a, keyauth_id(&key("k1"), consumer, 1).unwrap());
+        assert_ne!(a, entity_id("keyauth_credential", None, "k1").unwrap(), "not the key's UUIDv5");
+    }
 }

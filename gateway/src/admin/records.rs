@@ -219,8 +219,8 @@ impl Records {
         for c in &cfg.consumers {
             let cid = ids::consumer_id(c)?;
             let mut owned = Vec::new();
-            for k in &c.keyauth_credentials {
-                owned.push((Kind::KeyAuths, ids::keyauth_id(k)?, serde_json::to_value(k)));
+            for (position, k) in c.keyauth_credentials.iter().enumerate() {
+                owned.push((Kind::KeyAuths, ids::keyauth_id(k, &cid, position)?, serde_json::to_value(k)));
             }
             for a in &c.acls {
                 let id = ids::entity_id("acl", a.id.as_deref(), &format!("{cid}/{}", a.group))?;

@@ -6,9 +6,10 @@ use super::host::types::{Action, Response};
 use super::host::{HostState, Plugin};
 use super::log_limit::LogKind;
 use super::module::{CallError, CallScope};
+use super::quarantine::ClientKey;
 use crate::metrics::{self, CallOutcome};
-use crate::request::Phase;
 use crate::request::answer::Answer;
+use crate::request::{Phase, RequestState};
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Instant;
@@ -47,7 +48,8 @@ fn call<R>(
     clock: &mut Option<Instant>,
     f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
 ) -> Result<R, CallError> {
-    if !p.quarantine.admits() {
+    let client = || client_key(scope.state);
+    if p.quarantine.tracking() && !p.quarantine.admits(client()) {
         return Err(CallError::Quarantined);
     }
     scope.state.scope_to(p.route, p.service);
@@ -66,8 +68,23 @@ fn call<R>(
     }
     *clock = Some(ended);
     let deadline_hit = matches!(result, Err(CallError::Timeout(_)));
-    p.quarantine.record(deadline_hit, &p.module.limits.quarantine, &p.module.name);
+    if deadline_hit || p.quarantine.tracking() {
+        p.quarantine.record(client_key(scope.state), deadline_hit, &p.module.limits.quarantine, &p.module.name);
+    }
     result
+}
+
+/// The client a call is for: the authenticated consumer once known, else the client address.
+fn client_key(state: &RequestState) -> ClientKey {
+    let consumer = state.consumer().zip(state.entities()).map(|(c, e)| &e.consumers.get(c).id);
+    match consumer {
+        Some(id) => {
+            let mut h = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(id, &mut h);
+            ClientKey::Consumer(std::hash::Hasher::finish(&h))
+        }
+        None => ClientKey::Ip(state.info().client),
+    }
 }
 
 /// Calls a rewrite or access export; `Some` when the chain stops here.

@@ -63,6 +63,7 @@ impl Algorithm {
 #[derive(Debug)]
 pub(crate) struct Selector {
     backends: Vec<Backend>,
+    /// Each backend's slot, as its `ext` holds it: read per pick, so not through the type map.
     slots: Vec<Slot>,
     algorithm: Algorithm,
     ring: Option<Ring>,

@@ -12,7 +12,8 @@ pub(crate) const BURST: u32 = 10;
 /// The window, in milliseconds.
 pub(crate) const WINDOW_MS: u64 = 10_000;
 
-/// What a log line is about; each kind has a budget of its own.
+/// What a log line is about; each kind has a budget of its own (its index is its discriminant,
+/// the order of [`KINDS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LogKind {
     /// A call stopped at its CPU deadline.
@@ -75,7 +76,7 @@ impl LogLimit {
         {
             self.summarize(plugin);
         }
-        let i = KINDS.iter().position(|k| *k == kind).expect("every kind is listed");
+        let i = kind as usize;
         if self.used[i].fetch_add(1, Ordering::AcqRel) < BURST {
             return true;
         }

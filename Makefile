@@ -3,7 +3,7 @@
 #   make test   every test
 # Both install what is missing first (scripts/setup.sh is idempotent).
 
-.PHONY: setup plugins run test lint docs bench bench-compare
+.PHONY: setup plugins run test lint docs bench bench-compare fuzz
 
 setup:
 	@scripts/setup.sh
@@ -31,3 +31,6 @@ bench: setup
 
 bench-compare: setup
 	bench/compare.sh $(ARGS)
+
+fuzz: setup plugins
+	scripts/fuzz.sh $(ARGS)

@@ -1,6 +1,7 @@
 //! The plugin path without the network:
 //! - `plugin/noop-access-call`: one phase call into a no-op plugin (instance checkout from the
-//!   pool, moving the request into the store and back, the epoch deadline, the component call);
+//!   pool, moving the request into the store and back, the epoch deadline, the component call on
+//!   its fiber);
 //! - `plugin/key-auth+rate-limiting`: what those two real plugins cost a request (their access
 //!   phases and the response headers rate-limiting sets), host functions included;
 //! - `plugin/five-plugins`: the access phase of the five-plugin chain `make bench-compare` runs
@@ -14,6 +15,7 @@
 //! Needs the plugins built (`scripts/build-plugins.sh`, which `make bench` runs).
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use futures_executor::block_on;
 use pingora_http::{RequestHeader, ResponseHeader};
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -89,7 +91,9 @@ fn bench_noop(c: &mut Criterion) {
     c.bench_function("plugin/noop-access-call", |b| {
         b.iter(|| {
             let mut scope = CallScope { phase: Phase::Access, req: &mut req, resp: None, state: &mut state };
-            let r = noop.call(&mut scope, Some((id, "{}")), |p, s| p.wasmgate_plugin_handler().call_access(s, id));
+            let r = noop.call_blocking(&mut scope, Some((id, "{}")), async |p, s| {
+                p.wasmgate_plugin_handler().call_access(s, id).await
+            });
             black_box(r.is_ok())
         })
     });
@@ -111,9 +115,12 @@ fn bench_key_auth_rate_limiting(c: &mut Criterion) {
             state.set_route(0);
             state.set_service(0);
             let mut scope = CallScope { phase: Phase::Access, req: &mut req, resp: None, state: &mut state };
-            let auth = key_auth.call(&mut scope, Some((1, "{}")), |p, s| p.wasmgate_plugin_handler().call_access(s, 1));
-            let limit =
-                limits.call(&mut scope, Some((2, limits_json)), |p, s| p.wasmgate_plugin_handler().call_access(s, 2));
+            let auth = key_auth.call_blocking(&mut scope, Some((1, "{}")), async |p, s| {
+                p.wasmgate_plugin_handler().call_access(s, 1).await
+            });
+            let limit = limits.call_blocking(&mut scope, Some((2, limits_json)), async |p, s| {
+                p.wasmgate_plugin_handler().call_access(s, 2).await
+            });
             assert!(auth.is_ok() && limit.is_ok());
             // The rate-limit headers rate-limiting set in access, as the proxy applies them.
             state.apply_response_headers(&mut resp);
@@ -161,7 +168,7 @@ fn bench_five_plugins(c: &mut Criterion) {
                 state.set_service(0);
                 let mut chain = set.for_route(0).clone();
                 let mut scope = CallScope { phase: Phase::Access, req: &mut req, resp: None, state: &mut state };
-                assert_eq!(phases::access(&set, &mut chain, &mut scope), Verdict::Continue);
+                assert_eq!(block_on(phases::access(&set, &mut chain, &mut scope)), Verdict::Continue);
                 state.apply_response_headers(&mut resp);
                 (req, resp, state)
             },
@@ -182,8 +189,9 @@ fn bench_gray_release_rust_and_go(c: &mut Criterion) {
             b.iter(|| {
                 let mut state = RequestState::new(entities.clone());
                 let mut scope = CallScope { phase: Phase::Access, req: &mut req, resp: None, state: &mut state };
-                let r =
-                    module.call(&mut scope, Some((3, config)), |p, s| p.wasmgate_plugin_handler().call_access(s, 3));
+                let r = module.call_blocking(&mut scope, Some((3, config)), async |p, s| {
+                    p.wasmgate_plugin_handler().call_access(s, 3).await
+                });
                 black_box(r.is_ok())
             })
         });

@@ -2,6 +2,7 @@
 //! and credential key.
 
 use crate::config::{ConfigErrors, ConsumerConfig};
+use crate::passwords::Verifier;
 use std::collections::HashMap;
 
 /// Credential kind of key-auth keys.
@@ -39,6 +40,8 @@ pub(crate) struct Consumers {
     by_username: HashMap<String, usize>,
     by_custom_id: HashMap<String, usize>,
     credentials: HashMap<&'static str, HashMap<String, Credential>>,
+    /// Basic-auth credentials by user name, with their password hashes.
+    basic_auth: HashMap<String, (Credential, Verifier)>,
 }
 
 impl Consumers {
@@ -92,6 +95,22 @@ impl Consumers {
                     ));
                 }
             }
+            for (b, cred) in cfg.basicauth_credentials.iter().enumerate() {
+                let cred_id = match crate::ids::entity_id("basicauth_credential", cred.id.as_deref(), &cred.username) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        errors.push(format!("{label}: basicauth_credentials[{b}].id: {e}"));
+                        continue;
+                    }
+                };
+                let entry = (Credential { id: cred_id, consumer: index }, Verifier::new(cred.password.clone()));
+                if c.basic_auth.insert(cred.username.clone(), entry).is_some() {
+                    errors.push(format!(
+                        "{label}: basicauth_credentials[{b}].username: {:?} is already in use; user names must be unique",
+                        cred.username
+                    ));
+                }
+            }
             let mut groups: Vec<String> = Vec::new();
             for (g, acl) in cfg.acls.iter().enumerate() {
                 if acl.group.trim().is_empty() {
@@ -119,6 +138,12 @@ impl Consumers {
     /// Finds a consumer by id, then by username (as Kong's `anonymous` setting does).
     pub(crate) fn find(&self, id_or_username: &str) -> Option<usize> {
         self.by_id.get(id_or_username).or_else(|| self.by_username.get(id_or_username)).copied()
+    }
+
+    /// The basic-auth credential of `username`, if `password` is its password.
+    pub(crate) fn verify_password(&self, username: &str, password: &str) -> Option<&Credential> {
+        let (credential, verifier) = self.basic_auth.get(username)?;
+        verifier.verify(password).then_some(credential)
     }
 
     /// Finds a credential of `kind` by its key.

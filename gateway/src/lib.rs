@@ -12,11 +12,14 @@ pub mod config;
 mod consumers;
 mod dns;
 pub mod entities;
+#[doc(hidden)]
+pub mod fuzzing;
 mod health;
 mod ids;
 mod logging;
 pub mod memory;
 mod metrics;
+pub mod passwords;
 pub mod plugins;
 mod probes;
 mod proxy;

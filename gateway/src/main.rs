@@ -54,6 +54,9 @@ enum Command {
         #[command(subcommand)]
         action: PluginAction,
     },
+    /// Print the argon2id hash of the password read from standard input (one line), for a
+    /// basic-auth credential's `password` in TOML.
+    PasswordHash,
 }
 
 #[derive(Subcommand)]
@@ -132,6 +135,7 @@ fn main() -> ExitCode {
             componentize(&input, &output).map_err(wasmgate::config::ConfigErrors::from)
         }
         Command::Plugin { action: PluginAction::Compile { hash, cache_dir } } => return compile(&hash, &cache_dir),
+        Command::PasswordHash => password_hash().map_err(wasmgate::config::ConfigErrors::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -155,6 +159,18 @@ fn compile(hash: &str, cache_dir: &std::path::Path) -> ExitCode {
             ExitCode::from(status as u8)
         }
     }
+}
+
+fn password_hash() -> Result<(), String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| format!("cannot read the password: {e}"))?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Err("no password on standard input (example: echo 's3cret' | wasmgate password-hash)".into());
+    }
+    println!("{}", wasmgate::passwords::hash(password)?);
+    Ok(())
 }
 
 fn componentize(input: &std::path::Path, output: &std::path::Path) -> Result<(), String> {

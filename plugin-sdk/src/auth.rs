@@ -18,3 +18,11 @@ pub fn set_consumer(consumer: &str, credential: Option<&Credential>, anonymous: 
 pub fn set_consumer_by_key(kind: &str, key: &str) -> Result<bool, String> {
     consumers::set_consumer_by_key(kind, key)
 }
+
+/// Checks a basic-auth `username` and `password` against the stored argon2id hash (in constant
+/// time; a repeat of the last success is cheap) and does what [`set_consumer`] does for its
+/// consumer, in one host call. `Ok(false)`, with nothing set, for an unknown user or a wrong
+/// password.
+pub fn set_consumer_by_password(username: &str, password: &str) -> Result<bool, String> {
+    consumers::set_consumer_by_password(username, password)
+}

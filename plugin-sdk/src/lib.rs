@@ -46,12 +46,12 @@ pub mod bindings {
     });
 }
 
-pub use auth::{set_consumer, set_consumer_by_key};
+pub use auth::{set_consumer, set_consumer_by_key, set_consumer_by_password};
 pub use bindings::wasmgate::log::sink;
 pub use bindings::wasmgate::metrics::metrics;
 pub use bindings::wasmgate::plugin::types::{
-    Action, ConfigNeeds, Consumer, CounterOp, CounterResult, CounterState, Credential, LimitKey, LogLevel, Phases,
-    Response, ResponseSource, Window,
+    Action, ConfigNeeds, Consumer, CounterOp, CounterResult, CounterState, Credential, CredentialPlace, LimitKey,
+    LogLevel, Phases, Response, ResponseSource, Window,
 };
 pub use bindings::wasmgate::plugin::{cache, clock, consumers, context, counters, request, response, upstreams};
 #[doc(hidden)]
@@ -136,4 +136,10 @@ pub fn json_message(status: u16, message: &str, headers: &[(&str, &str)]) -> Act
 /// Logs through the gateway's log, tagged with the plugin's name.
 pub fn log(level: LogLevel, message: &str) {
     bindings::wasmgate::plugin::logging::log(level, message);
+}
+
+/// Declares, in `configure`, a place this configuration reads a credential from (a header, a
+/// query argument, a cookie): the gateway's log records then write its value as `REDACTED`.
+pub fn redact(place: &CredentialPlace) -> Result<(), String> {
+    bindings::wasmgate::plugin::logging::redact(place)
 }

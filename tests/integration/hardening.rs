@@ -245,6 +245,56 @@ async fn a_looping_client_is_quarantined_and_stalls_neither_other_clients_nor_ot
     gw.wait_for_log("plugin quarantine ended", 1).await;
 }
 
+/// With no quarantine at all, a call that loops to its deadline yields its worker thread at every
+/// epoch tick: the other clients of the same route and of another route get no error, and their
+/// p99 stays near the run without loops (before, each loop held a worker for its 200 ms).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_looping_call_yields_its_worker_to_other_requests() {
+    let up = Upstream::start("u").await;
+    let gw = Config::new()
+        .server("trusted_ips = [\"127.0.0.1\"]\nworker_threads = 1")
+        .service("s", &up.url())
+        .route("loop", &["/loop"])
+        .route("other", &["/other"])
+        .plugins_toml("[defaults]\ncpu_ms = 200\nquarantine = { after = 0 }")
+        .plugin("misbehave", "route = \"loop\"", "")
+        .only_modules(&["misbehave"])
+        .start()
+        .await;
+    let baseline = p99(&other_latencies(gw.port, Duration::from_millis(1500)).await);
+    let looping = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let looper = {
+        let (port, looping) = (gw.port, looping.clone());
+        tokio::spawn(async move {
+            let mut loops = Vec::new();
+            while looping.load(std::sync::atomic::Ordering::Relaxed) {
+                let headers = [("x-misbehave", "loop"), LOOPER];
+                loops.push(tokio::spawn(async move { request(port, "GET", "/loop", &headers, b"").await.status }));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let mut statuses = Vec::new();
+            for l in loops {
+                statuses.push(l.await.unwrap());
+            }
+            statuses
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..20 {
+        let same_route = [("x-misbehave", "ok"), ("x-forwarded-for", "203.0.113.2")];
+        assert_eq!(request(gw.port, "GET", "/loop", &same_route, b"").await.status, 200);
+    }
+    let with_loops = p99(&other_latencies(gw.port, Duration::from_millis(1500)).await);
+    looping.store(false, std::sync::atomic::Ordering::Relaxed);
+    let statuses = looper.await.unwrap();
+    assert!(statuses.len() >= 15 && statuses.iter().all(|s| *s == 500), "every loop hit its deadline: {statuses:?}");
+    assert_eq!(gw.log_count("plugin quarantined"), 0, "no quarantine took part");
+    assert!(
+        with_loops <= baseline * 2 + Duration::from_millis(20),
+        "p99 of the other route: {with_loops:?} with a 200 ms loop every 100 ms, {baseline:?} without"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hostile_plugin_cannot_make_the_host_keep_more_than_its_limits() {
     let up = Upstream::start("u").await;

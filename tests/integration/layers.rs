@@ -9,14 +9,14 @@ use std::path::Path;
 
 /// The layers, bottom first.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("configuration", &["config", "dns", "memory"]),
+    ("configuration", &["config", "dns", "memory", "passwords"]),
     ("entity parts", &["balancer", "consumers", "health", "ids", "router"]),
     ("compiled entities", &["entities"]),
     ("the request", &["request"]),
     ("plugins and observability", &["access_log", "logging", "metrics", "plugins", "sinks"]),
     ("the snapshot", &["snapshot"]),
     ("serving", &["admin", "probes", "proxy", "reload", "status"]),
-    ("the process", &["server", "transfer"]),
+    ("the process", &["fuzzing", "server", "transfer"]),
 ];
 
 #[test]

@@ -7,6 +7,7 @@ mod balancing;
 mod bundled;
 mod check;
 mod docs;
+mod fuzz_corpora;
 mod go_plugins;
 mod hardening;
 mod health;

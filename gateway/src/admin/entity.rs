@@ -16,7 +16,6 @@ use crate::plugins::module::Module;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
@@ -92,7 +91,7 @@ pub(crate) fn build(kind: Kind, mut input: Map<String, Value>, w: &Write<'_>) ->
             return Err(ApiError::field(h, format!("unknown field; {h} are their own entities")));
         }
     }
-    generate_fields(kind, &mut input, &refs, w)?;
+    generate_fields(kind, &mut input)?;
     let mut rec = match kind {
         Kind::Services => canonical::<ServiceConfig>(kind, input, w)?,
         Kind::Routes => canonical::<RouteConfig>(kind, input, w)?,
@@ -129,6 +128,9 @@ fn canonical<T: DeserializeOwned + Serialize>(
         } else if msg.starts_with("unknown field `") {
             // The path already ends with the unknown field.
             ApiError::field(&path, "unknown field")
+        } else if let Some((field, rest)) = msg.split_once(": ").filter(|_| path == ".") {
+            // A check of the whole entity (`try_from`) names its field first.
+            ApiError::field(field, rest)
         } else {
             ApiError::field(&path, msg)
         }
@@ -170,14 +172,9 @@ fn resolve_reference(records: &Records, field: &str, kind: Kind, value: &Value) 
     }
 }
 
-/// Kong's generated and derived fields: `url` expanded, keys and secrets made up when absent,
-/// basic-auth passwords hashed.
-fn generate_fields(
-    kind: Kind,
-    input: &mut Map<String, Value>,
-    refs: &Map<String, Value>,
-    w: &Write<'_>,
-) -> Result<(), ApiError> {
+/// Kong's generated and derived fields: `url` expanded, keys and secrets made up when absent.
+/// (Basic-auth passwords are hashed by the model as it reads them.)
+fn generate_fields(kind: Kind, input: &mut Map<String, Value>) -> Result<(), ApiError> {
     let missing = |m: &Map<String, Value>, f: &str| m.get(f).is_none_or(Value::is_null);
     match kind {
         Kind::Services => {
@@ -206,17 +203,6 @@ fn generate_fields(
                 if missing(input, f) {
                     input.insert(f.into(), Value::String(random_token()));
                 }
-            }
-        }
-        Kind::BasicAuths => {
-            let unchanged = w.existing.and_then(|e| e.get("password")) == input.get("password");
-            if let Some(Value::String(password)) = input.get("password")
-                && !unchanged
-            {
-                let consumer =
-                    refs.get("consumer").and_then(|c| c.get("id")).and_then(Value::as_str).unwrap_or_default();
-                let hash = hex::encode(Sha256::digest(format!("{password}{consumer}")));
-                input.insert("password".into(), Value::String(format!("sha256:{hash}")));
             }
         }
         _ => {}

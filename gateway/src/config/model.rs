@@ -354,19 +354,45 @@ pub(crate) struct JwtCredential {
     pub(crate) tags: Vec<String>,
 }
 
-/// `[[consumers.basicauth_credentials]]`: one user name and password.
+/// `[[consumers.basicauth_credentials]]`: one user name and password. The password is hashed as
+/// it is read (whatever the path: file, Admin API, `POST /config`, import), so only its hash is
+/// ever kept or shown.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "BasicAuthInput")]
 pub(crate) struct BasicAuthCredential {
     /// UUID; derived from the user name when absent.
     pub(crate) id: Option<String>,
     /// The user name.
     pub(crate) username: String,
-    /// The password; the Admin API stores and shows only its hash.
+    /// The password, or an argon2id hash of it (`wasmgate password-hash`); kept as the hash.
     pub(crate) password: String,
     /// Free-form labels.
     #[serde(default)]
     pub(crate) tags: Vec<String>,
+}
+
+/// A basic-auth credential as written, before its password is hashed.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct BasicAuthInput {
+    /// UUID; derived from the user name when absent.
+    id: Option<String>,
+    /// The user name.
+    username: String,
+    /// The password, or an argon2id hash of it (`wasmgate password-hash`); kept as the hash.
+    password: String,
+    /// Free-form labels.
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+impl TryFrom<BasicAuthInput> for BasicAuthCredential {
+    type Error = String;
+
+    fn try_from(c: BasicAuthInput) -> Result<Self, String> {
+        let password = crate::passwords::to_stored(&c.username, &c.password).map_err(|e| format!("password: {e}"))?;
+        Ok(BasicAuthCredential { id: c.id, username: c.username, password, tags: c.tags })
+    }
 }
 
 mod defaults {

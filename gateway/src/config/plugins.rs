@@ -80,6 +80,9 @@ pub struct Limits {
     pub(crate) quarantine: QuarantineSettings,
     /// Bytes the module's entries in the shared cache may take (least recently used go first).
     pub(crate) cache_bytes: u64,
+    /// Bytes the module's window counters may take (keys seen once go first; see
+    /// `plugins::counters`).
+    pub(crate) counter_bytes: u64,
     /// Bytes of per-request context values (`context::set`, `shared-set`) one call may leave.
     pub(crate) context_bytes: u64,
     /// Request and response header writes per call.
@@ -97,6 +100,7 @@ impl Default for Limits {
             memory_mb: 32,
             quarantine: QuarantineSettings::default(),
             cache_bytes: 16 << 20,
+            counter_bytes: 16 << 20,
             context_bytes: 1 << 20,
             header_writes: 100,
             header_bytes: 64 << 10,
@@ -123,6 +127,8 @@ pub struct ModuleSettings {
     pub(crate) quarantine: Option<QuarantineSettings>,
     /// Shared-cache bytes.
     pub(crate) cache_bytes: Option<u64>,
+    /// Window-counter bytes.
+    pub(crate) counter_bytes: Option<u64>,
     /// Per-request context bytes.
     pub(crate) context_bytes: Option<u64>,
     /// Header writes per call.

@@ -6,11 +6,12 @@
 //! (route+service+consumer, route+consumer, service+consumer, route+service, consumer, route,
 //! service, global), higher priority runs first.
 
-use super::module::Module;
+use super::module::{Accepted, Module};
 use super::quarantine::Quarantine;
 use crate::config::ConfigErrors;
 use crate::config::PluginEntry;
 use crate::entities::Entities;
+use crate::request::redact::Redactions;
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -32,6 +33,8 @@ pub(crate) struct Configured {
     pub(crate) consumer: Option<usize>,
     /// Whether it needs the request body before access.
     pub(crate) needs_body: bool,
+    /// The credential places it reads.
+    redactions: Redactions,
     /// Its quarantine state (kept while the module is unchanged).
     pub(crate) quarantine: Arc<Quarantine>,
 }
@@ -99,6 +102,8 @@ pub struct PluginSet {
     global: Arc<Chain>,
     routes: Vec<Arc<Chain>>,
     consumer_scoped: bool,
+    /// What log records hide: the credential places of every instance.
+    redactions: Arc<Redactions>,
     consumer_chains: RwLock<HashMap<(Option<usize>, usize), Chained>>,
 }
 
@@ -130,7 +135,12 @@ impl PluginSet {
             }
         }
         let consumer_scoped = by_name.values().flatten().any(|c| c.consumer.is_some());
-        let mut set = PluginSet { by_name, consumer_scoped, ..PluginSet::default() };
+        let mut redactions = Redactions::default();
+        for c in by_name.values().flatten() {
+            redactions.merge(&c.redactions);
+        }
+        let redactions = Arc::new(redactions);
+        let mut set = PluginSet { by_name, consumer_scoped, redactions, ..PluginSet::default() };
         set.global = Arc::new(Chain::new(set.resolve(None, None, None)));
         set.routes = entities
             .routes
@@ -163,6 +173,11 @@ impl PluginSet {
     /// The chain of a route (before a consumer is known).
     pub fn for_route(&self, route: usize) -> &Arc<Chain> {
         &self.routes[route]
+    }
+
+    /// The credential places the instances read, which log records hide.
+    pub(crate) fn redactions(&self) -> &Arc<Redactions> {
+        &self.redactions
     }
 
     /// Whether any instance is scoped to a consumer (otherwise authentication changes nothing).
@@ -236,11 +251,11 @@ fn configure_entry(
         }
     };
     let config_id = config_id(&module.name, &config_json);
-    let needs_body = match module.configure(config_id, &config_json, entities) {
-        Ok(needs) => needs,
+    let accepted = match module.configure(config_id, &config_json, entities) {
+        Ok(accepted) => Some(accepted),
         Err(msg) => {
             errors.push(msg);
-            false
+            None
         }
     };
     if let Err(err) = crate::ids::plugin_id(e) {
@@ -249,6 +264,17 @@ fn configure_entry(
     if !errors.is_empty() {
         return Err(errors);
     }
+    let Some(Accepted { needs_body, redactions }) = accepted else { return Err(errors) };
     let quarantine = module.quarantine(config_id);
-    Ok(Configured { module: module.clone(), config_id, config_json, route, service, consumer, needs_body, quarantine })
+    Ok(Configured {
+        module: module.clone(),
+        config_id,
+        config_json,
+        route,
+        service,
+        consumer,
+        needs_body,
+        redactions,
+        quarantine,
+    })
 }

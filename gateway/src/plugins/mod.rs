@@ -5,10 +5,12 @@
 //! - [`host`]: the functions plugins import.
 //! - [`chain`]: plugin instances, scopes and the chains resolved per configuration version.
 //! - [`phases`]: running a phase over a chain, with the failure policy.
+//! - [`counters`]: window counters per module, bounded in bytes.
 //! - [`shared`]: counters and cache shared by all plugins, kept across reloads.
 
 pub mod chain;
 pub mod componentize;
+pub mod counters;
 pub mod doc;
 pub mod engine;
 pub mod host;

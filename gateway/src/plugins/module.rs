@@ -1,5 +1,10 @@
 //! A loaded plugin module: compiled once, pre-instantiated, with a pool of instances. An instance is
 //! checked out for one phase call and returned; one that traps or runs out of time is dropped.
+//!
+//! Calls are async (wasmtime's async support): at every epoch tick a call still running yields
+//! its worker thread to other requests and resumes when polled again, until its CPU deadline,
+//! when it traps. A slow input so holds up only its own request. The body filters, which Pingora
+//! runs synchronously, drive the same calls to completion on the spot ([`block_on`]).
 
 use super::engine::{PluginEngine, TICK};
 use super::host::{HostState, Plugin, PluginPre};
@@ -8,15 +13,26 @@ use super::quarantine::Quarantine;
 use super::shared::Shared;
 use crate::config::{FailurePolicy, Limits, ModuleSettings};
 use crate::entities::Entities;
+use crate::request::redact::Redactions;
 use crate::request::{Phase, RequestState};
 use crate::sinks::SinkGrants;
 use parking_lot::Mutex;
 use pingora_http::{RequestHeader, ResponseHeader};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use wasmtime::Store;
+
+/// What the host keeps of a configuration a plugin accepted.
+pub struct Accepted {
+    /// Whether it needs the request body before access.
+    pub needs_body: bool,
+    /// The credential places it reads, hidden in log records.
+    pub(crate) redactions: Redactions,
+}
 
 /// Phases as a bit set (the WIT `phases` flags).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -172,6 +188,7 @@ impl Module {
             memory_mb: settings.memory_mb.unwrap_or(defaults.memory_mb),
             quarantine: settings.quarantine.unwrap_or(defaults.quarantine),
             cache_bytes: settings.cache_bytes.unwrap_or(defaults.cache_bytes),
+            counter_bytes: settings.counter_bytes.unwrap_or(defaults.counter_bytes),
             context_bytes: settings.context_bytes.unwrap_or(defaults.context_bytes),
             header_writes: settings.header_writes.unwrap_or(defaults.header_writes),
             header_bytes: settings.header_bytes.unwrap_or(defaults.header_bytes),
@@ -204,11 +221,14 @@ impl Module {
             log_limit: Arc::default(),
             quarantines: Mutex::default(),
         };
-        let mut instance = module.instantiate().map_err(|e| format!("cannot be instantiated: {e}"))?;
-        instance.store.set_epoch_deadline(module.deadline_ticks());
-        let meta = module
-            .pre_call(&mut instance, |p, s| p.wasmgate_plugin_handler().call_metadata(s))
-            .map_err(|e| format!("metadata(): {e}"))?;
+        let (mut instance, meta) = block_on(async {
+            let mut instance = module.instantiate().await.map_err(|e| format!("cannot be instantiated: {e}"))?;
+            module.start_call(&mut instance.store);
+            let meta = instance.plugin.wasmgate_plugin_handler().call_metadata(&mut instance.store).await;
+            let meta = meta.map_err(|e| format!("metadata(): {}", module.classify(e)))?;
+            Ok::<_, String>((instance, meta))
+        })?;
+        instance.store.data_mut().usage = Default::default();
         module.version = meta.version;
         module.priority = settings.priority.unwrap_or(meta.priority);
         module.phases = PhaseSet(meta.phases.as_array()[0] as u8);
@@ -223,13 +243,16 @@ impl Module {
         Ok(module)
     }
 
-    /// The epoch deadline of a call: one tick more than `cpu_ms`, because the first tick may come
-    /// right after the call starts (otherwise a 1 ms budget could interrupt a call of a few µs).
-    fn deadline_ticks(&self) -> u64 {
-        self.limits.cpu_ms.max(1) * 1_000 / TICK.as_micros() as u64 + 1
+    /// Starts the CPU deadline of a call: `cpu_ms` from now, plus one tick, because the first
+    /// tick may come right after the call starts (otherwise a 1 ms budget could interrupt a call
+    /// of a few µs). The call yields at the next tick, and at every one after it.
+    fn start_call(&self, store: &mut Store<HostState>) {
+        let budget = Duration::from_millis(self.limits.cpu_ms) + TICK;
+        store.data_mut().usage.deadline = Some(Instant::now() + budget);
+        store.set_epoch_deadline(1);
     }
 
-    fn instantiate(&self) -> Result<Box<Instance>, CallError> {
+    async fn instantiate(&self) -> Result<Box<Instance>, CallError> {
         let state = HostState::new(
             self.name.clone(),
             self.shared.clone(),
@@ -239,19 +262,18 @@ impl Module {
         );
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| s.limiter());
-        store.set_epoch_deadline(self.deadline_ticks());
-        let plugin = self.pre.instantiate(&mut store).map_err(|e| self.classify(e))?;
+        store.epoch_deadline_callback(|ctx| match ctx.data().usage.deadline {
+            Some(deadline) if Instant::now() >= deadline => Err(wasmtime::Trap::Interrupt.into()),
+            _ if BLOCKING.get() => Ok(wasmtime::UpdateDeadline::Continue(1)),
+            // tokio's yield resumes the call only after the runtime has polled its I/O, so the
+            // other requests of this thread move on meanwhile (an immediate wake-up would keep
+            // the call first in line, and the I/O waiting, for up to 61 ticks).
+            _ => Ok(wasmtime::UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))),
+        });
+        self.start_call(&mut store);
+        let plugin = self.pre.instantiate_async(&mut store).await.map_err(|e| self.classify(e))?;
         let generation = self.generation.load(Ordering::Acquire);
         Ok(Box::new(Instance { generation, store, plugin, configured: Vec::new() }))
-    }
-
-    /// Runs `f` on a fresh instance with no request (metadata at load).
-    fn pre_call<R>(
-        &self,
-        instance: &mut Instance,
-        f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
-    ) -> Result<R, CallError> {
-        f(&instance.plugin, &mut instance.store).map_err(|e| self.classify(e))
     }
 
     /// The quarantine state of configuration `config_id` (shared by every snapshot using it).
@@ -261,37 +283,42 @@ impl Module {
 
     /// Validates a configuration (JSON) in an instance, keeping it under `id`. Runs with the
     /// entities of the snapshot being built, so the plugin can check names against them.
-    pub fn configure(&self, id: u64, json: &str, entities: &Arc<Entities>) -> Result<bool, String> {
+    pub fn configure(&self, id: u64, json: &str, entities: &Arc<Entities>) -> Result<Accepted, String> {
         let mut req = RequestHeader::build("GET", b"/", None).expect("static request");
         let mut state = RequestState::new(entities.clone());
         let mut scope = CallScope { phase: Phase::Configure, req: &mut req, resp: None, state: &mut state };
-        let needs = self
-            .call(&mut scope, None, |p, s| p.wasmgate_plugin_handler().call_configure(s, id, json))
+        let (needs, redactions) = self
+            .call_blocking(&mut scope, None, async |p, s| {
+                let accepted = p.wasmgate_plugin_handler().call_configure(&mut *s, id, json).await;
+                let redactions = std::mem::take(&mut s.data_mut().usage.redactions);
+                accepted.map(|r| r.map(|needs| (needs, redactions)))
+            })
             .map_err(|e| match e {
                 CallError::Plugin(msg) => msg,
                 other => other.to_string(),
             })?;
-        Ok(needs.request_body)
+        Ok(Accepted { needs_body: needs.request_body, redactions })
     }
 
     /// Runs one phase call for configuration `config` (configuring the instance first if it has
     /// not seen it). The plugin's own `Err` becomes [`CallError::Plugin`].
-    pub fn call<R>(
+    pub async fn call<R>(
         &self,
         scope: &mut CallScope<'_>,
         config: Option<(u64, &str)>,
-        f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
+        f: impl AsyncFnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, CallError> {
         let popped = self.idle.lock().pop();
         let mut instance = match popped {
             Some(i) => i,
-            None => self.instantiate()?,
+            None => self.instantiate().await?,
         };
         swap_in(&mut instance.store, scope);
-        instance.store.set_epoch_deadline(self.deadline_ticks());
-        let result = self
-            .configure_instance(&mut instance, config)
-            .and_then(|()| f(&instance.plugin, &mut instance.store).map_err(|e| self.classify(e)));
+        self.start_call(&mut instance.store);
+        let result = match self.configure_instance(&mut instance, config).await {
+            Ok(()) => f(&instance.plugin, &mut instance.store).await.map_err(|e| self.classify(e)),
+            Err(e) => Err(e),
+        };
         instance.store.data_mut().flush_stderr();
         swap_out(&mut instance.store, scope);
         // A call that went past a host-side bound fails as an error would: the failure policy.
@@ -313,14 +340,26 @@ impl Module {
         }
     }
 
-    fn configure_instance(&self, instance: &mut Instance, config: Option<(u64, &str)>) -> Result<(), CallError> {
+    /// [`Module::call`] driven to completion on this thread, for callers that cannot await: the
+    /// body filters (synchronous in Pingora) and validation at load. Yields at ticks cost nothing
+    /// here; the deadline holds as in any call.
+    pub fn call_blocking<R>(
+        &self,
+        scope: &mut CallScope<'_>,
+        config: Option<(u64, &str)>,
+        f: impl AsyncFnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
+    ) -> Result<R, CallError> {
+        block_on(self.call(scope, config, f))
+    }
+
+    async fn configure_instance(&self, instance: &mut Instance, config: Option<(u64, &str)>) -> Result<(), CallError> {
         let Some((id, json)) = config else { return Ok(()) };
         if instance.configured.contains(&id) {
             return Ok(());
         }
         // The plugin is accepting a configuration, whatever the request's phase.
         let phase = std::mem::replace(&mut instance.store.data_mut().call.phase, Phase::Configure);
-        let configured = instance.plugin.wasmgate_plugin_handler().call_configure(&mut instance.store, id, json);
+        let configured = instance.plugin.wasmgate_plugin_handler().call_configure(&mut instance.store, id, json).await;
         instance.store.data_mut().call.phase = phase;
         match configured.map_err(|e| self.classify(e))? {
             Ok(_) => {
@@ -358,6 +397,25 @@ impl Module {
         }
         CallError::Trap(text)
     }
+}
+
+thread_local! {
+    /// Whether this thread is driving a call in [`block_on`]: the call then never yields.
+    static BLOCKING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Drives a call (or a phase of calls) to completion on this thread. A call that reaches an
+/// epoch tick goes on without yielding: there is nobody to yield to, and tokio's deferred
+/// wake-up would never come while this thread blocks.
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            BLOCKING.set(self.0);
+        }
+    }
+    let _reset = Reset(BLOCKING.replace(true));
+    futures_executor::block_on(future)
 }
 
 fn swap_in(store: &mut Store<HostState>, scope: &mut CallScope<'_>) {

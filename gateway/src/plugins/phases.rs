@@ -42,11 +42,11 @@ fn fails_closed(p: &Configured, phase: Phase, e: &CallError) -> bool {
 /// Calls one plugin instance in its configuration, unless it is quarantined; deadline hits count
 /// towards its quarantine. `clock` is when the call starts (read now if unset), and becomes when
 /// it ended: the calls of a phase share their clock readings.
-fn call<R>(
+async fn call<R>(
     p: &Configured,
     scope: &mut CallScope<'_>,
     clock: &mut Option<Instant>,
-    f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
+    f: impl AsyncFnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
 ) -> Result<R, CallError> {
     let client = || client_key(scope.state);
     if p.quarantine.tracking() && !p.quarantine.admits(client()) {
@@ -54,7 +54,7 @@ fn call<R>(
     }
     scope.state.scope_to(p.route, p.service);
     let started = *clock.get_or_insert_with(Instant::now);
-    let result = p.module.call(scope, Some((p.config_id, p.config_json.as_str())), f);
+    let result = p.module.call(scope, Some((p.config_id, p.config_json.as_str())), f).await;
     let ended = Instant::now();
     if scope.state.entities().is_some_and(|e| e.settings.metrics) {
         let outcome = match &result {
@@ -88,12 +88,13 @@ fn client_key(state: &RequestState) -> ClientKey {
 }
 
 /// Calls a rewrite or access export; `Some` when the chain stops here.
-fn call_action(p: &Configured, scope: &mut CallScope<'_>, clock: &mut Option<Instant>) -> Option<Verdict> {
+async fn call_action(p: &Configured, scope: &mut CallScope<'_>, clock: &mut Option<Instant>) -> Option<Verdict> {
     let (id, phase) = (p.config_id, scope.phase);
-    let result = call(p, scope, clock, |plugin, store| match phase {
-        Phase::Rewrite => plugin.wasmgate_plugin_handler().call_rewrite(store, id),
-        _ => plugin.wasmgate_plugin_handler().call_access(store, id),
-    });
+    let result = call(p, scope, clock, async |plugin, store| match phase {
+        Phase::Rewrite => plugin.wasmgate_plugin_handler().call_rewrite(store, id).await,
+        _ => plugin.wasmgate_plugin_handler().call_access(store, id).await,
+    })
+    .await;
     match result {
         Ok(Action::Proceed) => None,
         Ok(Action::Respond(r)) => Some(Verdict::Respond(answer(r))),
@@ -102,11 +103,11 @@ fn call_action(p: &Configured, scope: &mut CallScope<'_>, clock: &mut Option<Ins
 }
 
 /// The rewrite phase: global plugins, before routing.
-pub(crate) fn rewrite(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
+pub(crate) async fn rewrite(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
     scope.phase = Phase::Rewrite;
     let mut clock = None;
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::Rewrite)) {
-        if let Some(verdict) = call_action(p, scope, &mut clock) {
+        if let Some(verdict) = call_action(p, scope, &mut clock).await {
             return verdict;
         }
     }
@@ -116,7 +117,7 @@ pub(crate) fn rewrite(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
 /// The access phase. When a plugin authenticates a consumer and consumer-scoped instances exist,
 /// the rest of the chain is re-resolved for that consumer; `chain` ends as the chain the later
 /// phases use.
-pub fn access(set: &PluginSet, chain: &mut Arc<Chain>, scope: &mut CallScope<'_>) -> Verdict {
+pub async fn access(set: &PluginSet, chain: &mut Arc<Chain>, scope: &mut CallScope<'_>) -> Verdict {
     scope.phase = Phase::Access;
     let mut clock = None;
     let mut i = 0;
@@ -126,7 +127,7 @@ pub fn access(set: &PluginSet, chain: &mut Arc<Chain>, scope: &mut CallScope<'_>
             continue;
         }
         let consumer_before = scope.state.consumer();
-        if let Some(verdict) = call_action(p, scope, &mut clock) {
+        if let Some(verdict) = call_action(p, scope, &mut clock).await {
             return verdict;
         }
         if let Some(consumer) =
@@ -141,13 +142,15 @@ pub fn access(set: &PluginSet, chain: &mut Arc<Chain>, scope: &mut CallScope<'_>
 }
 
 /// The header-filter phase (upstream responses and the gateway's own answers alike).
-pub(crate) fn header_filter(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
+pub(crate) async fn header_filter(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
     scope.phase = Phase::HeaderFilter;
     let mut clock = None;
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::HeaderFilter)) {
         let id = p.config_id;
-        if let Err(e) =
-            call(p, scope, &mut clock, |plugin, store| plugin.wasmgate_plugin_handler().call_header_filter(store, id))
+        let filter = async |plugin: &Plugin, store: &mut Store<HostState>| {
+            plugin.wasmgate_plugin_handler().call_header_filter(store, id).await
+        };
+        if let Err(e) = call(p, scope, &mut clock, filter).await
             && fails_closed(p, Phase::HeaderFilter, &e)
         {
             return Verdict::Fail;
@@ -156,7 +159,8 @@ pub(crate) fn header_filter(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict
     Verdict::Continue
 }
 
-/// The body-filter phase for one chunk; plugins may replace it.
+/// The body-filter phase for one chunk; plugins may replace it. Synchronous, as Pingora's body
+/// filter is: each call is driven to completion here.
 pub(crate) fn body_filter(
     chain: &Chain,
     scope: &mut CallScope<'_>,
@@ -168,9 +172,10 @@ pub(crate) fn body_filter(
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::BodyFilter)) {
         let id = p.config_id;
         let chunk: &[u8] = body.as_deref().unwrap_or_default();
-        match call(p, scope, &mut clock, |plugin, store| {
-            plugin.wasmgate_plugin_handler().call_body_filter(store, id, chunk, end_of_stream)
-        }) {
+        let filter = async |plugin: &Plugin, store: &mut Store<HostState>| {
+            plugin.wasmgate_plugin_handler().call_body_filter(store, id, chunk, end_of_stream).await
+        };
+        match super::module::block_on(call(p, scope, &mut clock, filter)) {
             Ok(Some(replacement)) => *body = Some(Bytes::from(replacement)),
             Ok(None) => {}
             Err(e) if fails_closed(p, Phase::BodyFilter, &e) => return Verdict::Fail,
@@ -181,12 +186,15 @@ pub(crate) fn body_filter(
 }
 
 /// The log phase: runs after every request; failures are only logged.
-pub(crate) fn log(chain: &Chain, scope: &mut CallScope<'_>) {
+pub(crate) async fn log(chain: &Chain, scope: &mut CallScope<'_>) {
     scope.phase = Phase::Log;
     let mut clock = None;
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::Log)) {
         let id = p.config_id;
-        if let Err(e) = call(p, scope, &mut clock, |plugin, store| plugin.wasmgate_plugin_handler().call_log(store, id))
+        let log = async |plugin: &Plugin, store: &mut Store<HostState>| {
+            plugin.wasmgate_plugin_handler().call_log(store, id).await
+        };
+        if let Err(e) = call(p, scope, &mut clock, log).await
             && p.module.log_limit.allow(&p.module.name, LogKind::of(&e))
         {
             tracing::error!(plugin = %p.module.name, phase = ?Phase::Log, "plugin {e}");

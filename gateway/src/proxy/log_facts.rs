@@ -56,6 +56,7 @@ impl RequestCtx {
             upstream_uri,
             tries: self.tries_made(),
             status,
+            redactions: self.snapshot.plugins.redactions().clone(),
         }
     }
 

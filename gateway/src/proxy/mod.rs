@@ -134,7 +134,7 @@ impl ProxyHttp for Gateway {
         // REWRITE: global plugins, before routing.
         if !ctx.chain.plugins.is_empty() {
             let chain = ctx.chain.clone();
-            let verdict = phases::rewrite(&chain, &mut scope!(session, ctx, Phase::Rewrite, None));
+            let verdict = phases::rewrite(&chain, &mut scope!(session, ctx, Phase::Rewrite, None)).await;
             if let Some(done) = self.settle(session, ctx, verdict).await? {
                 return Ok(done);
             }
@@ -174,7 +174,8 @@ impl ProxyHttp for Gateway {
         }
         if !ctx.chain.plugins.is_empty() {
             let mut chain = ctx.chain.clone();
-            let verdict = phases::access(&snap.plugins, &mut chain, &mut scope!(session, ctx, Phase::Access, None));
+            let verdict =
+                phases::access(&snap.plugins, &mut chain, &mut scope!(session, ctx, Phase::Access, None)).await;
             ctx.chain = chain;
             if let Some(done) = self.settle(session, ctx, verdict).await? {
                 return Ok(done);
@@ -322,7 +323,7 @@ impl ProxyHttp for Gateway {
                 resp.insert_header("x-gateway-proxy-latency", millis(sent - ctx.started))?;
             }
         }
-        if self.filter_response(session, ctx, resp) == Verdict::Fail {
+        if self.filter_response(session, ctx, resp).await == Verdict::Fail {
             ctx.plugin_failed = true;
             return Err(answer::status_error(500, messages::UNEXPECTED));
         }
@@ -375,7 +376,7 @@ impl ProxyHttp for Gateway {
         if ctx.chain.logs {
             let chain = ctx.chain.clone();
             resp = resp.or_else(|| session.response_written().cloned());
-            phases::log(&chain, &mut scope!(session, ctx, Phase::Log, resp.as_mut()));
+            phases::log(&chain, &mut scope!(session, ctx, Phase::Log, resp.as_mut())).await;
         }
         let view = ctx.log_view();
         let resp = resp.as_ref().or(session.response_written());

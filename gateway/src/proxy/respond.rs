@@ -58,7 +58,7 @@ impl Gateway {
         }
         let mut body = Some(answer.body);
         if !ctx.plugin_failed
-            && self.filter_response(session, ctx, &mut resp) == Verdict::Continue
+            && self.filter_response(session, ctx, &mut resp).await == Verdict::Continue
             && ctx.chain.filters_body
         {
             let chain = ctx.chain.clone();
@@ -78,7 +78,7 @@ impl Gateway {
 
     /// Header writes plugins made in rewrite and access, then HEADER_FILTER plugins, on a
     /// response; keeps a copy for body-filter and log plugins.
-    pub(super) fn filter_response(
+    pub(super) async fn filter_response(
         &self,
         session: &mut Session,
         ctx: &mut RequestCtx,
@@ -89,7 +89,7 @@ impl Gateway {
             return Verdict::Continue;
         }
         let chain = ctx.chain.clone();
-        let verdict = phases::header_filter(&chain, &mut scope!(session, ctx, Phase::HeaderFilter, Some(resp)));
+        let verdict = phases::header_filter(&chain, &mut scope!(session, ctx, Phase::HeaderFilter, Some(resp))).await;
         if chain.filters_body {
             // The body may change length: let it be chunked.
             resp.remove_header(&http::header::CONTENT_LENGTH);

@@ -1,15 +1,18 @@
 //! Kong's log record (`kong.log.serialize()`): what log plugins send, and what the JSON access log
-//! writes, built from one request's header, response and state. `Authorization` and
-//! `Proxy-Authorization` request headers are written as `REDACTED`. As in Kong, at most 100 query
-//! arguments and 100 header names are listed.
+//! writes, built from one request's header, response and state. Credentials are written as
+//! `REDACTED` (see [`super::redact`]) in the headers, the query and the URIs. As in Kong, at most
+//! 100 query arguments and 100 header names are listed.
 
+use super::redact::{REDACTED, Redactions};
 use crate::entities::{Destination, Entities};
 use crate::request::{RequestState, Source};
 use http::HeaderMap;
 use pingora_http::{RequestHeader, ResponseHeader};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
+use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What is known of a request once it is over, besides its headers and plugin state.
@@ -33,6 +36,8 @@ pub(crate) struct LogFacts {
     pub(crate) tries: Vec<(String, u16)>,
     /// The status sent, when there is no response header to read it from.
     pub(crate) status: u16,
+    /// The credential places the configuration's plugins read.
+    pub(crate) redactions: Arc<Redactions>,
 }
 
 /// A request id as nginx's `$request_id`: 32 random hex digits.
@@ -46,23 +51,25 @@ pub(crate) fn build(req: &RequestHeader, resp: Option<&ResponseHeader>, state: &
     let facts = state.facts().unwrap_or(&empty);
     let e = state.entities();
     let ms = |d: Duration| d.as_millis() as u64;
-    let uri = req.uri.path_and_query().map_or("/", |p| p.as_str());
+    let hide = &*facts.redactions;
+    let uri = hide.uri(req.uri.path_and_query().map_or("/", |p| p.as_str()));
     let status = resp.map_or(facts.status, |r| r.status.as_u16());
+    let upstream_uri = facts.upstream_uri.as_deref().map(|u| hide.uri(u));
     let record = Record {
         request: Request {
             id: &facts.request_id,
             method: req.method.as_str(),
-            uri,
             url: format!("http://{}:{}{uri}", state.info().host, state.info().port),
-            querystring: Query(req.uri.query().unwrap_or_default()),
-            headers: Headers { map: &req.headers, redact: true },
+            uri: &uri,
+            querystring: Query { query: req.uri.query().unwrap_or_default(), hide },
+            headers: Headers { map: &req.headers, hide: Some(hide) },
             size: facts.request_size,
         },
-        upstream_uri: facts.upstream_uri.as_deref(),
+        upstream_uri: upstream_uri.as_deref(),
         upstream_status: (state.source() == Source::Service && facts.upstream.is_some()).then_some(status),
         response: Response {
             status,
-            headers: resp.map(|r| Headers { map: &r.headers, redact: false }),
+            headers: resp.map(|r| Headers { map: &r.headers, hide: None }),
             size: facts.response_size,
         },
         tries: facts.tries.iter().map(|(ip, port)| Try { ip, port: *port }).collect(),
@@ -222,21 +229,30 @@ struct Latencies {
     receive: u64,
 }
 
-/// Header fields by lower-case name: a string, or a list for a repeated header.
+/// Header fields by lower-case name: a string, or a list for a repeated header; request headers
+/// with their credentials hidden.
 struct Headers<'a> {
     map: &'a HeaderMap,
-    redact: bool,
+    hide: Option<&'a Redactions>,
 }
 
 impl Serialize for Headers<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.map.keys_len().min(MAX_ARGS)))?;
         for name in self.map.keys().take(MAX_ARGS) {
-            let secret =
-                self.redact && (name == http::header::AUTHORIZATION || name == http::header::PROXY_AUTHORIZATION);
-            let values: Vec<_> = self.map.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes())).collect();
+            let secret = self.hide.is_some_and(|h| h.hides_header(name.as_str()));
+            let values: Vec<_> = self
+                .map
+                .get_all(name)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()))
+                .map(|v| match self.hide {
+                    Some(h) if name == http::header::COOKIE => Cow::Owned(h.cookie_header(&v).into_owned()),
+                    _ => v,
+                })
+                .collect();
             match (secret, values.as_slice()) {
-                (true, _) => map.serialize_entry(name.as_str(), "REDACTED")?,
+                (true, _) => map.serialize_entry(name.as_str(), REDACTED)?,
                 (false, [one]) => map.serialize_entry(name.as_str(), one)?,
                 (false, many) => map.serialize_entry(name.as_str(), many)?,
             }
@@ -253,8 +269,12 @@ fn headers_or_empty<S: Serializer>(h: &Option<Headers<'_>>, s: S) -> Result<S::O
 }
 
 /// Query arguments by name, percent-decoded: a string, `true` for a bare name, or a list for a
-/// repeated one (as Kong's `querystring`), for the first [`MAX_ARGS`] arguments.
-struct Query<'a>(&'a str);
+/// repeated one (as Kong's `querystring`), for the first [`MAX_ARGS`] arguments; hidden ones as
+/// `REDACTED`.
+struct Query<'a> {
+    query: &'a str,
+    hide: &'a Redactions,
+}
 
 /// Most query arguments and header names a record lists (Kong's default for both).
 const MAX_ARGS: usize = 100;
@@ -262,8 +282,9 @@ const MAX_ARGS: usize = 100;
 impl Serialize for Query<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut args: Vec<(String, Vec<Arg>)> = Vec::new();
-        for piece in self.0.split('&').filter(|p| !p.is_empty()).take(MAX_ARGS) {
+        for piece in self.query.split('&').filter(|p| !p.is_empty()).take(MAX_ARGS) {
             let (name, value) = match piece.split_once('=') {
+                Some((n, _)) if self.hide.hides_arg(&decode(n)) => (decode(n), Arg::Value(REDACTED.into())),
                 Some((n, v)) => (decode(n), Arg::Value(decode(v))),
                 None => (decode(piece), Arg::Bare),
             };
@@ -320,13 +341,19 @@ mod tests {
 
     #[test]
     fn the_record_has_kongs_shape() {
-        let mut req = RequestHeader::build("GET", b"/api/x?a=1&a=2&flag&q=h%20i", None).unwrap();
+        let mut req = RequestHeader::build("GET", b"/api/x?a=1&a=2&flag&q=h%20i&apikey=k1", None).unwrap();
         req.append_header("authorization", "Bearer secret").unwrap();
+        req.append_header("apikey", "k2").unwrap();
+        req.append_header("cookie", "theme=dark; session=s3").unwrap();
         req.append_header("x-two", "1").unwrap();
         req.append_header("x-two", "2").unwrap();
         let mut resp = ResponseHeader::build(201, None).unwrap();
         resp.append_header("content-type", "text/plain").unwrap();
         let mut state = RequestState::default();
+        let mut hidden = Redactions::default();
+        hidden.header("apikey");
+        hidden.query_arg("apikey");
+        hidden.cookie("session");
         state.set_facts(LogFacts {
             request_id: "abc".into(),
             started_at_ms: 1_700_000_000_000,
@@ -334,20 +361,26 @@ mod tests {
             upstream: Some(Duration::from_millis(20)),
             request_size: 100,
             response_size: 50,
-            upstream_uri: Some("/x?a=1".into()),
+            upstream_uri: Some("/x?a=1&apikey=k1".into()),
             tries: vec![("127.0.0.1".into(), 8080)],
             status: 0,
+            redactions: Arc::new(hidden),
         });
         let v: Value = serde_json::from_str(&build(&req, Some(&resp), &state)).unwrap();
         assert_eq!(v["request"]["id"], "abc");
-        assert_eq!(v["request"]["uri"], "/api/x?a=1&a=2&flag&q=h%20i");
-        assert_eq!(v["request"]["querystring"], json!({"a": ["1", "2"], "flag": true, "q": "h i"}));
+        assert_eq!(v["request"]["uri"], "/api/x?a=1&a=2&flag&q=h%20i&apikey=REDACTED");
+        assert!(v["request"]["url"].as_str().unwrap().ends_with("&apikey=REDACTED"));
+        let query = json!({"a": ["1", "2"], "flag": true, "q": "h i", "apikey": "REDACTED"});
+        assert_eq!(v["request"]["querystring"], query);
         assert_eq!(v["request"]["headers"]["authorization"], "REDACTED");
+        assert_eq!(v["request"]["headers"]["apikey"], "REDACTED");
+        assert_eq!(v["request"]["headers"]["cookie"], "theme=dark; session=REDACTED");
         assert_eq!(v["request"]["headers"]["x-two"], json!(["1", "2"]));
         assert_eq!(v["response"], json!({"status": 201, "headers": {"content-type": "text/plain"}, "size": 50}));
         assert_eq!(v["latencies"], json!({"request": 30, "kong": 10, "proxy": 20, "receive": 0}));
         assert_eq!(v["tries"], json!([{"ip": "127.0.0.1", "port": 8080}]));
-        assert_eq!((v["upstream_uri"].as_str(), v["upstream_status"].as_u64()), (Some("/x?a=1"), Some(201)));
+        let upstream = (Some("/x?a=1&apikey=REDACTED"), Some(201));
+        assert_eq!((v["upstream_uri"].as_str(), v["upstream_status"].as_u64()), upstream);
         assert_eq!((v["started_at"].as_u64(), v["source"].as_str()), (Some(1_700_000_000_000), Some("service")));
         assert!(v.get("route").is_none() && v.get("consumer").is_none(), "no entities known");
     }

@@ -6,6 +6,7 @@
 pub mod answer;
 pub(crate) mod header_access;
 pub(crate) mod log_record;
+pub(crate) mod redact;
 mod state;
 
 pub use state::*;

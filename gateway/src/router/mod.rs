@@ -7,7 +7,7 @@
 //! routes cost about what 10 do. The few candidates found are checked in full (port, methods,
 //! headers) and ranked by Kong's priority rules.
 
-mod host;
+pub(crate) mod host;
 pub(crate) mod path;
 #[cfg(test)]
 mod reference_cases;

@@ -6,8 +6,8 @@ mod body;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use wasmgate_plugin_sdk::{
-    Action, ConfigNeeds, Phases, Plugin, consumers, export_plugin, json_message, request, set_consumer,
-    set_consumer_by_key,
+    Action, ConfigNeeds, CredentialPlace, Phases, Plugin, consumers, export_plugin, json_message, redact, request,
+    set_consumer, set_consumer_by_key,
 };
 
 /// Configuration of key-auth.
@@ -118,6 +118,11 @@ impl Plugin for KeyAuth {
             && consumers::find(anon).is_none()
         {
             return Err(format!("config.anonymous: no consumer with id or username {anon:?}"));
+        }
+        // The keys are secrets wherever they are read from: no log record shows them.
+        for name in &config.key_names {
+            redact(&CredentialPlace::Header(name.clone()))?;
+            redact(&CredentialPlace::QueryArg(name.clone()))?;
         }
         Ok(ConfigNeeds { request_body: config.key_in_body })
     }

@@ -22,7 +22,8 @@ async fn file_log_writes_kongs_record_and_follows_logrotate() {
     let plugins = "[modules.file-log]\nallow_log_files = [\"logs/\"]\n\
          [[plugins]]\nname = \"key-auth\"\nroute = \"api\"\nconfig = {}\n\
          [[plugins]]\nname = \"file-log\"\nconfig = { path = \"logs/ops.log\" }\n";
-    let (gw, up) = start_with(plugins, &format!("status_listen = \"127.0.0.1:{status}\""), "").await;
+    let server = format!("status_listen = \"127.0.0.1:{status}\"\naccess_log = \"json\"");
+    let (gw, up) = start_with(plugins, &server, "").await;
     std::fs::create_dir(gw.dir.path().join("logs")).unwrap();
     let log = gw.dir.path().join("logs/ops.log");
     let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
@@ -31,13 +32,24 @@ async fn file_log_writes_kongs_record_and_follows_logrotate() {
         200
     );
     assert_eq!(get(&gw, "/", &[]).await.0, 401, "no key");
+    assert_eq!(get(&gw, "/orders?apikey=k-alice&id=8", &[]).await.0, 200, "the key in the query");
 
-    let got = lines(&log, 2).await;
-    assert_eq!(got.len(), 2, "{got:?}");
+    let got = lines(&log, 3).await;
+    assert_eq!(got.len(), 3, "{got:?}");
+    // key-auth declared where it reads keys: neither the file nor the JSON access log has one.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("k-alice"), "{text}");
+    let in_query = got.iter().find(|l| l["request"]["querystring"]["id"] == "8").expect("the query request");
+    assert_eq!(in_query["request"]["uri"], "/orders?apikey=REDACTED&id=8");
+    assert_eq!(in_query["upstream_uri"], "/orders?apikey=REDACTED&id=8");
+    assert_eq!(in_query["request"]["querystring"]["apikey"], "REDACTED");
+    gw.wait_for_access_log("the three requests", |out| out.matches("\"uri\":").count() >= 3).await;
+    assert!(!gw.stdout().contains("k-alice"), "{}", gw.stdout());
     let alice = got.iter().find(|l| l["request"]["uri"] == "/orders?id=7&flag").expect("alice's request");
     assert_eq!(alice["request"]["method"], "GET");
     assert_eq!(alice["request"]["querystring"], serde_json::json!({"id": "7", "flag": true}));
     assert_eq!(alice["request"]["headers"]["authorization"], "REDACTED");
+    assert_eq!(alice["request"]["headers"]["apikey"], "REDACTED");
     assert_eq!(alice["request"]["url"], format!("http://localhost:{}/orders?id=7&flag", gw.port));
     assert_eq!((alice["response"]["status"].as_u64(), alice["upstream_status"].as_u64()), (Some(200), Some(200)));
     assert!(alice["response"]["size"].as_u64().unwrap() > 0);

@@ -59,6 +59,15 @@ impl Host for HostState {
         Ok(true)
     }
 
+    fn set_consumer_by_password(&mut self, username: String, password: String) -> Result<bool, String> {
+        let entities = self.entities().ok_or("no configuration")?;
+        let Some(credential) = entities.consumers.verify_password(&username, &password) else { return Ok(false) };
+        let (consumer, id) = (credential.consumer, credential.id.clone());
+        self.call.state.authenticate(Some(consumer), Some(id));
+        self.identify_upstream(consumer, false);
+        Ok(true)
+    }
+
     fn authenticated(&mut self) -> Option<Consumer> {
         let index = self.call.state.consumer()?;
         Some(to_wit(self.entities()?.consumers.get(index)))

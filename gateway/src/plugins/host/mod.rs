@@ -13,10 +13,12 @@ mod response;
 pub(crate) mod sandbox;
 mod services;
 
+use super::counters::CounterSpace;
 use super::log_limit::LogLimit;
 use super::shared::Shared;
 use crate::config::Limits;
 use crate::entities::Entities;
+use crate::request::redact::Redactions;
 use crate::request::{Phase, RequestState};
 use crate::sinks::{Sink, SinkGrants};
 use pingora_http::{RequestHeader, ResponseHeader};
@@ -27,6 +29,8 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "plugin",
+    // Exports are called async, so that a long call yields at epoch ticks; imports stay sync.
+    exports: { default: async },
 });
 
 pub(crate) use self::wasmgate::plugin::types;
@@ -41,6 +45,8 @@ pub struct HostState {
     /// The module's name: log tag and namespace of its counters and cache.
     pub(crate) plugin: Arc<str>,
     shared: Arc<Shared>,
+    /// The module's window counters.
+    counters: Arc<dyn CounterSpace>,
     /// The module's log budget (stderr, rejected writes).
     pub(crate) log_limit: Arc<LogLimit>,
     /// The module's limits.
@@ -102,12 +108,14 @@ impl HostState {
         grants: Arc<SinkGrants>,
     ) -> HostState {
         let memory = (limits.memory_mb as usize) << 20;
+        let counters = shared.counters.space(&plugin, limits.counter_bytes);
         HostState {
             table: bounded_table(),
             stderr_line: Vec::new(),
             store_limits: StoreLimitsBuilder::new().memory_size(memory).trap_on_grow_failure(true).build(),
             plugin,
             shared,
+            counters,
             log_limit,
             limits,
             grants,
@@ -158,6 +166,10 @@ pub(crate) struct Usage {
     pub(crate) stderr_bytes: u64,
     /// The first limit the call went past; the call then fails.
     pub(crate) over: Option<&'static str>,
+    /// Credential places declared (in `configure`) for the log records to hide.
+    pub(crate) redactions: Redactions,
+    /// When the call's CPU time is up (the epoch callback traps after it).
+    pub(crate) deadline: Option<std::time::Instant>,
 }
 
 impl wasmgate::plugin::types::Host for HostState {}

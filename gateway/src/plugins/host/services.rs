@@ -1,9 +1,11 @@
 //! The remaining imports: counters, the shared cache, logging, time and upstream choice.
 
 use super::HostState;
-use super::wasmgate::plugin::types::{CounterOp, CounterResult, CounterState, LimitKey, LogLevel, Window};
+use super::wasmgate::plugin::types::{
+    CounterOp, CounterResult, CounterState, CredentialPlace, LimitKey, LogLevel, Window,
+};
 use super::wasmgate::plugin::{cache, clock, counters, logging, upstreams};
-use crate::plugins::shared::{CounterRequest, Period};
+use crate::plugins::counters::{CounterRequest, Period};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Nanoseconds on a monotonic clock that starts with the process.
@@ -21,7 +23,7 @@ impl counters::Host for HostState {
         let requests: Vec<CounterRequest> = ops
             .into_iter()
             .map(|op| CounterRequest {
-                key: [&*self.plugin, "\0", &op.key].concat(),
+                key: op.key,
                 period: match op.window {
                     Window::Second => Period::Second,
                     Window::Minute => Period::Minute,
@@ -34,7 +36,7 @@ impl counters::Host for HostState {
                 limit: op.limit,
             })
             .collect();
-        let reply = self.shared.counters.increment(now_ms(), &requests)?;
+        let reply = self.counters.increment(now_ms(), &requests)?;
         Ok(CounterResult {
             admitted: reply.admitted,
             states: reply.states.into_iter().map(|(count, reset_ms)| CounterState { count, reset_ms }).collect(),
@@ -82,6 +84,19 @@ impl logging::Host for HostState {
             LogLevel::Warn => tracing::warn!(target: "plugin", plugin, "{message}"),
             LogLevel::Error => tracing::error!(target: "plugin", plugin, "{message}"),
         }
+    }
+
+    fn redact(&mut self, place: CredentialPlace) -> Result<(), String> {
+        if self.call.phase != crate::request::Phase::Configure {
+            return Err("redact: declare credential places in configure".into());
+        }
+        let r = &mut self.usage.redactions;
+        match place {
+            CredentialPlace::Header(name) => r.header(&name),
+            CredentialPlace::QueryArg(name) => r.query_arg(&name),
+            CredentialPlace::Cookie(name) => r.cookie(&name),
+        }
+        Ok(())
     }
 }
 

@@ -5,7 +5,8 @@
 //! - access: reports the request as the host shows it in `x-probe-*` request headers (the echo
 //!   upstream sends them back); appends `tag` to `x-order`; counts, caches and keeps context
 //!   values; obeys control headers (`x-probe-respond`, `-path`, `-query`, `-upstream`,
-//!   `-authenticate`, `-log`, `-response-header`).
+//!   `-authenticate`, `-basic` (`user:password`, reported as `x-probe-basic`), `-log`,
+//!   `-response-header`).
 //! - header-filter: reports status, context values and source in `x-probe-*` response headers.
 //! - body-filter: appends `body_suffix`.
 //! - log: logs one line per request.
@@ -16,7 +17,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use wasmgate_plugin_sdk::{
     Action, ConfigNeeds, CounterOp, LogLevel, Phases, Plugin, ResponseSource, Window, cache, clock, consumers, context,
-    counters, export_plugin, json_message, log, metrics, request, respond, response, set_consumer, upstreams,
+    counters, export_plugin, json_message, log, metrics, request, respond, response, set_consumer,
+    set_consumer_by_password, upstreams,
 };
 
 #[derive(Deserialize, JsonSchema)]
@@ -80,6 +82,10 @@ impl Probe {
         if let Some(who) = request::header("x-probe-authenticate") {
             let consumer = consumers::find(&who).ok_or_else(|| format!("unknown consumer {who}"))?;
             set_consumer(&consumer.id, None, false)?;
+        }
+        if let Some(basic) = request::header("x-probe-basic") {
+            let (user, password) = basic.split_once(':').unwrap_or((&basic, ""));
+            report("basic", set_consumer_by_password(user, password)?.to_string());
         }
         if let Some(message) = request::header("x-probe-log") {
             log(LogLevel::Warn, &format!("probe says: {message} ({})", config.tag));

@@ -1,0 +1,4 @@
+#![no_main]
+//! See `wasmgate::fuzzing::plugin_configure`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| wasmgate::fuzzing::plugin_configure(data));

@@ -1,0 +1,4 @@
+#![no_main]
+//! See `wasmgate::fuzzing::router`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| wasmgate::fuzzing::router(data));

@@ -4,7 +4,8 @@
 # against one fixed nginx backend.
 #
 #   make bench-compare                      the main table
-#   bench/compare.sh --scenarios            also 10,000 routes, 1,000 consumers, hot replace
+#   bench/compare.sh --scenarios            also 10,000 routes, 1,000 consumers, hot replace, and
+#                                           a client sending a looping input every 100 ms
 #   ROUNDS=3 DURATION=10 CONNS=50 bench/compare.sh
 #   BASELINE=/path/to/other/wasmgate bench/compare.sh    also that build, no plugins (an A/B)
 #
@@ -230,7 +231,25 @@ LUA
 [[plugins]]
 name = "stamp"
 route = "r"'
+  # A plugin on route /loop that loops until its CPU deadline when asked (the test plugin
+  # misbehave); the quarantine and its per-client keying as configured by default.
+  mkdir -p "$work/loop-plugins"
+  cp target/test-plugins/misbehave.wasm "$work/loop-plugins/"
+  LOOP_ROUTE='[[services.routes]]
+name = "loop"
+paths = ["/loop"]'
+  LOOP_PLUGIN='[[plugins]]
+name = "misbehave"
+route = "loop"'
+  wasmgate_dir loop-quiet "$LOOP_ROUTE" "$LOOP_PLUGIN" "$work/loop-plugins"
+  wasmgate_dir loop "$LOOP_ROUTE" "$LOOP_PLUGIN" "$work/loop-plugins"
+  wasmgate_dir loop-noq "$LOOP_ROUTE" "[defaults]
+quarantine = { after = 0 }
+$LOOP_PLUGIN" "$work/loop-plugins"
   targets+=(
+    "loop-quiet|wasmgate, a plugin that can loop, no looping client|$bin/wasmgate run -c gateway.toml|"
+    "loop|wasmgate, the same, one client looping it every 100 ms|$bin/wasmgate run -c gateway.toml|"
+    "loop-noq|wasmgate, the same, quarantine off|$bin/wasmgate run -c gateway.toml|"
     "routes10k|wasmgate, 10,000 routes, no plugins|$bin/wasmgate run -c gateway.toml|-H Host:api5000.example.com"
     "nginx-lua-1k|nginx + lua, 1,000 consumers|nginx -p $work/nginx-lua -c nginx.conf|-s $work/rotate.lua"
     "consumers1k|wasmgate, key-auth + rate-limiting, 1,000 consumers|$bin/wasmgate run -c gateway.toml|-s $work/rotate.lua"
@@ -276,6 +295,16 @@ measure() {
     ) &
     swapper=$!
   fi
+  if [ "$name" = loop ] || [ "$name" = loop-noq ]; then
+    # One client sends a looping input every 100 ms; wrk's requests are the other clients.
+    (
+      while true; do
+        curl -s -o /dev/null -m 5 -H 'x-misbehave: loop' "http://127.0.0.1:$PORT/loop" &
+        sleep 0.1
+      done
+    ) &
+    swapper=$!
+  fi
   local before after out profiler=""
   # PROFILE=NAME records that target with perf during its measurement (into PERF_OUT).
   if [ "${PROFILE:-}" = "$name" ]; then
@@ -291,6 +320,8 @@ measure() {
   rss=$(rss_mb "$pid")
   if [ -n "$swapper" ]; then
     kill "$swapper"; wait "$swapper" 2>/dev/null || true
+  fi
+  if [ "$name" = hotload ]; then
     cp target/test-plugins/stamp.wasm "$work/plugins/stamp.wasm"
     echo "  stamp.wasm was loaded $(grep 'plugin module loaded' "$work/$name.log" | grep -c stamp) times" >&2
   fi
@@ -381,6 +412,7 @@ col() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$work/results" | median; }
   echo "- metrics on / off: $(ratio "$none" "$(col none-nometrics 2)") req/s with no plugins, $(ratio "$(col five 2)" "$(col five-nometrics 2)") with five (goal: >= 0.97)"
   echo "- gray-release in Go / in Rust: $(ratio "$(col gray-go 2)" "$(col gray-rust 2)") req/s, $(ratio "$(col gray-go 5)" "$(col gray-rust 5)") CPU per request"
   echo "- idle RSS with the 9 bundled plugins loaded: ${idle:--} (goal: <= 64 MB)"
+  [ "$scenarios" = 0 ] || echo "- other clients' p99 with a client looping every 100 ms / without: $(ratio "$(col loop 4)" "$(col loop-quiet 4)") (goal: <= 1.5, 0 errors), $(ratio "$(col loop-noq 4)" "$(col loop-quiet 4)") with the quarantine off"
   echo
   echo "$rounds rounds x ${duration}s, wrk -t1 -c$conns; median per target; $(nproc) cores, proxy pinned: ${proxy_cpu:-no}."
 } | tee target/bench-compare.md

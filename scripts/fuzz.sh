@@ -24,5 +24,5 @@ targets=("$@")
 for t in "${targets[@]}"; do
   echo "fuzz: $t for ${seconds}s"
   # The plugin modules compile once per process; 4 GiB leaves room for them and the corpus.
-  cargo +nightly fuzz run "$t" "fuzz/corpus/$t" -- -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=10
+  cargo +nightly fuzz run "$t" "fuzz/corpus/$t" -- -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=4096 -timeout=10
 done

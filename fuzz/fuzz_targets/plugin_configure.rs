@@ -1,4 +1,6 @@
 #![no_main]
 //! See `wasmgate::fuzzing::plugin_configure`.
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| wasmgate::fuzzing::plugin_configure(data));
+libfuzzer_sys::fuzz_target!(init: wasmgate::fuzzing::plugin_configure_init(), |data: &[u8]| {
+    wasmgate::fuzzing::plugin_configure(data)
+});

@@ -88,18 +88,26 @@ pub fn router(data: &[u8]) {
     }
 }
 
-/// A plugin configuration through the host: the first byte picks one of the bundled plugins
-/// (`target/plugins`, built by `make plugins`), the rest is its configuration as JSON.
+/// The bundled plugin modules (`target/plugins`, built by `make plugins`), loaded once.
+static LOADED: LazyLock<(Vec<Arc<Module>>, Arc<Entities>)> = LazyLock::new(|| {
+    let host = PluginHost::default();
+    let mut files: Vec<_> = std::fs::read_dir(bundled_plugins_dir())
+        .map(|dir| dir.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "wasm")).collect())
+        .unwrap_or_default();
+    files.sort();
+    let modules = files.iter().filter_map(|f| host.load_file(f).ok()).collect();
+    (modules, Arc::new(Entities::compile(&parse_toml(ROUTES).expect("the fuzz routes parse")).expect("compile")))
+});
+
+/// Loads the plugin modules before the first input (compiling them takes longer than the
+/// fuzzer lets one input run).
+pub fn plugin_configure_init() {
+    LazyLock::force(&LOADED);
+}
+
+/// A plugin configuration through the host: the first byte picks one of the bundled plugins,
+/// the rest is its configuration as JSON.
 pub fn plugin_configure(data: &[u8]) {
-    static LOADED: LazyLock<(Vec<Arc<Module>>, Arc<Entities>)> = LazyLock::new(|| {
-        let host = PluginHost::default();
-        let mut files: Vec<_> = std::fs::read_dir(bundled_plugins_dir())
-            .map(|dir| dir.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "wasm")).collect())
-            .unwrap_or_default();
-        files.sort();
-        let modules = files.iter().filter_map(|f| host.load_file(f).ok()).collect();
-        (modules, Arc::new(Entities::compile(&parse_toml(ROUTES).expect("the fuzz routes parse")).expect("compile")))
-    });
     let (modules, entities) = &*LOADED;
     let Some((&selector, json)) = data.split_first() else { return };
     let Some(module) = modules.get(usize::from(selector) % modules.len().max(1)) else { return };

@@ -77,7 +77,7 @@ fn keyed_digest(parts: &[&[u8]]) -> [u8; 32] {
 
 /// A stored hash, ready to verify passwords against.
 #[derive(Debug)]
-pub(crate) struct Verifier {
+pub struct Verifier {
     hash: String,
     /// The keyed digest of the last password that verified.
     last_success: Mutex<Option<[u8; 32]>>,
@@ -85,12 +85,12 @@ pub(crate) struct Verifier {
 
 impl Verifier {
     /// A verifier for a stored hash.
-    pub(crate) fn new(hash: String) -> Verifier {
+    pub fn new(hash: String) -> Verifier {
         Verifier { hash, last_success: Mutex::new(None) }
     }
 
     /// Whether `password` is the one hashed; constant-time in the password.
-    pub(crate) fn verify(&self, password: &str) -> bool {
+    pub fn verify(&self, password: &str) -> bool {
         let digest = keyed_digest(&[password.as_bytes()]);
         if self.last_success.lock().is_some_and(|last| bool::from(last.ct_eq(&digest))) {
             return true;

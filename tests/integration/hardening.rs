@@ -1,7 +1,7 @@
 //! What attackers and unlucky clients do cannot flood the log: plugin failures and output are
 //! rate-limited per plugin, and clients that go away are not errors.
 
-use crate::support::{Config, Upstream, eventually, one_route, request};
+use crate::support::{Config, Gateway, Upstream, eventually, one_route, request};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -198,32 +198,49 @@ fn p99(sorted: &[Duration]) -> Duration {
     sorted[(sorted.len() * 99 / 100).min(sorted.len() - 1)]
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_looping_client_is_quarantined_and_stalls_neither_other_clients_nor_other_routes() {
-    let up = Upstream::start("u").await;
-    let gw = Config::new()
-        .server("trusted_ips = [\"127.0.0.1\"]")
+/// A gateway with misbehave on route `/loop` (200 ms deadline) beside a plain route `/other`;
+/// `server` and `defaults` add to `[server]` and to `plugins.toml`'s `[defaults]`.
+async fn looping_gateway(up: &Upstream, server: &str, defaults: &str) -> Gateway {
+    Config::new()
+        .server(&format!("trusted_ips = [\"127.0.0.1\"]\n{server}"))
         .service("s", &up.url())
         .route("loop", &["/loop"])
         .route("other", &["/other"])
-        .plugins_toml("[defaults]\ncpu_ms = 200\nquarantine = { after = 2, within_s = 10, for_s = 3 }")
+        .plugins_toml(&format!("[defaults]\ncpu_ms = 200\n{defaults}"))
         .plugin("misbehave", "route = \"loop\"", "")
         .only_modules(&["misbehave"])
         .start()
-        .await;
+        .await
+}
+
+/// One client ([`LOOPER`]) sending a looping input every 100 ms until the flag is cleared; the
+/// task ends with the statuses it got.
+fn start_looper(port: u16) -> (Arc<std::sync::atomic::AtomicBool>, tokio::task::JoinHandle<Vec<u16>>) {
+    let looping = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = looping.clone();
+    let looper = tokio::spawn(async move {
+        let mut loops = Vec::new();
+        while flag.load(std::sync::atomic::Ordering::Relaxed) {
+            let headers = [("x-misbehave", "loop"), LOOPER];
+            loops.push(tokio::spawn(async move { request(port, "GET", "/loop", &headers, b"").await.status }));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut statuses = Vec::new();
+        for l in loops {
+            statuses.push(l.await.unwrap());
+        }
+        statuses
+    });
+    (looping, looper)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_looping_client_is_quarantined_and_stalls_neither_other_clients_nor_other_routes() {
+    let up = Upstream::start("u").await;
+    let gw = looping_gateway(&up, "", "quarantine = { after = 2, within_s = 10, for_s = 3 }").await;
     let baseline = p99(&other_latencies(gw.port, Duration::from_millis(1500)).await);
 
-    let looping = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let looper = {
-        let (port, looping) = (gw.port, looping.clone());
-        tokio::spawn(async move {
-            while looping.load(std::sync::atomic::Ordering::Relaxed) {
-                let headers = [("x-misbehave", "loop"), LOOPER];
-                tokio::spawn(async move { request(port, "GET", "/loop", &headers, b"").await });
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    };
+    let (looping, looper) = start_looper(gw.port);
     gw.wait_for_log("plugin quarantined", 1).await;
     let benign = request(gw.port, "GET", "/loop", &[("x-misbehave", "ok"), LOOPER], b"").await;
     assert_eq!(benign.status, 500, "while its sender is quarantined the failure policy applies without a call");
@@ -247,38 +264,13 @@ async fn a_looping_client_is_quarantined_and_stalls_neither_other_clients_nor_ot
 
 /// With no quarantine at all, a call that loops to its deadline yields its worker thread at every
 /// epoch tick: the other clients of the same route and of another route get no error, and their
-/// p99 stays near the run without loops (before, each loop held a worker for its 200 ms).
+/// p99 stays near the run without loops (before, each loop held the worker for its 200 ms).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_looping_call_yields_its_worker_to_other_requests() {
     let up = Upstream::start("u").await;
-    let gw = Config::new()
-        .server("trusted_ips = [\"127.0.0.1\"]\nworker_threads = 1")
-        .service("s", &up.url())
-        .route("loop", &["/loop"])
-        .route("other", &["/other"])
-        .plugins_toml("[defaults]\ncpu_ms = 200\nquarantine = { after = 0 }")
-        .plugin("misbehave", "route = \"loop\"", "")
-        .only_modules(&["misbehave"])
-        .start()
-        .await;
+    let gw = looping_gateway(&up, "worker_threads = 1", "quarantine = { after = 0 }").await;
     let baseline = p99(&other_latencies(gw.port, Duration::from_millis(1500)).await);
-    let looping = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let looper = {
-        let (port, looping) = (gw.port, looping.clone());
-        tokio::spawn(async move {
-            let mut loops = Vec::new();
-            while looping.load(std::sync::atomic::Ordering::Relaxed) {
-                let headers = [("x-misbehave", "loop"), LOOPER];
-                loops.push(tokio::spawn(async move { request(port, "GET", "/loop", &headers, b"").await.status }));
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            let mut statuses = Vec::new();
-            for l in loops {
-                statuses.push(l.await.unwrap());
-            }
-            statuses
-        })
-    };
+    let (looping, looper) = start_looper(gw.port);
     tokio::time::sleep(Duration::from_millis(300)).await;
     for _ in 0..20 {
         let same_route = [("x-misbehave", "ok"), ("x-forwarded-for", "203.0.113.2")];

@@ -67,39 +67,38 @@ impl Redactions {
         if self.cookies.is_empty() {
             return Cow::Borrowed(value);
         }
-        let hide = |pair: &str| pair.split_once('=').is_some_and(|(n, _)| self.cookies.iter().any(|c| c == n.trim()));
-        if !value.split(';').any(hide) {
-            return Cow::Borrowed(value);
-        }
-        let pairs: Vec<String> = value
-            .split(';')
-            .map(|pair| match pair.split_once('=') {
-                Some((name, _)) if hide(pair) => format!("{name}={REDACTED}"),
-                _ => pair.to_string(),
-            })
-            .collect();
-        Cow::Owned(pairs.join(";"))
+        replace_values(value, ";", |name| self.cookies.iter().any(|c| c == name.trim()))
     }
 
     /// A path with its query (`/p?a=1&apikey=k`) with the hidden arguments' values replaced.
     pub(crate) fn uri<'a>(&self, uri: &'a str) -> Cow<'a, str> {
-        let Some((path, query)) = uri.split_once('?') else { return Cow::Borrowed(uri) };
-        let hide = |piece: &str| {
-            let name = piece.split_once('=').map_or(piece, |(n, _)| n);
-            self.hides_arg(&percent_encoding::percent_decode_str(&name.replace('+', " ")).decode_utf8_lossy())
-        };
-        if self.query.is_empty() || !query.split('&').any(hide) {
+        let Some((path, query)) = uri.split_once('?').filter(|_| !self.query.is_empty()) else {
             return Cow::Borrowed(uri);
+        };
+        let decoded =
+            |name: &str| percent_encoding::percent_decode_str(&name.replace('+', " ")).decode_utf8_lossy().into_owned();
+        match replace_values(query, "&", |name| self.hides_arg(&decoded(name))) {
+            Cow::Borrowed(_) => Cow::Borrowed(uri),
+            Cow::Owned(query) => Cow::Owned(format!("{path}?{query}")),
         }
-        let pieces: Vec<String> = query
-            .split('&')
-            .map(|piece| match piece.split_once('=') {
-                Some((name, _)) if hide(piece) => format!("{name}={REDACTED}"),
-                _ => piece.to_string(),
-            })
-            .collect();
-        Cow::Owned(format!("{path}?{}", pieces.join("&")))
     }
+}
+
+/// `text` as `name=value` pieces joined by `separator`, with the values of the pieces whose name
+/// `hide` picks written as [`REDACTED`]; borrowed when nothing is hidden.
+fn replace_values<'a>(text: &'a str, separator: &str, hide: impl Fn(&str) -> bool) -> Cow<'a, str> {
+    let hidden = |piece: &str| piece.split_once('=').is_some_and(|(name, _)| hide(name));
+    if !text.split(separator).any(hidden) {
+        return Cow::Borrowed(text);
+    }
+    let pieces: Vec<String> = text
+        .split(separator)
+        .map(|piece| match piece.split_once('=') {
+            Some((name, _)) if hidden(piece) => format!("{name}={REDACTED}"),
+            _ => piece.to_string(),
+        })
+        .collect();
+    Cow::Owned(pieces.join(separator))
 }
 
 #[cfg(test)]

@@ -83,9 +83,9 @@ async fn file_log_writes_kongs_record_and_follows_logrotate() {
     let fresh = lines(&log, 2).await;
     assert_eq!(fresh.len(), 2, "{fresh:?}");
     assert!(fresh.iter().all(|l| l["request"]["uri"] == "/after"));
-    assert_eq!(lines(&gw.dir.path().join("logs/ops.log.1"), 2).await.len(), 2, "the rotated file is left alone");
+    assert_eq!(lines(&gw.dir.path().join("logs/ops.log.1"), 3).await.len(), 3, "the rotated file is left alone");
     let sink = format!("file:{}", log.display());
-    assert_eq!(entries(status, &sink, "written").await, 4);
+    assert_eq!(entries(status, &sink, "written").await, 5);
     assert_eq!(entries(status, &sink, "dropped").await, 0);
 }
 

@@ -10,8 +10,10 @@ command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
 # OpenSSL headers: Pingora's TLS (https health probes).
 dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
-# The openssl command: the tests make a self-signed certificate for an HTTPS upstream.
+# The openssl command: the tests make self-signed certificates (HTTPS upstreams, TLS listeners).
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# curl: the TLS tests' client (SNI with --resolve, HTTP/2 through ALPN).
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   sudo=""

@@ -30,4 +30,5 @@ pub mod server;
 mod sinks;
 mod snapshot;
 mod status;
+mod tls;
 pub mod transfer;

@@ -3,12 +3,15 @@
 use crate::admin::records::Records;
 use crate::admin::store::Store;
 use crate::admin::{Admin, AdminApp};
-use crate::config::{ConfigErrors, Database, ServerConfig, relative_to};
+use crate::config::{ConfigErrors, Database, Listener, ServerConfig, relative_to};
 use crate::probes::Prober;
-use crate::proxy::{Gateway, ProxyApp};
+use crate::proxy::{Gateway, ProxyApp, SniCertificates};
 use crate::reload::{Loader, ReloadService, Reloader};
 use crate::status::{Status, StatusApp};
+use crate::tls::CertKey;
 use async_trait::async_trait;
+use pingora_core::listeners::TcpSocketOptions;
+use pingora_core::listeners::tls::TlsSettings;
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora_core::services::background::background_service;
@@ -50,9 +53,7 @@ pub fn run(opts: RunOptions) -> Result<(), ConfigErrors> {
     let gateway = Gateway::new(reloader.live(), in_flight.clone());
     let app = ProxyApp::new(pingora_proxy::http_proxy(&server.configuration, gateway), reloader.live());
     let mut proxy = Service::new("proxy".to_string(), app);
-    for addr in &server_cfg.proxy_listen {
-        proxy.add_tcp(addr);
-    }
+    add_listeners(&mut proxy, &server_cfg, &opts.config, &reloader)?;
     server.add_service(proxy);
     let status = Arc::new(Status { reloader: reloader.clone(), in_flight: in_flight.clone() });
     if server_cfg.status_listen != "off" {
@@ -79,6 +80,63 @@ pub fn run(opts: RunOptions) -> Result<(), ConfigErrors> {
     let grace = Duration::from_secs(server_cfg.graceful_shutdown_timeout);
     server.run(RunArgs { shutdown_signal: Box::new(Signals { in_flight, grace }) });
     Ok(())
+}
+
+/// Adds the `proxy_listen` listeners to the proxy service: plain TCP, or TLS with the
+/// certificates chosen by SNI (and h2 through ALPN with `http2`).
+fn add_listeners(
+    proxy: &mut Service<ProxyApp>,
+    server: &ServerConfig,
+    config_file: &Path,
+    reloader: &Reloader,
+) -> Result<(), ConfigErrors> {
+    let listeners: Vec<Listener> = server.proxy_listen.iter().filter_map(|l| Listener::parse(l).ok()).collect();
+    let default = match listeners.iter().any(|l| l.ssl) {
+        true => Some(default_certificate(server, config_file)?),
+        false => None,
+    };
+    for l in listeners {
+        let addr = l.addr.to_string();
+        let mut options = TcpSocketOptions::default();
+        options.so_reuseport = l.reuseport.then_some(true);
+        match &default {
+            Some(default) if l.ssl => {
+                let chooser = SniCertificates::new(reloader.live(), default.clone());
+                let mut tls = TlsSettings::with_callbacks(Box::new(chooser))
+                    .map_err(|e| ConfigErrors::from(format!("server: proxy_listen: {addr}: TLS settings: {e}")))?;
+                if l.http2 {
+                    tls.enable_h2();
+                }
+                proxy.add_tls_with_settings(&addr, Some(options), tls);
+            }
+            _ => proxy.add_tcp_with_settings(&addr, options),
+        }
+    }
+    Ok(())
+}
+
+/// The certificate for server names no certificate claims: `ssl_cert` and `ssl_cert_key`, or a
+/// self-signed one made now (as Kong does), with a warning.
+fn default_certificate(server: &ServerConfig, config_file: &Path) -> Result<Arc<[CertKey]>, ConfigErrors> {
+    let pair = match (&server.ssl_cert, &server.ssl_cert_key) {
+        (Some(cert), Some(key)) => {
+            let read = |field: &str, p: &Path| {
+                let path = relative_to(config_file, p);
+                std::fs::read(&path)
+                    .map_err(|e| ConfigErrors::from(format!("server: {field}: cannot read {}: {e}", path.display())))
+            };
+            CertKey::from_pem(&read("ssl_cert", cert)?, &read("ssl_cert_key", key)?)
+                .map_err(|e| ConfigErrors::from(format!("server: ssl_cert: {e}")))?
+        }
+        _ => {
+            tracing::warn!(
+                "no default certificate (server.ssl_cert, server.ssl_cert_key): a self-signed one for localhost \
+                 is served to clients whose server name no certificate claims"
+            );
+            CertKey::self_signed().map_err(ConfigErrors::from)?
+        }
+    };
+    Ok(Arc::from([pair]))
 }
 
 /// Opens the embedded database named by `[server]` and reads every entity.

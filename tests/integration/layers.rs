@@ -10,7 +10,7 @@ use std::path::Path;
 /// The layers, bottom first.
 const LAYERS: &[(&str, &[&str])] = &[
     ("configuration", &["config", "dns", "memory", "passwords"]),
-    ("entity parts", &["balancer", "consumers", "health", "ids", "router"]),
+    ("entity parts", &["balancer", "consumers", "health", "ids", "router", "tls"]),
     ("compiled entities", &["entities"]),
     ("the request", &["request"]),
     ("plugins and observability", &["access_log", "logging", "metrics", "plugins", "sinks"]),

@@ -17,3 +17,4 @@ mod proxying;
 mod reload;
 mod router;
 mod status;
+mod tls;

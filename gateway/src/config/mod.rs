@@ -6,11 +6,13 @@
 //! [`crate::entities`] are built, so that `wasmgate check`, start-up and every reload share one
 //! code path. It is the bottom layer: it uses no other module of the gateway.
 
+mod listen;
 mod model;
 mod plugins;
 mod server;
 mod upstream;
 
+pub(crate) use listen::Listener;
 pub use model::*;
 pub use plugins::*;
 pub(crate) use server::*;
@@ -105,6 +107,29 @@ pub(crate) fn relative_to(base_file: &Path, path: &Path) -> PathBuf {
         return path.to_path_buf();
     }
     base_file.parent().unwrap_or(Path::new(".")).join(path)
+}
+
+/// Reads the `cert_file` and `key_file` of `[[certificates]]` (relative to `gateway_file`) into
+/// their `cert` and `key`.
+pub(crate) fn read_certificate_files(certs: &mut [CertificateConfig], gateway_file: &Path, errors: &mut ConfigErrors) {
+    for (i, c) in certs.iter_mut().enumerate() {
+        for (file, pem, file_field, pem_field) in
+            [(&c.cert_file, &mut c.cert, "cert_file", "cert"), (&c.key_file, &mut c.key, "key_file", "key")]
+        {
+            let Some(file) = file else { continue };
+            if pem.is_some() {
+                errors.push(format!(
+                    "certificates[{i}]: {file_field}: give either {pem_field} or {file_field}, not both"
+                ));
+                continue;
+            }
+            let path = relative_to(gateway_file, file);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => *pem = Some(text),
+                Err(e) => errors.push(format!("certificates[{i}]: {file_field}: cannot read {}: {e}", path.display())),
+            }
+        }
+    }
 }
 
 /// Loads `gateway.toml`.

@@ -26,6 +26,9 @@ pub struct GatewayConfig {
     /// API clients, with their credentials and ACL groups.
     #[serde(default)]
     pub(crate) consumers: Vec<ConsumerConfig>,
+    /// TLS certificates and the server names (SNIs) each is for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) certificates: Vec<CertificateConfig>,
     /// Plugin instances, as in Kong's declarative file (they may also live in `plugins.toml`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<PluginEntry>,
@@ -38,9 +41,15 @@ pub struct GatewayConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct ServerConfig {
-    /// Proxy listeners, `host:port`; one string or a list.
+    /// Proxy listeners, `host:port` with Kong's flags (`ssl`, `http2`, `reuseport`, `backlog=N`);
+    /// one string or a list.
     #[serde(deserialize_with = "one_or_many")]
     pub(crate) proxy_listen: Vec<String>,
+    /// The default certificate's PEM file (for names no certificate claims); with none, and a
+    /// listener with `ssl`, a self-signed one is made at start.
+    pub(crate) ssl_cert: Option<PathBuf>,
+    /// Its private key's PEM file.
+    pub(crate) ssl_cert_key: Option<PathBuf>,
     /// Admin API listener, `host:port`, or `off`.
     pub(crate) admin_listen: String,
     /// Token the Admin API requires (`Authorization: Bearer TOKEN` or `Kong-Admin-Token: TOKEN`).
@@ -100,6 +109,8 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             proxy_listen: vec!["0.0.0.0:8000".into()],
+            ssl_cert: None,
+            ssl_cert_key: None,
             admin_listen: "127.0.0.1:8001".into(),
             admin_token: None,
             status_listen: "off".into(),
@@ -126,6 +137,35 @@ impl Default for ServerConfig {
             plugins_file: None,
         }
     }
+}
+
+/// `[[certificates]]`: Kong's certificate entity, with the names (`snis`) it is served for. The
+/// PEM is given inline (`cert`, `key`) or read from files (`cert_file`, `key_file`, relative to
+/// `gateway.toml`); `cert_alt`/`key_alt` add a second pair (an ECDSA one beside RSA, say).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CertificateConfig {
+    /// UUID; derived from the first SNI (or the certificate) when absent.
+    pub(crate) id: Option<String>,
+    /// PEM certificate, then its chain.
+    pub(crate) cert: Option<String>,
+    /// PEM private key of `cert`.
+    pub(crate) key: Option<String>,
+    /// A file with the PEM certificate chain, instead of `cert`.
+    pub(crate) cert_file: Option<PathBuf>,
+    /// A file with the PEM private key, instead of `key`.
+    pub(crate) key_file: Option<PathBuf>,
+    /// A second PEM certificate (another key type).
+    pub(crate) cert_alt: Option<String>,
+    /// Its private key.
+    pub(crate) key_alt: Option<String>,
+    /// Server names: exact (`api.example.com`), or with a leading (`*.example.com`) or trailing
+    /// (`example.*`) wildcard.
+    #[serde(default)]
+    pub(crate) snis: Vec<String>,
+    /// Free-form labels.
+    #[serde(default)]
+    pub(crate) tags: Vec<String>,
 }
 
 /// `[server] database`: where the entities are kept.

@@ -1,6 +1,6 @@
 //! `[server]` checked, and the part of it that every request reads ([`ProxySettings`]).
 
-use super::{ConfigErrors, ServerConfig};
+use super::{ConfigErrors, Listener, ServerConfig};
 use ipnet::IpNet;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -45,9 +45,12 @@ pub(crate) fn proxy_settings(s: &ServerConfig, errors: &mut ConfigErrors) -> Pro
         errors.push("server: proxy_listen: give at least one address, e.g. \"0.0.0.0:8000\"");
     }
     for (i, l) in s.proxy_listen.iter().enumerate() {
-        if l.parse::<std::net::SocketAddr>().is_err() {
-            errors.push(format!("server: proxy_listen[{i}]: {l:?} is not an ip:port address, e.g. \"0.0.0.0:8000\""));
+        if let Err(e) = Listener::parse(l) {
+            errors.push(format!("server: proxy_listen[{i}]: {e}"));
         }
+    }
+    if s.ssl_cert.is_some() != s.ssl_cert_key.is_some() {
+        errors.push("server: ssl_cert and ssl_cert_key: give both (the certificate and its key), or neither");
     }
     check_admin_listen(s, errors);
     if s.status_listen != "off" && s.status_listen.parse::<std::net::SocketAddr>().is_err() {
@@ -194,6 +197,8 @@ macro_rules! policy {
 /// warning, the tests and the README's table follow. A field missing here fails a test.
 pub(crate) const RELOAD_POLICY: &[FieldPolicy] = policy![
     proxy_listen: OnRestart,
+    ssl_cert: OnRestart,
+    ssl_cert_key: OnRestart,
     admin_listen: OnRestart,
     admin_token: OnReload,
     admin_allow_open_bind: OnRestart,
@@ -248,8 +253,13 @@ mod tests {
 
     #[test]
     fn every_server_field_has_a_reload_policy() {
-        let fields = toml::Table::try_from(ServerConfig { admin_token: Some("t".into()), ..Default::default() })
-            .expect("[server] serialises");
+        let every = ServerConfig {
+            admin_token: Some("t".into()),
+            ssl_cert: Some("c".into()),
+            ssl_cert_key: Some("k".into()),
+            ..Default::default()
+        };
+        let fields = toml::Table::try_from(every).expect("[server] serialises");
         let mut named: Vec<&str> = RELOAD_POLICY.iter().map(|p| p.field).collect();
         named.sort();
         let mut expected: Vec<&str> = fields.keys().map(String::as_str).collect();

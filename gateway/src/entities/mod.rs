@@ -11,6 +11,7 @@ use crate::config::{ConfigErrors, GatewayConfig, ProxySettings, RouteConfig};
 use crate::consumers::Consumers;
 use crate::health::HealthRegistry;
 use crate::router::Router;
+use crate::tls::Certificates;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -33,6 +34,8 @@ pub struct Entities {
     route_by_key: HashMap<String, usize>,
     /// Consumers and credentials.
     pub(crate) consumers: Consumers,
+    /// TLS certificates by server name.
+    pub(crate) certificates: Certificates,
 }
 
 /// A compiled service.
@@ -136,6 +139,7 @@ impl Entities {
         };
 
         let consumers = Consumers::build(&cfg.consumers, &mut errors);
+        let certificates = Certificates::build(&cfg.certificates, &mut errors);
         match (errors.is_empty(), router) {
             (true, Some(router)) => Ok(Entities {
                 settings,
@@ -147,6 +151,7 @@ impl Entities {
                 service_by_key: service_index,
                 route_by_key,
                 consumers,
+                certificates,
             }),
             _ => Err(errors),
         }

@@ -48,6 +48,8 @@ pub(crate) struct Forwarded<'a> {
     pub(crate) host: &'a str,
     /// Port the request came in on.
     pub(crate) port: u16,
+    /// `http` or `https`.
+    pub(crate) proto: &'a str,
     /// The request path as received.
     pub(crate) path: &'a str,
     /// The prefix strip_path removed, if any.
@@ -84,7 +86,7 @@ pub(crate) fn apply(req: &mut RequestHeader, f: &Forwarded<'_>) -> pingora_error
     req.insert_header("x-forwarded-for", xff)?;
     let port = f.port.to_string();
     let own: [(&str, Option<&str>); 5] = [
-        ("x-forwarded-proto", Some("http")),
+        ("x-forwarded-proto", Some(f.proto)),
         ("x-forwarded-host", Some(f.host)),
         ("x-forwarded-port", Some(&port)),
         ("x-forwarded-path", Some(f.path)),

@@ -165,6 +165,11 @@ impl ProxyApp {
 impl ServerApp for ProxyApp {
     async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
         let _open = crate::metrics::connection_opened();
+        if stream.selected_alpn_proto() == Some(ALPN::H2) {
+            // HTTP/2, negotiated in the TLS handshake: Pingora's own h2 server runs the streams
+            // (each through the same proxy phases); its settings bound what a client may open.
+            return <HttpProxy<Gateway> as ServerApp>::process_new(&self.proxy, stream, shutdown).await;
+        }
         let clock = Arc::new(HeaderClock::new(self.config.load().entities.settings.client_header_timeout));
         let stream: Stream = Box::new(ClockedStream { inner: stream, clock: clock.clone() });
         let serve = CLOCK.scope(clock.clone(), self.serve_http1(stream, &clock, shutdown));
@@ -182,8 +187,8 @@ impl ServerApp for ProxyApp {
 }
 
 impl ProxyApp {
-    /// Pingora's HTTP/1 connection loop (`HttpServerApp`'s `process_new`; the proxy listens
-    /// without TLS or h2c), with the clock waiting for each reused request's header.
+    /// Pingora's HTTP/1 connection loop (`HttpServerApp`'s `process_new` for HTTP/1, over TCP or
+    /// TLS), with the clock waiting for each reused request's header.
     async fn serve_http1(self: &Arc<Self>, stream: Stream, clock: &HeaderClock, shutdown: &ShutdownWatch) {
         let mut session = ServerSession::new_http1(stream);
         session.set_keepalive(if *shutdown.borrow() { None } else { Some(60) });

@@ -33,6 +33,7 @@ mod forwarding;
 mod header_deadline;
 mod log_facts;
 mod respond;
+mod tls;
 mod upstream_request;
 
 use context::{RequestCtx, TargetRef};
@@ -50,6 +51,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 pub(crate) use header_deadline::ProxyApp;
 use http::HeaderValue;
+pub(crate) use tls::SniCertificates;
 
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorSource, ErrorType, Result};
@@ -118,6 +120,7 @@ impl ProxyHttp for Gateway {
             client: forwarding::client_ip(ctx.peer, &req.headers, &entities.settings),
             host: Arc::from(host.name.as_str()),
             port: session.server_addr().and_then(|a| a.as_inet()).map_or(0, |a| a.port()),
+            tls: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
             path: normalized,
             route: None,
             service: None,
@@ -155,7 +158,7 @@ impl ProxyHttp for Gateway {
         ctx.state.set_route(found.route);
         ctx.matched_len = found.matched_len;
         ctx.chain = snap.plugins.for_route(found.route).clone();
-        if !route.accepts_http {
+        if !ctx.state.info().tls && !route.accepts_http {
             let mut a = Answer::message(426, messages::USE_HTTPS);
             a.headers.push(("connection".into(), "Upgrade".into()));
             a.headers.push(("upgrade".into(), "TLS/1.2, HTTP/1.1".into()));

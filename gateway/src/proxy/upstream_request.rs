@@ -35,6 +35,7 @@ impl RequestCtx {
             trusted: self.entities().settings.is_trusted(self.peer),
             host: &self.state.info().host,
             port: self.state.info().port,
+            proto: self.state.info().scheme(),
             path: client.uri.path(),
             prefix,
         };

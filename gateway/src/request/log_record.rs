@@ -59,7 +59,7 @@ pub(crate) fn build(req: &RequestHeader, resp: Option<&ResponseHeader>, state: &
         request: Request {
             id: &facts.request_id,
             method: req.method.as_str(),
-            url: format!("http://{}:{}{uri}", state.info().host, state.info().port),
+            url: format!("{}://{}:{}{uri}", state.info().scheme(), state.info().host, state.info().port),
             uri: &uri,
             querystring: Query { query: req.uri.query().unwrap_or_default(), hide },
             headers: Headers { map: &req.headers, hide: Some(hide) },

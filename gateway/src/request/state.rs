@@ -47,6 +47,8 @@ pub(crate) struct RequestInfo {
     pub(crate) host: Arc<str>,
     /// Port the request was received on.
     pub(crate) port: u16,
+    /// Whether it came over TLS.
+    pub(crate) tls: bool,
     /// Normalised path.
     pub(crate) path: Arc<str>,
     /// Matched route.
@@ -55,12 +57,20 @@ pub(crate) struct RequestInfo {
     pub(crate) service: Option<usize>,
 }
 
+impl RequestInfo {
+    /// `https` or `http`.
+    pub(crate) fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+}
+
 impl Default for RequestInfo {
     fn default() -> Self {
         RequestInfo {
             client: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             host: Arc::from(""),
             port: 0,
+            tls: false,
             path: Arc::from("/"),
             route: None,
             service: None,

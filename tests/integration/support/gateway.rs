@@ -243,7 +243,8 @@ impl GatewayBuilder {
         let port = super::free_port();
         // 0 when the test sets its own admin_listen.
         let admin = if self.server.contains("admin_listen") { 0 } else { super::free_port() };
-        let mut server = format!("[server]\n{}", self.server);
+        // `{port}` in the test's own `[server]` lines is the proxy port chosen here.
+        let mut server = format!("[server]\n{}", self.server.replace("{port}", &port.to_string()));
         let defaults = [
             ("proxy_listen", format!("\"127.0.0.1:{port}\"")),
             ("admin_listen", format!("\"127.0.0.1:{admin}\"")),

@@ -11,7 +11,7 @@ impl Host for HostState {
     }
 
     fn scheme(&mut self) -> String {
-        "http".into()
+        self.call.state.info().scheme().into()
     }
 
     fn host(&mut self) -> String {

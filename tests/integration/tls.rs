@@ -1,0 +1,95 @@
+//! TLS termination with real clients (curl, openssl): the certificate each server name gets
+//! (exact, wildcard, the default), HTTP/2 through ALPN, `X-Forwarded-Proto: https`, and
+//! certificates changed by a reload, from the next handshake on, while a bad one is refused.
+
+use crate::support::{Config, Gateway, Upstream, free_port};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A self-signed ECDSA certificate for `name`, made by openssl: (certificate, key) files.
+fn certificate(dir: &Path, file: &str, name: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join(format!("{file}.crt")), dir.join(format!("{file}.key")));
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args(["-subj", &format!("/CN={name}"), "-addext", &format!("subjectAltName=DNS:{name}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (cert, key)
+}
+
+/// curl to `https://{host}:{port}/` resolved to 127.0.0.1, trusting `ca`: (exit code, HTTP
+/// version and status, body).
+fn curl(port: u16, host: &str, ca: &Path, extra: &[&str]) -> (i32, String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--resolve", &format!("{host}:{port}:127.0.0.1"), "--cacert"])
+        .arg(ca)
+        .args(["-w", "\n%{http_version} %{http_code}"])
+        .args(extra)
+        .arg(format!("https://{host}:{port}/"))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (out.status.code().unwrap_or(-1), status.to_string(), body.to_string())
+}
+
+fn certificates(api: &(PathBuf, PathBuf), wild: &(PathBuf, PathBuf)) -> String {
+    format!(
+        "[[certificates]]\ncert_file = {:?}\nkey_file = {:?}\nsnis = [\"api.test\"]\n\
+         [[certificates]]\ncert_file = {:?}\nkey_file = {:?}\nsnis = [\"*.wild.test\"]\n",
+        api.0, api.1, wild.0, wild.1
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn certificates_are_chosen_by_server_name_and_change_on_reload() {
+    let up = Upstream::start("up").await;
+    let certs = tempfile::tempdir().unwrap();
+    let api = certificate(certs.path(), "api", "api.test");
+    let wild = certificate(certs.path(), "wild", "*.wild.test");
+    let tls = free_port();
+    let cfg = Config::new()
+        .server(&format!("proxy_listen = [\"127.0.0.1:{{port}}\", \"127.0.0.1:{tls} ssl http2\"]"))
+        .service("s", &up.url())
+        .route("r", &["/"])
+        .raw(&certificates(&api, &wild));
+    let gw: Gateway = cfg.start().await;
+    assert!(gw.stderr().contains("self-signed"), "no default certificate: a warning says so");
+
+    let (code, status, body) = curl(tls, "api.test", &api.0, &["--http1.1"]);
+    assert_eq!((code, status.as_str()), (0, "1.1 200"), "{body}");
+    let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echo["headers"]["x-forwarded-proto"], "https");
+    assert_eq!(echo["headers"]["x-forwarded-port"], tls.to_string());
+    let (code, status, _) = curl(tls, "API.test", &api.0, &[]);
+    assert_eq!((code, status.as_str()), (0, "2 200"), "HTTP/2 through ALPN; the name in any case");
+    assert_eq!(curl(tls, "x.wild.test", &wild.0, &[]).1, "2 200", "the leading wildcard");
+    let (code, _, _) = curl(tls, "other.test", &api.0, &[]);
+    assert_eq!(code, 60, "another name gets the default certificate, which the client does not trust");
+    let (code, status, _) = curl(tls, "other.test", &api.0, &["--insecure", "--verbose"]);
+    assert_eq!((code, status.as_str()), (0, "2 200"));
+    let plain = crate::support::request(gw.port, "GET", "/", &[], b"").await;
+    assert_eq!(plain.status, 200, "plain HTTP on the other listener");
+
+    // A new certificate for api.test, read at the reload, serves the next handshake.
+    let renewed = certificate(certs.path(), "api2", "api.test");
+    std::fs::copy(&renewed.0, &api.0).unwrap();
+    std::fs::copy(&renewed.1, &api.1).unwrap();
+    assert!(gw.reload(&cfg).await, "{}", gw.stderr());
+    assert_eq!(curl(tls, "api.test", &renewed.0, &[]).1, "2 200", "the renewed certificate");
+
+    // A key that is not the certificate's is refused, naming it; the served set stays.
+    std::fs::copy(&wild.1, &api.1).unwrap();
+    assert!(!gw.reload(&cfg).await);
+    assert!(
+        gw.stderr().contains("certificates[0]: cert: the key does not belong to the certificate"),
+        "{}",
+        gw.stderr()
+    );
+    assert_eq!(curl(tls, "api.test", &renewed.0, &[]).1, "2 200", "the last good set keeps serving");
+}

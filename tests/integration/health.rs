@@ -3,7 +3,7 @@
 //! passive checks with half-open recovery, the threshold, and walkthroughs 3 and 4.
 
 use crate::support::admin::{call, embedded};
-use crate::support::{Config, Gateway, Upstream, eventually, free_port, pool, request};
+use crate::support::{Config, Gateway, TlsServer, Upstream, eventually, free_port, pool, request};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -388,53 +388,6 @@ async fn uri_capture_hashing_with_a_header_fallback() {
     let by_header = request(gw.port, "GET", "/other", &[("x-user", "alice")], b"").await;
     let again = request(gw.port, "GET", "/other", &[("x-user", "alice")], b"").await;
     assert_eq!(by_header.header("x-upstream"), again.header("x-upstream"), "the fallback sticks too");
-}
-
-/// A TLS server with a self-signed certificate (openssl and Python's `ssl`), killed when dropped.
-struct TlsServer {
-    port: u16,
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl TlsServer {
-    fn start() -> TlsServer {
-        let dir = tempfile::tempdir().unwrap();
-        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        let made = std::process::Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .output()
-            .expect("openssl");
-        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-        let port = free_port();
-        let script = "import http.server, ssl, sys\n\
-            class H(http.server.BaseHTTPRequestHandler):\n\
-            \x20   def do_GET(self):\n\
-            \x20       self.send_response(200); self.send_header('content-length', '2'); self.end_headers(); self.wfile.write(b'ok')\n\
-            \x20   def log_message(self, *a): pass\n\
-            srv = http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H)\n\
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n\
-            srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n\
-            srv.serve_forever()\n";
-        let child = std::process::Command::new("python3")
-            .args(["-c", script, &port.to_string()])
-            .arg(&cert)
-            .arg(&key)
-            .spawn()
-            .expect("python3");
-        TlsServer { port, child, _dir: dir }
-    }
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

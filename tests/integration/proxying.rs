@@ -205,3 +205,94 @@ async fn path_tricks_never_reach_the_upstream_behind_an_open_prefix() {
     let keeping = one_route(&up, "/public").server("path_escaped_slashes = \"keep\"").start().await;
     assert_eq!(path(&keeping, "/public/a%2Fb").await, (200, Some("/a%2Fb".to_string())), "Kong's behaviour");
 }
+
+/// RFC 9110's hop-by-hop headers stay on the client's hop: what `Connection` lists,
+/// `Keep-Alive`, `Proxy-Connection`, `TE` but for `trailers`, and `Upgrade`, so an
+/// `Upgrade: h2c` never reaches the upstream (h2c smuggling); a WebSocket `Upgrade` does.
+#[tokio::test(flavor = "multi_thread")]
+async fn hop_by_hop_headers_and_h2c_upgrades_are_not_forwarded() {
+    let up = Upstream::start("up").await;
+    let gw = one_route(&up, "/").start().await;
+    let smuggle = [
+        ("connection", "Upgrade, HTTP2-Settings, x-private"),
+        ("upgrade", "h2c"),
+        ("http2-settings", "AAMAAABkAAQCAAAAAAIAAAAA"),
+        ("x-private", "hop secret"),
+        ("keep-alive", "timeout=5"),
+        ("proxy-connection", "keep-alive"),
+        ("te", "trailers, deflate"),
+        ("x-kept", "end to end"),
+    ];
+    let echo = Echo::from(&request(gw.port, "GET", "/", &smuggle, b"").await);
+    for gone in ["upgrade", "http2-settings", "x-private", "keep-alive", "proxy-connection"] {
+        assert_eq!(echo.header(gone), None, "{gone} reached the upstream: {:?}", echo.headers);
+    }
+    assert!(matches!(echo.header("te"), None | Some("trailers")), "only trailers may pass: {:?}", echo.header("te"));
+    assert_eq!(echo.header("x-kept"), Some("end to end"));
+    assert_ne!(echo.header("connection").map(str::to_ascii_lowercase).as_deref(), Some("upgrade"));
+}
+
+/// A WebSocket echo server (Python's `websockets`) on `port`, killed when dropped.
+struct WebSocketEcho(std::process::Child);
+
+impl WebSocketEcho {
+    fn start(port: u16) -> WebSocketEcho {
+        let script = "import asyncio, sys, websockets\n\
+            async def echo(ws):\n\
+            \x20   async for m in ws:\n\
+            \x20       await ws.send('echo:' + m)\n\
+            async def main():\n\
+            \x20   async with websockets.serve(echo, '127.0.0.1', int(sys.argv[1])):\n\
+            \x20       await asyncio.Future()\n\
+            asyncio.run(main())\n";
+        WebSocketEcho(std::process::Command::new("python3").args(["-c", script, &port.to_string()]).spawn().unwrap())
+    }
+}
+
+impl Drop for WebSocketEcho {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A WebSocket client (Python's `websockets`) sending two messages to `url` with `headers`:
+/// what it received, one line each, or why the handshake failed.
+fn websocket_client(url: &str, apikey: Option<&str>) -> String {
+    let script = "import asyncio, sys, websockets\n\
+        async def main():\n\
+        \x20   headers = [('apikey', sys.argv[2])] if len(sys.argv) > 2 else []\n\
+        \x20   try:\n\
+        \x20       async with websockets.connect(sys.argv[1], additional_headers=headers) as ws:\n\
+        \x20           for m in ['one', 'two']:\n\
+        \x20               await ws.send(m); print(await ws.recv())\n\
+        \x20   except websockets.exceptions.InvalidStatus as e:\n\
+        \x20       print('refused', e.response.status_code)\n\
+        asyncio.run(main())\n";
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script, url]).args(apikey);
+    let out = cmd.output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// WebSocket through the gateway: the handshake runs the route's plugins (key-auth here), then
+/// messages go both ways; the access log records the 101.
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_handshakes_are_guarded_by_the_plugins_then_tunnelled() {
+    let port = free_port();
+    let _server = WebSocketEcho::start(port);
+    let gw = Config::new()
+        .service("ws", &format!("http://127.0.0.1:{port}"))
+        .route("ws", &["/ws"])
+        .consumer("alice")
+        .key("k-alice")
+        .plugin("key-auth", "route = \"ws\"", "")
+        .only_modules(&["key-auth"])
+        .start()
+        .await;
+    let url = format!("ws://127.0.0.1:{}/ws", gw.port);
+    let listening = async || websocket_client(&url, Some("k-alice")) == "echo:one\necho:two";
+    crate::support::eventually("the WebSocket echo through the gateway", listening).await;
+    assert_eq!(websocket_client(&url, None), "refused 401", "no key, no tunnel");
+    gw.wait_for_access_log("the handshake", |out| out.contains("status=101")).await;
+}

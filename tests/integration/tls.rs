@@ -2,7 +2,7 @@
 //! (exact, wildcard, the default), HTTP/2 through ALPN, `X-Forwarded-Proto: https`, and
 //! certificates changed by a reload, from the next handshake on, while a bad one is refused.
 
-use crate::support::{Config, Gateway, Upstream, free_port};
+use crate::support::{Config, Gateway, TlsServer, Upstream, free_port};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -92,4 +92,28 @@ async fn certificates_are_chosen_by_server_name_and_change_on_reload() {
         gw.stderr()
     );
     assert_eq!(curl(tls, "api.test", &renewed.0, &[]).1, "2 200", "the last good set keeps serving");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_upstreams_verify_their_certificate_unless_told_not_to() {
+    let upstream = TlsServer::start();
+    let url = format!("https://127.0.0.1:{}", upstream.port);
+    let gw = Config::new()
+        .service("checked", &url)
+        .route("checked", &["/checked"])
+        .service("unchecked", &url)
+        .set("tls_verify = false")
+        .route("unchecked", &["/unchecked"])
+        .start()
+        .await;
+    let up = async || crate::support::request(gw.port, "GET", "/unchecked", &[], b"").await.status == 200;
+    crate::support::eventually("the TLS upstream (a Python process) listening", up).await;
+    let unchecked = crate::support::request(gw.port, "GET", "/unchecked", &[], b"").await;
+    assert_eq!((unchecked.status, unchecked.text()), (200, "ok".to_string()), "over TLS, not verified");
+    let checked = crate::support::request(gw.port, "GET", "/checked", &[], b"").await;
+    assert_eq!(checked.status, 502, "a self-signed certificate is not trusted: {}", checked.text());
+    let (code, _) = Config::new().service("s", "ftp://127.0.0.1:21").check();
+    assert_ne!(code, 0);
+    let (code, out) = Config::new().service("s", "http://127.0.0.1:1").set("tls_verify = true").check();
+    assert!(code != 0 && out.contains("tls_verify: applies to protocol \"https\" only"), "{out}");
 }

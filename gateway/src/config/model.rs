@@ -189,11 +189,11 @@ pub(crate) struct ServiceConfig {
     pub(crate) name: Option<String>,
     /// Shorthand for protocol, host, port and path: `http://host:port/path`.
     pub(crate) url: Option<String>,
-    /// `http`.
+    /// `http`, or `https` (TLS to the upstream).
     pub(crate) protocol: Option<String>,
     /// Host to connect to, or the name of an upstream to balance over.
     pub(crate) host: Option<String>,
-    /// Port; 80 by default.
+    /// Port; 80 by default, 443 for `https`.
     pub(crate) port: Option<u16>,
     /// Path prefix added in front of the proxied path.
     pub(crate) path: Option<String>,
@@ -209,6 +209,8 @@ pub(crate) struct ServiceConfig {
     /// Milliseconds between two successive writes to the upstream.
     #[serde(default = "defaults::timeout")]
     pub(crate) write_timeout: u64,
+    /// With `https`: verify the upstream's certificate and name (on unless `false`).
+    pub(crate) tls_verify: Option<bool>,
     /// Free-form labels.
     #[serde(default)]
     pub(crate) tags: Vec<String>,

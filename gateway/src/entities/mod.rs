@@ -57,6 +57,17 @@ pub(crate) struct Service {
     pub(crate) read_timeout: Duration,
     /// Write timeout.
     pub(crate) write_timeout: Duration,
+    /// TLS to the upstream (`https`), and whether its certificate and name are verified.
+    pub(crate) tls: Option<UpstreamTls>,
+}
+
+/// TLS to a service's upstream.
+#[derive(Debug, Clone)]
+pub(crate) struct UpstreamTls {
+    /// The server name sent (SNI) and verified: the service's host.
+    pub(crate) sni: String,
+    /// Verify the certificate chain and the name (`tls_verify`).
+    pub(crate) verify: bool,
 }
 
 /// Where a service sends its requests.

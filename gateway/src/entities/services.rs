@@ -1,6 +1,6 @@
 //! `[[services]]` compiled: where each sends its requests, with its timeouts.
 
-use super::{Destination, Service};
+use super::{Destination, Service, UpstreamTls};
 use crate::balancer::Address;
 use crate::config::{ConfigErrors, ServiceConfig};
 use std::collections::HashMap;
@@ -16,6 +16,7 @@ pub(super) fn placeholder_service() -> Service {
         connect_timeout: Duration::ZERO,
         read_timeout: Duration::ZERO,
         write_timeout: Duration::ZERO,
+        tls: None,
     }
 }
 
@@ -44,16 +45,24 @@ pub(super) fn build_service(
         }
     }
     let protocol = protocol.unwrap_or_else(|| "http".into());
-    if protocol != "http" {
-        errors.push(format!(
-            "{label}: protocol: {protocol:?} is not supported by this build; use \"http\" (TLS to upstreams is planned)"
-        ));
+    let tls = match protocol.as_str() {
+        "http" => false,
+        "https" => true,
+        other => {
+            errors.push(format!(
+                "{label}: protocol: {other:?} is not supported; use \"http\" or \"https\" (gRPC is planned)"
+            ));
+            false
+        }
+    };
+    if s.tls_verify.is_some() && !tls {
+        errors.push(format!("{label}: tls_verify: applies to protocol \"https\" only"));
     }
     let Some(host) = host.filter(|h| !h.is_empty()) else {
         errors.push(format!("{label}: host: required (or give `url`, e.g. url = \"http://10.0.0.5:8080\")"));
         return None;
     };
-    let port = port.unwrap_or(80);
+    let port = port.unwrap_or(if tls { 443 } else { 80 });
     let path = path.unwrap_or_else(|| "/".into());
     if !path.starts_with('/') {
         errors.push(format!("{label}: path: {path:?} must start with '/'"));
@@ -91,6 +100,7 @@ pub(super) fn build_service(
         connect_timeout: Duration::from_millis(s.connect_timeout),
         read_timeout: Duration::from_millis(s.read_timeout),
         write_timeout: Duration::from_millis(s.write_timeout),
+        tls: tls.then(|| UpstreamTls { sni: host.clone(), verify: s.tls_verify.unwrap_or(true) }),
     })
 }
 

@@ -75,6 +75,55 @@ pub(crate) fn remove_identity_headers(req: &mut RequestHeader) {
     }
 }
 
+/// Removes the hop-by-hop headers of RFC 9110 §7.6.1 from a request going upstream: the names
+/// `Connection` lists, `Keep-Alive`, `Proxy-Connection`, `TE` (but for `trailers`) and `Upgrade`,
+/// which stays only for a WebSocket handshake. An `Upgrade: h2c` is thus never forwarded: an
+/// upstream that took it would give the client a raw HTTP/2 tunnel past every plugin.
+/// (`Transfer-Encoding` and the `Connection` of the upstream hop are Pingora's.)
+pub(crate) fn remove_hop_by_hop(req: &mut RequestHeader) {
+    use http::header::{CONNECTION, TE, UPGRADE};
+    const PLAIN: [&str; 3] = ["keep-alive", "proxy-connection", "http2-settings"];
+    if !req.headers.contains_key(CONNECTION)
+        && !req.headers.contains_key(TE)
+        && !req.headers.contains_key(UPGRADE)
+        && !PLAIN.iter().any(|n| req.headers.contains_key(*n))
+    {
+        return;
+    }
+    let websocket =
+        req.headers.get(UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let listed: Vec<String> = req
+        .headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    for name in listed.iter().map(String::as_str).chain(PLAIN) {
+        if !(websocket && name == "upgrade") {
+            req.remove_header(name);
+        }
+    }
+    if websocket {
+        let _ = req.insert_header(CONNECTION, "upgrade");
+    } else {
+        req.remove_header(&UPGRADE);
+        req.remove_header(&CONNECTION);
+    }
+    let trailers = req
+        .headers
+        .get_all(TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")));
+    req.remove_header(&TE);
+    if trailers {
+        let _ = req.insert_header(TE, "trailers");
+    }
+}
+
 /// Sets X-Real-IP, X-Forwarded-For (appending the peer) and X-Forwarded-Proto/-Host/-Port/-Path/
 /// -Prefix (kept from a trusted peer, otherwise set from this request).
 pub(crate) fn apply(req: &mut RequestHeader, f: &Forwarded<'_>) -> pingora_error::Result<()> {

@@ -222,7 +222,16 @@ impl ProxyHttp for Gateway {
             },
         };
         ctx.target_addr = Some(socket);
-        let mut peer = HttpPeer::new(socket, false, String::new());
+        let mut peer = match &service.tls {
+            // The name sent and verified is the service's host (Pingora verifies nothing for an
+            // empty one).
+            Some(tls) => {
+                let mut peer = HttpPeer::new(socket, true, tls.sni.clone());
+                (peer.options.verify_cert, peer.options.verify_hostname) = (tls.verify, tls.verify);
+                peer
+            }
+            None => HttpPeer::new(socket, false, String::new()),
+        };
         peer.options.connection_timeout = Some(service.connect_timeout);
         peer.options.read_timeout = Some(service.read_timeout);
         peer.options.write_timeout = Some(service.write_timeout);

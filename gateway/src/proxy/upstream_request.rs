@@ -1,6 +1,6 @@
 //! The request as it goes upstream: the path and query worked out in `request_filter`, the
 //! Host header (the target's, unless the route preserves the client's), a replaced body's
-//! length, and Kong's `X-Forwarded-*` headers.
+//! length, no hop-by-hop headers, and Kong's `X-Forwarded-*` headers.
 
 use super::{RequestCtx, forwarding};
 use pingora_error::{Error, ErrorType, Result};
@@ -15,6 +15,7 @@ impl RequestCtx {
             upstream.set_uri(uri.parse().map_err(|_| Error::explain(ErrorType::InvalidHTTPHeader, "upstream path"))?);
         }
 
+        forwarding::remove_hop_by_hop(upstream);
         let route = &self.entities().routes[self.state.info().route.expect("routed")];
         if !route.preserve_host
             && let Some(target) = self.target_address()

@@ -15,7 +15,7 @@ pub mod wait;
 pub use client::{Response, request};
 pub use config::{Config, one_route, pool};
 pub use gateway::Gateway;
-pub use upstream::{Echo, Upstream};
+pub use upstream::{Echo, TlsServer, Upstream};
 pub use wait::eventually;
 
 /// A port nobody listens on right now, never handed out twice in this run. Ports come from

@@ -188,3 +188,52 @@ async fn echo(
         .unwrap();
     Ok(resp)
 }
+
+/// A TLS server with a self-signed certificate (openssl and Python's `ssl`), killed when dropped.
+pub struct TlsServer {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsServer {
+    /// Starts one on a free port; it answers every GET with 200 `ok`.
+    pub fn start() -> TlsServer {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let made = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl");
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        let port = super::free_port();
+        let script = "import http.server, ssl, sys\n\
+            class H(http.server.BaseHTTPRequestHandler):\n\
+            \x20   def do_GET(self):\n\
+            \x20       self.send_response(200); self.send_header('content-length', '2'); self.end_headers(); self.wfile.write(b'ok')\n\
+            \x20   def log_message(self, *a): pass\n\
+            srv = http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H)\n\
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n\
+            srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n\
+            srv.serve_forever()\n";
+        let child = std::process::Command::new("python3")
+            .args(["-c", script, &port.to_string()])
+            .arg(&cert)
+            .arg(&key)
+            .spawn()
+            .expect("python3");
+        TlsServer { port, child, _dir: dir }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -2,25 +2,10 @@
 //! (exact, wildcard, the default), HTTP/2 through ALPN, `X-Forwarded-Proto: https`, and
 //! certificates changed by a reload, from the next handshake on, while a bad one is refused.
 
+use crate::support::upstream::self_signed as certificate;
 use crate::support::{Config, Gateway, TlsServer, Upstream, free_port};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// A self-signed ECDSA certificate for `name`, made by openssl: (certificate, key) files.
-fn certificate(dir: &Path, file: &str, name: &str) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join(format!("{file}.crt")), dir.join(format!("{file}.key")));
-    let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
-        .args(["-subj", &format!("/CN={name}"), "-addext", &format!("subjectAltName=DNS:{name}")])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    (cert, key)
-}
 
 /// curl to `https://{host}:{port}/` resolved to 127.0.0.1, trusting `ca`: (exit code, HTTP
 /// version and status, body).

@@ -58,6 +58,7 @@ fn route() -> RouteConfig {
         preserve_host: false,
         regex_priority: 0,
         protocols: vec!["http".into()],
+        https_redirect_status_code: None,
         tags: Vec::new(),
     }
 }

@@ -102,3 +102,24 @@ async fn https_upstreams_verify_their_certificate_unless_told_not_to() {
     let (code, out) = Config::new().service("s", "http://127.0.0.1:1").set("tls_verify = true").check();
     assert!(code != 0 && out.contains("tls_verify: applies to protocol \"https\" only"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_only_routes_answer_plain_requests_with_426_or_a_redirect() {
+    let up = Upstream::start("up").await;
+    let gw = Config::new()
+        .service("s", &up.url())
+        .route("upgrade", &["/upgrade"])
+        .set("protocols = [\"https\"]")
+        .route("moved", &["/moved"])
+        .set("protocols = [\"https\"]\nhttps_redirect_status_code = 308")
+        .start()
+        .await;
+    let upgrade = crate::support::request(gw.port, "GET", "/upgrade", &[], b"").await;
+    assert_eq!(upgrade.status, 426);
+    assert_eq!(upgrade.json()["message"], "Please use HTTPS protocol");
+    let moved = crate::support::request(gw.port, "GET", "/moved/x?a=1", &[("host", "api.test:8000")], b"").await;
+    assert_eq!((moved.status, moved.header("location")), (308, Some("https://api.test/moved/x?a=1")));
+    let (code, out) =
+        Config::new().service("s", &up.url()).route("r", &["/"]).set("https_redirect_status_code = 303").check();
+    assert!(code != 0 && out.contains("https_redirect_status_code: 303 is not one of"), "{out}");
+}

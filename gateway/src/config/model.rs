@@ -253,6 +253,9 @@ pub struct RouteConfig {
     /// Accepted protocols (`http`, `https`).
     #[serde(default = "defaults::protocols")]
     pub protocols: Vec<String>,
+    /// The answer to a plain-HTTP request on an `https`-only route: 426 (Kong's "Please use
+    /// HTTPS protocol"), or a redirect to `https://` with 301, 302, 307 or 308.
+    pub https_redirect_status_code: Option<u16>,
     /// Free-form labels.
     #[serde(default)]
     pub tags: Vec<String>,

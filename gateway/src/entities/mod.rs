@@ -94,6 +94,8 @@ pub(crate) struct Route {
     pub(crate) preserve_host: bool,
     /// Whether plain HTTP is among the route's protocols (426 otherwise).
     pub(crate) accepts_http: bool,
+    /// The status a plain-HTTP request gets when it does not: 426, or a redirect to `https://`.
+    pub(crate) https_redirect: u16,
 }
 
 impl Entities {

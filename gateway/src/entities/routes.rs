@@ -69,6 +69,12 @@ pub(super) fn build_route(
             other => errors.push(format!("{label}: protocols[{i}]: {other:?} is not one of http, https")),
         }
     }
+    let https_redirect = r.https_redirect_status_code.unwrap_or(426);
+    if ![426, 301, 302, 307, 308].contains(&https_redirect) {
+        errors.push(format!(
+            "{label}: https_redirect_status_code: {https_redirect} is not one of 426, 301, 302, 307, 308"
+        ));
+    }
     let id = crate::ids::route_id(r, fr.position).unwrap_or_else(|e| {
         errors.push(format!("{label}: id: {e}"));
         String::new()
@@ -80,5 +86,6 @@ pub(super) fn build_route(
         strip_path: r.strip_path,
         preserve_host: r.preserve_host,
         accepts_http,
+        https_redirect,
     })
 }

@@ -159,9 +159,21 @@ impl ProxyHttp for Gateway {
         ctx.matched_len = found.matched_len;
         ctx.chain = snap.plugins.for_route(found.route).clone();
         if !ctx.state.info().tls && !route.accepts_http {
-            let mut a = Answer::message(426, messages::USE_HTTPS);
-            a.headers.push(("connection".into(), "Upgrade".into()));
-            a.headers.push(("upgrade".into(), "TLS/1.2, HTTP/1.1".into()));
+            let a = match route.https_redirect {
+                426 => {
+                    let mut a = Answer::message(426, messages::USE_HTTPS);
+                    a.headers.push(("connection".into(), "Upgrade".into()));
+                    a.headers.push(("upgrade".into(), "TLS/1.2, HTTP/1.1".into()));
+                    a
+                }
+                status => {
+                    let uri = req.uri.path_and_query().map_or("/", |p| p.as_str());
+                    let reason = http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason());
+                    let mut a = Answer::message(status, reason.unwrap_or("Moved"));
+                    a.headers.push(("location".into(), format!("https://{}{uri}", ctx.state.info().host)));
+                    a
+                }
+            };
             return self.answer(session, ctx, a, Source::Error).await;
         }
         let Some(service) = route.service else {

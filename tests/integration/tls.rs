@@ -170,3 +170,58 @@ async fn a_rapid_reset_client_is_cut_off_and_others_are_served() {
     assert_eq!((code, status.as_str()), (0, "2 200"), "others are served after it");
     assert!(gw.stderr().lines().filter(|l| l.contains("ERROR")).count() < 100, "{}", gw.stderr());
 }
+
+/// Certificates replaced 50 times (each a reload) while a client keeps making new TLS
+/// connections: no handshake and no request fails, and every answer came with one of the two
+/// certificates (curl trusts both).
+#[tokio::test(flavor = "multi_thread")]
+async fn certificates_rotate_under_load_without_a_failed_handshake() {
+    let up = Upstream::start("up").await;
+    let certs = tempfile::tempdir().unwrap();
+    let (a, b) = (certificate(certs.path(), "a", "api.test"), certificate(certs.path(), "b", "api.test"));
+    let live = (certs.path().join("live.crt"), certs.path().join("live.key"));
+    std::fs::copy(&a.0, &live.0).unwrap();
+    std::fs::copy(&a.1, &live.1).unwrap();
+    let both = certs.path().join("both.pem");
+    std::fs::write(&both, [std::fs::read(&a.0).unwrap(), std::fs::read(&b.0).unwrap()].concat()).unwrap();
+    let tls = free_port();
+    let cfg = Config::new()
+        .server(&format!("proxy_listen = [\"127.0.0.1:{{port}}\", \"127.0.0.1:{tls} ssl http2\"]"))
+        .service("s", &up.url())
+        .route("r", &["/"])
+        .raw(&format!("[[certificates]]\ncert_file = {:?}\nkey_file = {:?}\nsnis = [\"api.test\"]\n", live.0, live.1));
+    let gw = cfg.start().await;
+
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let client = {
+        let (running, both) = (running.clone(), both.clone());
+        tokio::task::spawn_blocking(move || {
+            let (mut ok, mut failed) = (0, Vec::new());
+            while running.load(std::sync::atomic::Ordering::Relaxed) {
+                // One connection per request: each is a new handshake.
+                match curl(tls, "api.test", &both, &["--http1.1"]) {
+                    (0, status, _) if status == "1.1 200" => ok += 1,
+                    other => failed.push(other),
+                }
+            }
+            (ok, failed)
+        })
+    };
+    for i in 0..50 {
+        let next = if i % 2 == 0 { &b } else { &a };
+        // Each file written whole (a rename), as certificate tooling does; then SIGHUP.
+        crate::support::gateway::write_atomically(&live.1, &std::fs::read(&next.1).unwrap());
+        crate::support::gateway::write_atomically(&live.0, &std::fs::read(&next.0).unwrap());
+        assert!(gw.reload(&cfg).await, "reload {i}: {}", gw.stderr());
+    }
+    running.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = client.await.unwrap();
+    assert!(
+        failed.is_empty(),
+        "{} failed of {}: {:?}",
+        failed.len(),
+        ok + failed.len(),
+        &failed[..failed.len().min(3)]
+    );
+    assert!(ok >= 20, "only {ok} requests during the rotation");
+}

@@ -94,6 +94,13 @@ fn the_examples_are_valid() {
         let (code, out, err) = run_cli(&["check", "-c", file], &examples);
         assert_eq!(code, 0, "{file}: {out}{err}");
     }
+    // The TLS example, with the certificate its comment tells the reader to make.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(examples.join("tls.toml"), dir.path().join("tls.toml")).unwrap();
+    std::fs::create_dir(dir.path().join("certs")).unwrap();
+    crate::support::upstream::self_signed(&dir.path().join("certs"), "api", "api.example.test");
+    let (code, out, err) = run_cli(&["check", "-c", "tls.toml"], dir.path());
+    assert_eq!(code, 0, "tls.toml: {out}{err}");
 }
 
 #[test]

@@ -29,7 +29,7 @@ async fn every_request_host_function() {
             .to_string()
     };
     assert_eq!(h("method"), "POST");
-    assert_eq!(h("scheme"), "http");
+    assert_eq!((h("scheme"), h("http-version"), h("sni")), ("http".into(), "1.1".into(), "-".into()));
     assert_eq!((h("host"), h("port")), ("example.com".into(), gw.port.to_string()));
     assert_eq!(h("path"), "/any/x");
     assert_eq!((h("query"), h("arg")), ("q=hello%20world&z=1".into(), "hello world".into()));

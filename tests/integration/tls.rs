@@ -23,6 +23,16 @@ fn curl(port: u16, host: &str, ca: &Path, extra: &[&str]) -> (i32, String, Strin
     (out.status.code().unwrap_or(-1), status.to_string(), body.to_string())
 }
 
+/// A plain listener on the test's port and a TLS one (with h2) on `tls`, a route to `up`, and
+/// `cert` for `api.test`.
+fn api_over_tls(up: &Upstream, cert: &(PathBuf, PathBuf), tls: u16) -> Config {
+    Config::new()
+        .server(&format!("proxy_listen = [\"127.0.0.1:{{port}}\", \"127.0.0.1:{tls} ssl http2\"]"))
+        .service("s", &up.url())
+        .route("r", &["/"])
+        .raw(&format!("[[certificates]]\ncert_file = {:?}\nkey_file = {:?}\nsnis = [\"api.test\"]\n", cert.0, cert.1))
+}
+
 fn certificates(api: &(PathBuf, PathBuf), wild: &(PathBuf, PathBuf)) -> String {
     format!(
         "[[certificates]]\ncert_file = {:?}\nkey_file = {:?}\nsnis = [\"api.test\"]\n\
@@ -157,13 +167,7 @@ async fn a_rapid_reset_client_is_cut_off_and_others_are_served() {
     let certs = tempfile::tempdir().unwrap();
     let api = certificate(certs.path(), "api", "api.test");
     let tls = free_port();
-    let gw = Config::new()
-        .server(&format!("proxy_listen = [\"127.0.0.1:{{port}}\", \"127.0.0.1:{tls} ssl http2\"]"))
-        .service("s", &up.url())
-        .route("r", &["/"])
-        .raw(&format!("[[certificates]]\ncert_file = {:?}\nkey_file = {:?}\nsnis = [\"api.test\"]\n", api.0, api.1))
-        .start()
-        .await;
+    let gw = api_over_tls(&up, &api, tls).start().await;
     let ended = tokio::task::spawn_blocking(move || rapid_reset(tls, 10_000)).await.unwrap();
     assert!(ended.starts_with("goaway") || ended.starts_with("closed"), "the attacker's connection stayed: {ended}");
     let (code, status, _) = curl(tls, "api.test", &api.0, &[]);
@@ -185,11 +189,7 @@ async fn certificates_rotate_under_load_without_a_failed_handshake() {
     let both = certs.path().join("both.pem");
     std::fs::write(&both, [std::fs::read(&a.0).unwrap(), std::fs::read(&b.0).unwrap()].concat()).unwrap();
     let tls = free_port();
-    let cfg = Config::new()
-        .server(&format!("proxy_listen = [\"127.0.0.1:{{port}}\", \"127.0.0.1:{tls} ssl http2\"]"))
-        .service("s", &up.url())
-        .route("r", &["/"])
-        .raw(&format!("[[certificates]]\ncert_file = {:?}\nkey_file = {:?}\nsnis = [\"api.test\"]\n", live.0, live.1));
+    let cfg = api_over_tls(&up, &live, tls);
     let gw = cfg.start().await;
 
     let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -224,4 +224,24 @@ async fn certificates_rotate_under_load_without_a_failed_handshake() {
         &failed[..failed.len().min(3)]
     );
     assert!(ok >= 20, "only {ok} requests during the rotation");
+}
+
+/// Plugins see how the client spoke: the scheme, the HTTP version and the TLS server name.
+#[tokio::test(flavor = "multi_thread")]
+async fn plugins_see_the_scheme_the_http_version_and_the_server_name() {
+    let up = Upstream::start("up").await;
+    let certs = tempfile::tempdir().unwrap();
+    let api = certificate(certs.path(), "api", "api.test");
+    let tls = free_port();
+    let _gw = api_over_tls(&up, &api, tls).plugin("probe", "", "tag = \"t\"").only_modules(&["probe"]).start().await;
+    for (flag, version) in [("--http2", "2"), ("--http1.1", "1.1")] {
+        let (code, _, body) = curl(tls, "API.test", &api.0, &[flag]);
+        assert_eq!(code, 0, "{body}");
+        let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let seen = |h: &str| echo["headers"][format!("x-probe-{h}")].as_str().unwrap_or_default().to_string();
+        assert_eq!(
+            (seen("scheme"), seen("http-version"), seen("sni")),
+            ("https".into(), version.into(), "api.test".into())
+        );
+    }
 }

@@ -121,6 +121,11 @@ impl ProxyHttp for Gateway {
             host: Arc::from(host.name.as_str()),
             port: session.server_addr().and_then(|a| a.as_inet()).map_or(0, |a| a.port()),
             tls: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
+            sni: session
+                .digest()
+                .and_then(|d| d.ssl_digest.as_ref())
+                .and_then(|s| s.extension.get::<tls::ServerName>())
+                .map(|n| n.0.clone()),
             path: normalized,
             route: None,
             service: None,

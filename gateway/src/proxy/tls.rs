@@ -1,6 +1,6 @@
 //! TLS termination: each handshake gets the certificate that the live configuration has for its
 //! server name (SNI), else the default one; a certificate added, replaced or removed applies from
-//! the next handshake.
+//! the next handshake. The name the client asked for stays with the connection.
 
 use crate::snapshot::Snapshot;
 use crate::tls::CertKey;
@@ -10,7 +10,12 @@ use pingora_core::listeners::TlsAccept;
 use pingora_core::protocols::tls::TlsRef;
 use pingora_core::tls::ext;
 use pingora_core::tls::ssl::NameType;
+use std::any::Any;
 use std::sync::Arc;
+
+/// The server name a connection's handshake asked for, kept with the connection (Pingora's TLS
+/// digest) for its requests.
+pub(crate) struct ServerName(pub(crate) Arc<str>);
 
 /// The certificate chooser of the TLS listeners.
 pub(crate) struct SniCertificates {
@@ -39,5 +44,10 @@ impl TlsAccept for SniCertificates {
                 tracing::warn!(sni = ?sni, error = %e, "could not use the certificate for this handshake");
             }
         }
+    }
+
+    async fn handshake_complete_callback(&self, ssl: &TlsRef) -> Option<Arc<dyn Any + Send + Sync>> {
+        let sni = ssl.servername(NameType::HOST_NAME)?.to_ascii_lowercase();
+        Some(Arc::new(ServerName(Arc::from(sni))))
     }
 }

@@ -49,6 +49,8 @@ pub(crate) struct RequestInfo {
     pub(crate) port: u16,
     /// Whether it came over TLS.
     pub(crate) tls: bool,
+    /// The server name of the TLS handshake, lower-cased.
+    pub(crate) sni: Option<Arc<str>>,
     /// Normalised path.
     pub(crate) path: Arc<str>,
     /// Matched route.
@@ -71,6 +73,7 @@ impl Default for RequestInfo {
             host: Arc::from(""),
             port: 0,
             tls: false,
+            sni: None,
             path: Arc::from("/"),
             route: None,
             service: None,

@@ -18,6 +18,19 @@ impl Host for HostState {
         self.call.state.info().host.to_string()
     }
 
+    fn http_version(&mut self) -> String {
+        match self.call.req.version {
+            http::Version::HTTP_10 => "1.0",
+            http::Version::HTTP_2 => "2",
+            _ => "1.1",
+        }
+        .into()
+    }
+
+    fn tls_server_name(&mut self) -> Option<String> {
+        self.call.state.info().sni.as_deref().map(str::to_string)
+    }
+
     fn port(&mut self) -> u16 {
         self.call.state.info().port
     }

@@ -137,6 +137,8 @@ impl Plugin for Probe {
         report("tag", &config.tag);
         report("method", request::method());
         report("scheme", request::scheme());
+        report("http-version", request::http_version());
+        report("sni", request::tls_server_name().unwrap_or_else(|| "-".into()));
         report("host", request::host());
         report("port", request::port().to_string());
         report("path", request::path());

@@ -115,20 +115,35 @@ fn add_listeners(
     Ok(())
 }
 
+/// Checks the default certificate files (`ssl_cert`, `ssl_cert_key`) of `config_file`, as a
+/// start would read them: `wasmgate check` runs it.
+pub fn check_default_certificate(config_file: &Path) -> Result<(), ConfigErrors> {
+    let server = crate::config::load_gateway(config_file)?.server;
+    if server.ssl_cert.is_some() {
+        read_default_certificate(&server, config_file)?;
+    }
+    Ok(())
+}
+
+/// `ssl_cert` and `ssl_cert_key`, read and checked.
+fn read_default_certificate(server: &ServerConfig, config_file: &Path) -> Result<Option<CertKey>, ConfigErrors> {
+    let (Some(cert), Some(key)) = (&server.ssl_cert, &server.ssl_cert_key) else { return Ok(None) };
+    let read = |field: &str, p: &Path| {
+        let path = relative_to(config_file, p);
+        std::fs::read(&path)
+            .map_err(|e| ConfigErrors::from(format!("server: {field}: cannot read {}: {e}", path.display())))
+    };
+    let pair = CertKey::from_pem(&read("ssl_cert", cert)?, &read("ssl_cert_key", key)?)
+        .map_err(|e| ConfigErrors::from(format!("server: ssl_cert: {e}")))?;
+    Ok(Some(pair))
+}
+
 /// The certificate for server names no certificate claims: `ssl_cert` and `ssl_cert_key`, or a
 /// self-signed one made now (as Kong does), with a warning.
 fn default_certificate(server: &ServerConfig, config_file: &Path) -> Result<Arc<[CertKey]>, ConfigErrors> {
-    let pair = match (&server.ssl_cert, &server.ssl_cert_key) {
-        (Some(cert), Some(key)) => {
-            let read = |field: &str, p: &Path| {
-                let path = relative_to(config_file, p);
-                std::fs::read(&path)
-                    .map_err(|e| ConfigErrors::from(format!("server: {field}: cannot read {}: {e}", path.display())))
-            };
-            CertKey::from_pem(&read("ssl_cert", cert)?, &read("ssl_cert_key", key)?)
-                .map_err(|e| ConfigErrors::from(format!("server: ssl_cert: {e}")))?
-        }
-        _ => {
+    let pair = match read_default_certificate(server, config_file)? {
+        Some(pair) => pair,
+        None => {
             tracing::warn!(
                 "no default certificate (server.ssl_cert, server.ssl_cert_key): a self-signed one for localhost \
                  is served to clients whose server name no certificate claims"

@@ -151,3 +151,24 @@ fn the_malformed_config_corpus_is_refused_with_the_field_named() {
     }
     assert!(checked >= 40, "{checked} files");
 }
+
+#[test]
+fn check_reads_the_default_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::upstream::self_signed(dir.path(), "a", "a.test");
+    crate::support::upstream::self_signed(dir.path(), "b", "b.test");
+    let write = |key: &str| {
+        let server =
+            format!("[server]\nproxy_listen = \"127.0.0.1:1 ssl\"\nssl_cert = \"a.crt\"\nssl_cert_key = \"{key}\"\n");
+        std::fs::write(dir.path().join("gateway.toml"), server).unwrap();
+    };
+    write("a.key");
+    let (code, out, err) = run_cli(&["check", "-c", "gateway.toml"], dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+    write("b.key");
+    let (code, out, err) = run_cli(&["check", "-c", "gateway.toml"], dir.path());
+    assert!(code == 1 && err.contains("server: ssl_cert: the key does not belong to the certificate"), "{out}{err}");
+    write("missing.key");
+    let (code, _, err) = run_cli(&["check", "-c", "gateway.toml"], dir.path());
+    assert!(code == 1 && err.contains("server: ssl_cert_key: cannot read"), "{err}");
+}

@@ -116,16 +116,13 @@ impl ProxyHttp for Gateway {
             Ok(p) => (Arc::from(p.as_ref()), None),
             Err(why) => (Arc::from(req.uri.path()), Some(why)),
         };
+        let ssl = session.digest().and_then(|d| d.ssl_digest.as_ref());
         ctx.state.start(RequestInfo {
             client: forwarding::client_ip(ctx.peer, &req.headers, &entities.settings),
             host: Arc::from(host.name.as_str()),
             port: session.server_addr().and_then(|a| a.as_inet()).map_or(0, |a| a.port()),
-            tls: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
-            sni: session
-                .digest()
-                .and_then(|d| d.ssl_digest.as_ref())
-                .and_then(|s| s.extension.get::<tls::ServerName>())
-                .map(|n| n.0.clone()),
+            tls: ssl.is_some(),
+            sni: ssl.and_then(|s| s.extension.get::<tls::ServerName>()).map(|n| n.0.clone()),
             path: normalized,
             route: None,
             service: None,

@@ -54,8 +54,7 @@ impl Host for HostState {
         let entities = self.entities().ok_or("no configuration")?;
         let Some(credential) = entities.consumers.credential(&kind, &key) else { return Ok(false) };
         let (consumer, id) = (credential.consumer, credential.id.clone());
-        self.call.state.authenticate(Some(consumer), Some(id));
-        self.identify_upstream(consumer, false);
+        self.set_credential(consumer, id);
         Ok(true)
     }
 
@@ -63,8 +62,7 @@ impl Host for HostState {
         let entities = self.entities().ok_or("no configuration")?;
         let Some(credential) = entities.consumers.verify_password(&username, &password) else { return Ok(false) };
         let (consumer, id) = (credential.consumer, credential.id.clone());
-        self.call.state.authenticate(Some(consumer), Some(id));
-        self.identify_upstream(consumer, false);
+        self.set_credential(consumer, id);
         Ok(true)
     }
 
@@ -86,6 +84,13 @@ impl Host for HostState {
 }
 
 impl HostState {
+    /// Authenticates the request as consumer `consumer` with credential `id`, and tells the
+    /// upstream (what `set-consumer-by-key` and `set-consumer-by-password` do once found).
+    fn set_credential(&mut self, consumer: usize, id: String) {
+        self.call.state.authenticate(Some(consumer), Some(id));
+        self.identify_upstream(consumer, false);
+    }
+
     /// Tells the upstream who consumer `index` is (Kong's `set_consumer` headers), replacing or
     /// removing what the client sent under those names.
     fn identify_upstream(&mut self, index: usize, anonymous: bool) {

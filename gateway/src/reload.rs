@@ -86,7 +86,7 @@ impl Loader {
         // Entities from the store or the Admin API are not in a file: label their errors plainly.
         let source = if entities.is_some() { Path::new("entities") } else { self.gateway_file.as_path() };
         let mut file_errors = ConfigErrors::default();
-        config::read_certificate_files(&mut cfg.certificates, &self.gateway_file, &mut file_errors);
+        config::read_certificate_files(&mut cfg, &self.gateway_file, &mut file_errors);
         file_errors.in_file(source).into_result(())?;
         let built = Arc::new(Entities::build(&cfg, &self.health).map_err(|e| e.in_file(source))?);
         let plugins_path = plugins_path.unwrap_or_else(|| self.gateway_file.clone());

@@ -3,7 +3,7 @@
 //! default. Names compare case-insensitively. Certificates are parsed and checked once, when a
 //! configuration is built, so a handshake only looks a name up.
 
-use crate::config::{CertificateConfig, ConfigErrors};
+use crate::config::{CaCertificateConfig, CertificateConfig, ConfigErrors};
 use openssl::asn1::Asn1Time;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
@@ -69,75 +69,172 @@ impl CertKey {
     }
 }
 
-/// The certificates of one configuration, indexed by server name.
+/// The certificates and CA certificates of one configuration: certificates indexed by server
+/// name (for handshakes) and by id (for services' `client_certificate`), CAs by id.
 #[derive(Default)]
 pub(crate) struct Certificates {
     /// Each certificate entity: its pairs (a second one from `cert_alt`).
     list: Vec<Arc<[CertKey]>>,
+    /// Each certificate's first pair, as presented to upstreams.
+    clients: Vec<Arc<pingora_core::utils::tls::CertKey>>,
+    by_id: HashMap<String, usize>,
     exact: HashMap<String, usize>,
     /// `*.example.com` under `example.com`.
     leading: HashMap<String, usize>,
     /// `example.*` under `example`.
     trailing: HashMap<String, usize>,
+    /// CA certificates by id.
+    cas: HashMap<String, X509>,
 }
 
 impl std::fmt::Debug for Certificates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Certificates").field("count", &self.list.len()).finish()
+        f.debug_struct("Certificates").field("count", &self.list.len()).field("cas", &self.cas.len()).finish()
     }
 }
 
+/// Where a server name's wildcard is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wildcard {
+    /// `api.example.com`
+    None,
+    /// `*.example.com`
+    Leading,
+    /// `example.*`
+    Trailing,
+}
+
+/// Checks a certificate's server name and splits off its wildcard: the lower-case name without
+/// it, and where it was.
+pub(crate) fn sni_key(name: &str) -> Result<(Wildcard, String), String> {
+    let name = name.trim().to_ascii_lowercase();
+    let (shape, key) = if let Some(rest) = name.strip_prefix("*.") {
+        (Wildcard::Leading, rest.to_string())
+    } else if let Some(rest) = name.strip_suffix(".*") {
+        (Wildcard::Trailing, rest.to_string())
+    } else {
+        (Wildcard::None, name.clone())
+    };
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_');
+    if key.is_empty() || !key.chars().all(valid) || key.starts_with('.') || key.ends_with('.') {
+        return Err(format!("{name:?} is not a server name; use a name, *.suffix or prefix.*"));
+    }
+    Ok((shape, key))
+}
+
+/// A certificate entity's id: given, or derived from its first name (else its position).
+pub(crate) fn certificate_id(c: &CertificateConfig, position: usize) -> Result<String, String> {
+    let key = c.snis.first().map(|s| s.trim().to_ascii_lowercase()).unwrap_or_else(|| format!("#{position}"));
+    crate::ids::entity_id("certificate", c.id.as_deref(), &key)
+}
+
+/// A CA certificate entity's id: given, or derived from its position.
+pub(crate) fn ca_certificate_id(c: &CaCertificateConfig, position: usize) -> Result<String, String> {
+    crate::ids::entity_id("ca_certificate", c.id.as_deref(), &format!("#{position}"))
+}
+
+/// Parses a CA certificate: one PEM certificate with the CA basic constraint, not expired.
+pub(crate) fn parse_ca(pem: &str) -> Result<X509, String> {
+    let cert = X509::from_pem(pem.as_bytes()).map_err(|e| format!("not a PEM certificate ({e})"))?;
+    let text = cert.to_text().map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_default();
+    if !text.contains("CA:TRUE") {
+        return Err("not a CA certificate: it lacks the \"CA\" basic constraint".into());
+    }
+    if Asn1Time::days_from_now(0).is_ok_and(|now| cert.not_after() < now) {
+        return Err("the certificate has expired (its \"Not After\" time is past)".into());
+    }
+    Ok(cert)
+}
+
+/// Parses a certificate entity's pairs: `cert`/`key`, and `cert_alt`/`key_alt` when given.
+/// Errors name the field.
+pub(crate) fn parse_pairs(cfg: &CertificateConfig) -> Result<Vec<CertKey>, (&'static str, String)> {
+    let mut pairs = Vec::new();
+    for (cert, key, cert_field, key_field) in
+        [(&cfg.cert, &cfg.key, "cert", "key"), (&cfg.cert_alt, &cfg.key_alt, "cert_alt", "key_alt")]
+    {
+        match (cert, key) {
+            (Some(cert), Some(key)) => {
+                pairs.push(CertKey::from_pem(cert.as_bytes(), key.as_bytes()).map_err(|e| (cert_field, e))?)
+            }
+            (None, None) if cert_field == "cert_alt" => {}
+            (None, None) => {
+                return Err((
+                    "cert",
+                    "required; give the PEM as `cert` and `key`, or files as `cert_file` and `key_file`".into(),
+                ));
+            }
+            (Some(_), None) => return Err((key_field, format!("required with {cert_field}"))),
+            (None, Some(_)) => return Err((cert_field, format!("required with {key_field}"))),
+        }
+    }
+    Ok(pairs)
+}
+
 impl Certificates {
-    /// Parses and indexes `[[certificates]]` (their files already read into `cert`/`key`).
-    /// Unparsable PEM, a key that is not the certificate's, a malformed name and a name claimed
-    /// twice are errors; an expired certificate is served, with a warning.
-    pub(crate) fn build(configs: &[CertificateConfig], errors: &mut ConfigErrors) -> Certificates {
+    /// Parses and indexes `[[certificates]]` and `[[ca_certificates]]` (their files already read
+    /// into `cert`/`key`). Unparsable PEM, a key that is not the certificate's, a malformed name
+    /// and a name claimed twice are errors; an expired certificate is served, with a warning.
+    pub(crate) fn build(
+        configs: &[CertificateConfig],
+        cas: &[CaCertificateConfig],
+        errors: &mut ConfigErrors,
+    ) -> Certificates {
         let mut c = Certificates::default();
         for (i, cfg) in configs.iter().enumerate() {
             let label = format!("certificates[{i}]");
-            let mut pairs = Vec::new();
-            for (cert, key, cert_field, key_field) in
-                [(&cfg.cert, &cfg.key, "cert", "key"), (&cfg.cert_alt, &cfg.key_alt, "cert_alt", "key_alt")]
-            {
-                match (cert, key) {
-                    (Some(cert), Some(key)) => match CertKey::from_pem(cert.as_bytes(), key.as_bytes()) {
-                        Ok(pair) => pairs.push(pair),
-                        Err(e) => errors.push(format!("{label}: {cert_field}: {e}")),
-                    },
-                    (None, None) if cert_field == "cert_alt" => {}
-                    (None, None) => errors.push(format!(
-                        "{label}: cert: required; give the PEM as `cert` and `key`, or files as `cert_file` and `key_file`"
-                    )),
-                    (Some(_), None) => errors.push(format!("{label}: {key_field}: required with {cert_field}")),
-                    (None, Some(_)) => errors.push(format!("{label}: {cert_field}: required with {key_field}")),
+            let pairs = match parse_pairs(cfg) {
+                Ok(p) => p,
+                Err((field, e)) => {
+                    errors.push(format!("{label}: {field}: {e}"));
+                    continue;
                 }
-            }
-            if pairs.is_empty() {
-                continue;
-            }
+            };
             if pairs.iter().any(CertKey::expired) {
                 tracing::warn!(certificate = %label, snis = ?cfg.snis, "the certificate has expired; it is served until replaced");
             }
             let index = c.list.len();
+            match certificate_id(cfg, i) {
+                Ok(id) => {
+                    c.by_id.insert(id, index);
+                }
+                Err(e) => errors.push(format!("{label}: id: {e}")),
+            }
+            let first = &pairs[0];
+            c.clients.push(Arc::new(pingora_core::utils::tls::CertKey::new(first.chain.clone(), first.key.clone())));
             c.list.push(pairs.into());
             for (s, sni) in cfg.snis.iter().enumerate() {
-                let name = sni.trim().to_ascii_lowercase();
-                let (map, key) = if let Some(rest) = name.strip_prefix("*.") {
-                    (&mut c.leading, rest.to_string())
-                } else if let Some(rest) = name.strip_suffix(".*") {
-                    (&mut c.trailing, rest.to_string())
-                } else {
-                    (&mut c.exact, name.clone())
+                let (shape, key) = match sni_key(sni) {
+                    Ok(k) => k,
+                    Err(e) => {
+                        errors.push(format!("{label}: snis[{s}]: {e}"));
+                        continue;
+                    }
                 };
-                if key.is_empty() || key.contains('*') || key.contains(':') {
-                    errors.push(format!(
-                        "{label}: snis[{s}]: {sni:?} is not a server name; use a name, *.suffix or prefix.*"
-                    ));
-                } else if map.insert(key, index).is_some() {
+                let map = match shape {
+                    Wildcard::None => &mut c.exact,
+                    Wildcard::Leading => &mut c.leading,
+                    Wildcard::Trailing => &mut c.trailing,
+                };
+                if map.insert(key, index).is_some() {
                     errors.push(format!(
                         "{label}: snis[{s}]: {sni:?} is claimed by another certificate; each name has one"
                     ));
                 }
+            }
+        }
+        for (i, ca) in cas.iter().enumerate() {
+            let label = format!("ca_certificates[{i}]");
+            let Some(pem) = &ca.cert else {
+                errors.push(format!("{label}: cert: required; give the PEM as `cert` or a file as `cert_file`"));
+                continue;
+            };
+            match (parse_ca(pem), ca_certificate_id(ca, i)) {
+                (Ok(cert), Ok(id)) => {
+                    c.cas.insert(id, cert);
+                }
+                (Err(e), _) => errors.push(format!("{label}: cert: {e}")),
+                (_, Err(e)) => errors.push(format!("{label}: id: {e}")),
             }
         }
         c
@@ -145,12 +242,26 @@ impl Certificates {
 
     /// The pairs to serve for server name `sni`, if a certificate claims it.
     pub(crate) fn lookup(&self, sni: &str) -> Option<&Arc<[CertKey]>> {
-        let name = sni.to_ascii_lowercase();
-        let found = self.exact.get(&name).or_else(|| {
+        self.index_of_name(&sni.to_ascii_lowercase()).map(|i| &self.list[i])
+    }
+
+    fn index_of_name(&self, name: &str) -> Option<usize> {
+        let found = self.exact.get(name).or_else(|| {
             let leading = name.split_once('.').and_then(|(_, rest)| self.leading.get(rest));
             leading.or_else(|| name.rsplit_once('.').and_then(|(prefix, _)| self.trailing.get(prefix)))
         });
-        found.map(|&i| &self.list[i])
+        found.copied()
+    }
+
+    /// The certificate a service presents to its upstream: by id, or by one of its exact names.
+    pub(crate) fn client(&self, id_or_name: &str) -> Option<Arc<pingora_core::utils::tls::CertKey>> {
+        let index = self.by_id.get(id_or_name).or_else(|| self.exact.get(&id_or_name.to_ascii_lowercase()))?;
+        Some(self.clients[*index].clone())
+    }
+
+    /// A CA certificate by id.
+    pub(crate) fn ca(&self, id: &str) -> Option<&X509> {
+        self.cas.get(id)
     }
 }
 
@@ -181,6 +292,7 @@ mod tests {
         let mut errors = ConfigErrors::default();
         let certs = Certificates::build(
             &[entry(&a, &["api.example.com"]), entry(&b, &["*.example.com"]), entry(&c, &["example.*"])],
+            &[],
             &mut errors,
         );
         assert!(errors.is_empty(), "{errors}");
@@ -201,7 +313,11 @@ mod tests {
         let mut broken = entry(&a, &["y.test"]);
         broken.cert = Some("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n".into());
         let mut errors = ConfigErrors::default();
-        Certificates::build(&[mismatched, broken, entry(&a, &["z.test"]), entry(&b, &["Z.test", "*"])], &mut errors);
+        Certificates::build(
+            &[mismatched, broken, entry(&a, &["z.test"]), entry(&b, &["Z.test", "*"])],
+            &[],
+            &mut errors,
+        );
         let text = errors.to_string();
         assert!(text.contains("certificates[0]: cert: the key does not belong to the certificate"), "{text}");
         assert!(text.contains("certificates[1]: cert: not a PEM certificate"), "{text}");

@@ -110,7 +110,7 @@ async fn https_upstreams_verify_their_certificate_unless_told_not_to() {
     let (code, _) = Config::new().service("s", "ftp://127.0.0.1:21").check();
     assert_ne!(code, 0);
     let (code, out) = Config::new().service("s", "http://127.0.0.1:1").set("tls_verify = true").check();
-    assert!(code != 0 && out.contains("tls_verify: applies to protocol \"https\" only"), "{out}");
+    assert!(code != 0 && out.contains("tls_verify: applies to protocols \"https\" and \"grpcs\" only"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -175,22 +175,27 @@ async fn a_rapid_reset_client_is_cut_off_and_others_are_served() {
     assert!(gw.stderr().lines().filter(|l| l.contains("ERROR")).count() < 100, "{}", gw.stderr());
 }
 
-/// Certificates replaced 50 times (each a reload) while a client keeps making new TLS
-/// connections: no handshake and no request fails, and every answer came with one of the two
-/// certificates (curl trusts both).
+/// Certificates replaced 50 times through the Admin API (`PATCH /certificates/{name}`) while a
+/// client keeps making new TLS connections: no handshake and no request fails, and every answer
+/// came with one of the two certificates (curl trusts both).
 #[tokio::test(flavor = "multi_thread")]
 async fn certificates_rotate_under_load_without_a_failed_handshake() {
+    use crate::support::admin::{call, call_json, id};
     let up = Upstream::start("up").await;
     let certs = tempfile::tempdir().unwrap();
     let (a, b) = (certificate(certs.path(), "a", "api.test"), certificate(certs.path(), "b", "api.test"));
-    let live = (certs.path().join("live.crt"), certs.path().join("live.key"));
-    std::fs::copy(&a.0, &live.0).unwrap();
-    std::fs::copy(&a.1, &live.1).unwrap();
     let both = certs.path().join("both.pem");
     std::fs::write(&both, [std::fs::read(&a.0).unwrap(), std::fs::read(&b.0).unwrap()].concat()).unwrap();
     let tls = free_port();
-    let cfg = api_over_tls(&up, &live, tls);
-    let gw = cfg.start().await;
+    let gw = Gateway::builder("")
+        .embedded()
+        .server(&format!("proxy_listen = [\"127.0.0.1:{{port}}\", \"127.0.0.1:{tls} ssl\"]"))
+        .start()
+        .await;
+    id(&call(&gw, "POST", "/services", &format!("name=s&url={}", up.url())).await, 201);
+    id(&call(&gw, "POST", "/services/s/routes", "paths[]=/").await, 201);
+    let body = |pair: &(PathBuf, PathBuf)| serde_json::json!({"cert": pem(&pair.0), "key": pem(&pair.1), "snis": ["api.test"]});
+    id(&call_json(&gw, "POST", "/certificates", body(&a)).await, 201);
 
     let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let client = {
@@ -209,10 +214,8 @@ async fn certificates_rotate_under_load_without_a_failed_handshake() {
     };
     for i in 0..50 {
         let next = if i % 2 == 0 { &b } else { &a };
-        // Each file written whole (a rename), as certificate tooling does; then SIGHUP.
-        crate::support::gateway::write_atomically(&live.1, &std::fs::read(&next.1).unwrap());
-        crate::support::gateway::write_atomically(&live.0, &std::fs::read(&next.0).unwrap());
-        assert!(gw.reload(&cfg).await, "reload {i}: {}", gw.stderr());
+        let replaced = call_json(&gw, "PATCH", "/certificates/api.test", body(next)).await;
+        assert_eq!(replaced.status, 200, "replacement {i}: {}", replaced.text());
     }
     running.store(false, std::sync::atomic::Ordering::Relaxed);
     let (ok, failed) = client.await.unwrap();
@@ -244,4 +247,176 @@ async fn plugins_see_the_scheme_the_http_version_and_the_server_name() {
             ("https".into(), version.into(), "api.test".into())
         );
     }
+}
+
+fn pem(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// Certificates and their names as Admin API entities (embedded mode): the `snis` shorthand,
+/// `/snis`, `/certificates/{c}/snis`, a certificate found by one of its names, refusals that
+/// name the field, and every change served from the next handshake.
+#[tokio::test(flavor = "multi_thread")]
+async fn certificates_and_snis_are_admin_api_entities() {
+    use crate::support::admin::{call, call_json, id};
+    let up = Upstream::start("up").await;
+    let certs = tempfile::tempdir().unwrap();
+    let (a, b) = (certificate(certs.path(), "a", "api.test"), certificate(certs.path(), "b", "api.test"));
+    let wild = certificate(certs.path(), "wild", "*.wild.test");
+    let tls = free_port();
+    let gw = Gateway::builder("")
+        .embedded()
+        .server(&format!("proxy_listen = [\"127.0.0.1:{{port}}\", \"127.0.0.1:{tls} ssl http2\"]"))
+        .start()
+        .await;
+    id(&call(&gw, "POST", "/services", &format!("name=s&url={}", up.url())).await, 201);
+    id(&call(&gw, "POST", "/services/s/routes", "paths[]=/").await, 201);
+
+    let created = call_json(
+        &gw,
+        "POST",
+        "/certificates",
+        serde_json::json!({"cert": pem(&a.0), "key": pem(&a.1), "snis": ["api.test"]}),
+    )
+    .await;
+    let cert_id = id(&created, 201);
+    assert_eq!(created.json()["snis"], serde_json::json!(["api.test"]));
+    assert_eq!(curl(tls, "api.test", &a.0, &[]).1, "2 200", "served from the next handshake");
+    let snis = call(&gw, "GET", "/snis", "").await.json();
+    assert_eq!(
+        (snis["data"][0]["name"].as_str(), snis["data"][0]["certificate"]["id"].as_str()),
+        (Some("api.test"), Some(cert_id.as_str()))
+    );
+    assert_eq!(call(&gw, "GET", "/certificates/api.test", "").await.json()["id"], cert_id, "found by its name");
+
+    // A second certificate, named through /certificates/{c}/snis (a form, as curl sends it).
+    let wild_id = id(
+        &call_json(&gw, "POST", "/certificates", serde_json::json!({"cert": pem(&wild.0), "key": pem(&wild.1)})).await,
+        201,
+    );
+    id(&call(&gw, "POST", &format!("/certificates/{wild_id}/snis"), "name=*.wild.test").await, 201);
+    assert_eq!(curl(tls, "x.wild.test", &wild.0, &[]).1, "2 200");
+    let listed = call(&gw, "GET", &format!("/certificates/{wild_id}/snis"), "").await.json();
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(1));
+
+    // Replaced by name: the next handshake gets the new one.
+    let patched =
+        call_json(&gw, "PATCH", "/certificates/api.test", serde_json::json!({"cert": pem(&b.0), "key": pem(&b.1)}))
+            .await;
+    assert_eq!(patched.status, 200, "{}", patched.text());
+    assert_eq!(patched.json()["snis"], serde_json::json!(["api.test"]), "its names stay");
+    assert_eq!(curl(tls, "api.test", &b.0, &[]).1, "2 200");
+
+    // Refusals name the field; nothing changes.
+    let refusals = [
+        (serde_json::json!({"cert": pem(&a.0), "key": pem(&b.1)}), 400, "cert", "the key does not belong"),
+        (
+            serde_json::json!({"cert": "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----", "key": pem(&a.1)}),
+            400,
+            "cert",
+            "not a PEM certificate",
+        ),
+        (serde_json::json!({"cert": pem(&a.0)}), 400, "key", "required with cert"),
+        (serde_json::json!({"cert_file": "/etc/passwd", "key": pem(&a.1)}), 400, "cert_file", "gateway.toml only"),
+        (
+            serde_json::json!({"cert": pem(&a.0), "key": pem(&a.1), "snis": ["bad name"]}),
+            400,
+            "snis[0].name",
+            "not a server name",
+        ),
+        (serde_json::json!({"cert": pem(&a.0), "key": pem(&a.1), "snis": ["api.test"]}), 409, "snis[0].name", ""),
+    ];
+    for (body, status, field, says) in refusals {
+        let refused = call_json(&gw, "POST", "/certificates", body).await;
+        assert_eq!(refused.status, status, "{}", refused.text());
+        let fields = &refused.json()["fields"];
+        assert!(
+            fields[field].as_str().is_some_and(|m| m.contains(says)) || status == 409 && !fields[field].is_null(),
+            "{field}: {}",
+            refused.text()
+        );
+    }
+    assert_eq!(call(&gw, "GET", "/certificates", "").await.json()["data"].as_array().map(Vec::len), Some(2));
+
+    // A service that presents a certificate keeps it from being deleted.
+    let svc = call_json(&gw, "PATCH", "/services/s", serde_json::json!({"client_certificate": {"id": cert_id}})).await;
+    assert_eq!(svc.status, 400, "client_certificate applies to https only: {}", svc.text());
+    // Deleting a certificate deletes its names: the default is served again.
+    assert_eq!(call(&gw, "DELETE", &format!("/certificates/{wild_id}"), "").await.status, 204);
+    assert_eq!(call(&gw, "GET", "/snis/%2A.wild.test", "").await.status, 404);
+    assert_eq!(curl(tls, "x.wild.test", &wild.0, &[]).0, 60, "the default certificate, which curl does not trust");
+
+    // They survive a restart (the database), and a declarative gateway shows file certificates
+    // but refuses writes.
+    let mut gw = gw;
+    gw.restart().await;
+    assert_eq!(curl(tls, "api.test", &b.0, &[]).1, "2 200", "{}", gw.stderr());
+    let file = api_over_tls(&up, &a, free_port()).start().await;
+    let shown = call(&file, "GET", "/certificates", "").await.json();
+    assert_eq!(shown["data"][0]["snis"], serde_json::json!(["api.test"]));
+    assert!(
+        shown["data"][0]["cert"].as_str().is_some_and(|c| c.contains("BEGIN CERTIFICATE")),
+        "the PEM, as Kong shows it"
+    );
+    assert_eq!(call(&file, "POST", "/certificates", "cert=x").await.status, 405);
+}
+
+/// An HTTPS upstream that requires a client certificate and is signed through an intermediate:
+/// `ca_certificates`, `client_certificate`, `tls_verify_depth`, and `preserve_host` sending the
+/// client's host as the server name.
+#[tokio::test(flavor = "multi_thread")]
+async fn https_upstreams_with_a_private_ca_and_a_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = crate::support::upstream::Pki::new(dir.path());
+    let upstream = TlsServer::start_mutual(&pki);
+    let url = format!("https://127.0.0.1:{}", upstream.port);
+    let client_id = "0b7a2d6e-1c39-4f0e-9a57-6c2b8d1e4f30";
+    let ca_id = "5d1e8f2a-7b44-4c1d-8e6a-2f9c0b3a7d15";
+    let service = |name: &str, fields: &str| {
+        format!(
+            "[[services]]\nname = \"{name}\"\nurl = \"{url}\"\n{fields}\n[[services.routes]]\npaths = [\"/{name}\"]\npreserve_host = true\n"
+        )
+    };
+    let trusted = format!("ca_certificates = [\"{ca_id}\"]\nclient_certificate = \"{client_id}\"");
+    let cfg = Config::new().raw(&format!(
+        "[[ca_certificates]]\nid = \"{ca_id}\"\ncert_file = {:?}\n\
+         [[certificates]]\nid = \"{client_id}\"\ncert_file = {:?}\nkey_file = {:?}\n{}{}{}{}{}",
+        pki.root,
+        pki.client_chain,
+        pki.client_key,
+        service("mutual", &trusted),
+        service("no-client", &format!("ca_certificates = [\"{ca_id}\"]")),
+        service("system-trust", &format!("client_certificate = \"{client_id}\"")),
+        service("shallow", &format!("{trusted}\ntls_verify_depth = 0")),
+        service("deep-enough", &format!("{trusted}\ntls_verify_depth = 1")),
+    ));
+    let gw = cfg.start().await;
+    let get =
+        async |path: &str, host: &str| crate::support::request(gw.port, "GET", path, &[("host", host)], b"").await;
+    crate::support::eventually("the TLS upstream (a Python process) listening", async || {
+        get("/mutual", "localhost").await.status == 200
+    })
+    .await;
+    for (path, host, status) in [
+        ("/mutual", "localhost", 200),
+        ("/mutual", "127.0.0.1", 502),
+        ("/no-client", "localhost", 502),
+        ("/system-trust", "localhost", 502),
+        ("/shallow", "localhost", 502),
+        ("/deep-enough", "localhost", 200),
+    ] {
+        assert_eq!(get(path, host).await.status, status, "{path} with Host {host}");
+    }
+    assert!(gw.stderr().contains("tls_verify_depth = 0 allows 2"), "{}", gw.stderr());
+    let cas = crate::support::admin::call(&gw, "GET", "/ca_certificates", "").await.json();
+    assert_eq!(cas["data"][0]["id"], ca_id);
+
+    let (code, out) = Config::new().raw("[[ca_certificates]]\ncert = \"x\"\n").check();
+    assert!(code != 0 && out.contains("ca_certificates[0]: cert: not a PEM certificate"), "{out}");
+    let leaf = format!("[[ca_certificates]]\ncert_file = {:?}\n", dir.path().join("server.crt"));
+    let (code, out) = Config::new().raw(&leaf).check();
+    assert!(code != 0 && out.contains("not a CA certificate"), "{out}");
+    let (code, out) =
+        Config::new().service("s", &url).set("ca_certificates = [\"00000000-0000-0000-0000-000000000001\"]").check();
+    assert!(code != 0 && out.contains("ca_certificates[0]: no CA certificate has id"), "{out}");
 }

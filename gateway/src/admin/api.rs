@@ -175,7 +175,7 @@ async fn entity_op(admin: &Admin, req: &Request<'_>, target: Target) -> Result<R
         ("GET", Target::Entity { kind, key, parent }) => {
             let records = admin.records().await;
             let found = find_in(&records, kind, &key, &parent).ok_or_else(ApiError::not_found)?;
-            Ok(Reply::json(200, Value::Object(found.clone())))
+            Ok(Reply::json(200, records.view(kind, found)))
         }
         (method @ ("POST" | "PUT" | "PATCH" | "DELETE"), target) => {
             let kind = match &target {
@@ -253,7 +253,7 @@ async fn list(
             more = true;
             break;
         }
-        page.push(Value::Object(r.clone()));
+        page.push(records.view(kind, r));
     }
     let mut body = Map::new();
     let last = page.last().and_then(|r| r.get("id")).and_then(Value::as_str).map(str::to_string);
@@ -316,14 +316,50 @@ async fn save_entity(
     prepare: impl FnOnce(&Records, &mut Map<String, Value>) -> Prepared,
 ) -> Result<Reply, ApiError> {
     let (mut input, form) = req.input();
+    // Kong's shorthand: a certificate's `snis` become its SNI entities.
+    let snis = if kind == Kind::Certificates { input.remove("snis") } else { None };
     admin
         .write(move |next, ctx| {
             let (existing, id) = prepare(next, &mut input)?;
-            let rec = entity::build(kind, input, &ctx.write(next, existing.as_ref(), id, parent, form))?;
+            let rec = entity::build(kind, input, &ctx.write(next, existing.as_ref(), id.clone(), parent, form))?;
             next.put(kind, rec.clone());
-            Ok(Reply::json(status, Value::Object(rec)))
+            if let Some(names) = snis {
+                set_snis(next, ctx, &id, names, form)?;
+            }
+            Ok(Reply::json(status, next.view(kind, &rec)))
         })
         .await
+}
+
+/// Replaces the names of certificate `id` with `names` (a list, or a comma-separated string from
+/// a form); a name it already had keeps its SNI entity.
+fn set_snis(next: &mut Records, ctx: &WriteContext, id: &str, names: Value, form: bool) -> Result<(), ApiError> {
+    let names: Vec<String> = match names {
+        Value::Null => Vec::new(),
+        Value::String(s) if form => s.split(',').map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect(),
+        Value::Array(a) => a
+            .into_iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(|| ApiError::field("snis", "expected a list of server names"))?,
+        _ => return Err(ApiError::field("snis", "expected a list of server names")),
+    };
+    let mine: Vec<Record> = next.all(Kind::Snis).filter(|r| ref_id(r, "certificate") == Some(id)).cloned().collect();
+    for old in &mine {
+        if !names.iter().any(|n| old.get("name").and_then(Value::as_str) == Some(n)) {
+            next.delete(Kind::Snis, id_of(old))?;
+        }
+    }
+    for (i, name) in names.into_iter().enumerate() {
+        let existing = mine.iter().find(|r| r.get("name").and_then(Value::as_str) == Some(&name));
+        let sni_id = existing.map_or_else(|| uuid::Uuid::new_v4().to_string(), |r| id_of(r).to_string());
+        let input = Map::from_iter([("name".to_string(), Value::String(name))]);
+        let parent = Some(("certificate", id.to_string()));
+        let rec = entity::build(Kind::Snis, input, &ctx.write(next, existing, sni_id, parent, false))
+            .map_err(|e| e.within(&format!("snis[{i}]")))?;
+        next.put(Kind::Snis, rec);
+    }
+    Ok(())
 }
 
 /// `POST` a collection: 201 with the new entity. A target posted again for the same address

@@ -7,8 +7,8 @@ use super::error::ApiError;
 use super::kinds::Kind;
 use super::records::{Record, Records, id_of, record, reference};
 use crate::config::{
-    AclGroup, BasicAuthCredential, ConsumerConfig, JwtCredential, KeyAuthCredential, RouteConfig, ServiceConfig,
-    TargetConfig, UpstreamConfig,
+    AclGroup, BasicAuthCredential, CaCertificateConfig, CertificateConfig, ConsumerConfig, JwtCredential,
+    KeyAuthCredential, RouteConfig, ServiceConfig, SniConfig, TargetConfig, UpstreamConfig,
 };
 use crate::config::{ModuleOverrides, PluginEntry};
 use crate::entities::Entities;
@@ -46,6 +46,9 @@ pub(crate) fn entity_schema(kind: Kind) -> &'static Value {
             schemars::schema_for!(T).to_value()
         }
         HashMap::from([
+            (Kind::Certificates, of::<CertificateConfig>()),
+            (Kind::Snis, of::<SniConfig>()),
+            (Kind::CaCertificates, of::<CaCertificateConfig>()),
             (Kind::Services, of::<ServiceConfig>()),
             (Kind::Routes, of::<RouteConfig>()),
             (Kind::Upstreams, of::<UpstreamConfig>()),
@@ -92,7 +95,11 @@ pub(crate) fn build(kind: Kind, mut input: Map<String, Value>, w: &Write<'_>) ->
         }
     }
     generate_fields(kind, &mut input)?;
+    check_fields(kind, &input)?;
     let mut rec = match kind {
+        Kind::Certificates => canonical::<CertificateConfig>(kind, input, w)?,
+        Kind::Snis => canonical::<SniConfig>(kind, input, w)?,
+        Kind::CaCertificates => canonical::<CaCertificateConfig>(kind, input, w)?,
         Kind::Services => canonical::<ServiceConfig>(kind, input, w)?,
         Kind::Routes => canonical::<RouteConfig>(kind, input, w)?,
         Kind::Upstreams => canonical::<UpstreamConfig>(kind, input, w)?,
@@ -111,6 +118,44 @@ pub(crate) fn build(kind: Kind, mut input: Map<String, Value>, w: &Write<'_>) ->
     }
     w.records.check_unique(kind, &rec)?;
     Ok(rec)
+}
+
+/// Checks that need more than the model's types: PEM that parses (and a key that is its
+/// certificate's), a CA that is one, a server name that is one. Files are the TOML's only.
+fn check_fields(kind: Kind, input: &Map<String, Value>) -> Result<(), ApiError> {
+    let text = |f: &str| input.get(f).and_then(Value::as_str).map(str::to_string);
+    let no_files = |fields: &[&str]| {
+        let given = fields.iter().find(|f| input.get(**f).is_some_and(|v| !v.is_null()));
+        match given {
+            Some(f) => {
+                Err(ApiError::field(f, "files are read from gateway.toml only; send the PEM text as `cert`/`key`"))
+            }
+            None => Ok(()),
+        }
+    };
+    match kind {
+        Kind::Certificates => {
+            no_files(&["cert_file", "key_file"])?;
+            let cfg = CertificateConfig {
+                cert: text("cert"),
+                key: text("key"),
+                cert_alt: text("cert_alt"),
+                key_alt: text("key_alt"),
+                ..Default::default()
+            };
+            crate::tls::parse_pairs(&cfg).map(|_| ()).map_err(|(field, e)| ApiError::field(field, e))
+        }
+        Kind::CaCertificates => {
+            no_files(&["cert_file"])?;
+            let pem = text("cert").ok_or_else(|| ApiError::field("cert", "required field missing"))?;
+            crate::tls::parse_ca(&pem).map(|_| ()).map_err(|e| ApiError::field("cert", e))
+        }
+        Kind::Snis => match text("name") {
+            Some(name) => crate::tls::sni_key(&name).map(|_| ()).map_err(|e| ApiError::field("name", e)),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    }
 }
 
 /// Deserializes into the model (which checks types and unknown fields), then serializes back,

@@ -34,6 +34,14 @@ impl ApiError {
         ApiError::schema(fields)
     }
 
+    /// The same error about a nested entity: its fields named under `prefix` (`snis[0].name`).
+    pub(crate) fn within(mut self, prefix: &str) -> ApiError {
+        if let Some(Value::Object(fields)) = self.body.get_mut("fields") {
+            *fields = std::mem::take(fields).into_iter().map(|(k, v)| (format!("{prefix}.{k}"), v)).collect();
+        }
+        self
+    }
+
     /// 400: the configuration that a write would produce does not validate.
     pub(crate) fn invalid_config(errors: &crate::config::ConfigErrors) -> ApiError {
         let messages: Vec<Value> = errors.0.iter().map(|e| Value::String(e.clone())).collect();

@@ -3,6 +3,12 @@
 /// One kind of entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Kind {
+    /// `/certificates`
+    Certificates,
+    /// `/snis` and `/certificates/{c}/snis`
+    Snis,
+    /// `/ca_certificates`
+    CaCertificates,
     /// `/services`
     Services,
     /// `/routes`
@@ -32,7 +38,10 @@ pub(crate) type ForeignKey = (&'static str, Kind);
 
 impl Kind {
     /// Every kind, parents before children.
-    pub(crate) const ALL: [Kind; 11] = [
+    pub(crate) const ALL: [Kind; 14] = [
+        Kind::Certificates,
+        Kind::Snis,
+        Kind::CaCertificates,
         Kind::Services,
         Kind::Routes,
         Kind::Upstreams,
@@ -49,6 +58,9 @@ impl Kind {
     /// Kong's table name, used in messages and in the store.
     pub(crate) fn table(self) -> &'static str {
         match self {
+            Kind::Certificates => "certificates",
+            Kind::Snis => "snis",
+            Kind::CaCertificates => "ca_certificates",
             Kind::Services => "services",
             Kind::Routes => "routes",
             Kind::Upstreams => "upstreams",
@@ -66,6 +78,9 @@ impl Kind {
     /// The kind served at a top-level path segment (`/services`, `/key-auths`, ...).
     pub(crate) fn from_collection(segment: &str) -> Option<Kind> {
         Some(match segment {
+            "certificates" => Kind::Certificates,
+            "snis" => Kind::Snis,
+            "ca_certificates" => Kind::CaCertificates,
             "services" => Kind::Services,
             "routes" => Kind::Routes,
             "upstreams" => Kind::Upstreams,
@@ -96,25 +111,32 @@ impl Kind {
     /// Fields that name other entities.
     pub(crate) fn foreign_keys(self) -> &'static [ForeignKey] {
         match self {
+            Kind::Snis => &[("certificate", Kind::Certificates)],
+            Kind::Services => &[("client_certificate", Kind::Certificates)],
             Kind::Routes => &[("service", Kind::Services)],
             Kind::Targets => &[("upstream", Kind::Upstreams)],
             Kind::KeyAuths | Kind::Acls | Kind::Jwts | Kind::BasicAuths => &[("consumer", Kind::Consumers)],
             Kind::Plugins => &[("route", Kind::Routes), ("service", Kind::Services), ("consumer", Kind::Consumers)],
-            Kind::Services | Kind::Upstreams | Kind::Consumers | Kind::Modules => &[],
+            Kind::Certificates | Kind::CaCertificates | Kind::Upstreams | Kind::Consumers | Kind::Modules => &[],
         }
     }
 
     /// The reference a child cannot exist without (a target's upstream, a credential's consumer).
     pub(crate) fn owner(self) -> Option<ForeignKey> {
         match self {
-            Kind::Targets | Kind::KeyAuths | Kind::Acls | Kind::Jwts | Kind::BasicAuths => Some(self.foreign_keys()[0]),
+            Kind::Snis | Kind::Targets | Kind::KeyAuths | Kind::Acls | Kind::Jwts | Kind::BasicAuths => {
+                Some(self.foreign_keys()[0])
+            }
             _ => None,
         }
     }
 
-    /// Fields that identify an entity in a URL besides its id (`/services/{name}`).
+    /// Fields that identify an entity in a URL besides its id (`/services/{name}`). A
+    /// certificate is also found by one of its names (see [`super::records::Records::find`]).
     pub(crate) fn endpoint_keys(self) -> &'static [&'static str] {
         match self {
+            Kind::Snis => &["name"],
+            Kind::Certificates | Kind::CaCertificates => &[],
             Kind::Services | Kind::Routes | Kind::Upstreams => &["name"],
             Kind::Consumers => &["username", "custom_id"],
             Kind::Targets => &["target"],
@@ -128,6 +150,8 @@ impl Kind {
     /// Sets of fields whose values must be unique together among entities of this kind.
     pub(crate) fn unique(self) -> &'static [&'static [&'static str]] {
         match self {
+            Kind::Snis => &[&["name"]],
+            Kind::Certificates | Kind::CaCertificates => &[],
             Kind::Services | Kind::Routes | Kind::Upstreams => &[&["name"]],
             Kind::Consumers => &[&["username"], &["custom_id"]],
             Kind::Targets => &[&["upstream", "target"]],
@@ -143,6 +167,7 @@ impl Kind {
     /// entities; `url` is expanded).
     pub(crate) fn hidden(self) -> &'static [&'static str] {
         match self {
+            Kind::Certificates => &["snis"],
             Kind::Services => &["routes", "url"],
             Kind::Upstreams => &["targets"],
             Kind::Consumers => &["keyauth_credentials", "acls", "jwt_secrets", "basicauth_credentials"],
@@ -151,8 +176,9 @@ impl Kind {
     }
 
     /// Whether a DELETE of a parent removes this kind's entities that name it (Kong's cascade);
-    /// otherwise the delete is refused while they exist.
+    /// otherwise the delete is refused while they exist (routes of a service, services that
+    /// present a certificate).
     pub(crate) fn cascades(self) -> bool {
-        !matches!(self, Kind::Routes)
+        !matches!(self, Kind::Routes | Kind::Services)
     }
 }

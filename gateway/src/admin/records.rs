@@ -46,11 +46,33 @@ impl Records {
         self.by_kind.get(&kind).map_or(0, BTreeMap::len)
     }
 
-    /// An entity by id, or by one of its kind's endpoint keys (`/services/{name}`).
+    /// An entity by id, or by one of its kind's endpoint keys (`/services/{name}`); a
+    /// certificate also by one of its names (`/certificates/{sni}`), as Kong finds it.
     pub(crate) fn find(&self, kind: Kind, key: &str) -> Option<&Record> {
-        self.get(kind, key).or_else(|| {
-            self.all(kind).find(|r| kind.endpoint_keys().iter().any(|f| r.get(*f).and_then(Value::as_str) == Some(key)))
-        })
+        self.get(kind, key)
+            .or_else(|| {
+                self.all(kind)
+                    .find(|r| kind.endpoint_keys().iter().any(|f| r.get(*f).and_then(Value::as_str) == Some(key)))
+            })
+            .or_else(|| {
+                let sni = (kind == Kind::Certificates).then(|| self.find(Kind::Snis, key)).flatten()?;
+                self.get(Kind::Certificates, ref_id(sni, "certificate")?)
+            })
+    }
+
+    /// The names of certificate `id`, in creation order.
+    fn snis_of(&self, id: &str) -> Vec<String> {
+        let mine = self.created(Kind::Snis).into_iter().filter(|r| ref_id(r, "certificate") == Some(id));
+        mine.filter_map(|r| r.get("name").and_then(Value::as_str).map(str::to_string)).collect()
+    }
+
+    /// A record as the Admin API shows it: a certificate lists its names (`snis`).
+    pub(crate) fn view(&self, kind: Kind, r: &Record) -> Value {
+        let mut out = r.clone();
+        if kind == Kind::Certificates {
+            out.insert("snis".into(), Value::from(self.snis_of(id_of(r))));
+        }
+        Value::Object(out)
     }
 
     /// Inserts or replaces a record (it has an `id`).
@@ -140,6 +162,14 @@ impl Records {
                 }
             }
         }
+        for r in self.created(Kind::Certificates) {
+            let mut c: crate::config::CertificateConfig = model(r, Kind::Certificates)?;
+            c.snis = self.snis_of(id_of(r));
+            cfg.certificates.push(c);
+        }
+        for r in self.created(Kind::CaCertificates) {
+            cfg.ca_certificates.push(model(r, Kind::CaCertificates)?);
+        }
         for r in self.created(Kind::Services) {
             cfg.services.push(model(r, Kind::Services)?);
         }
@@ -180,9 +210,30 @@ impl Records {
         // Declared earlier is created earlier: routes that tie in priority keep their file order
         // when the records become a configuration again (they are ordered by `created_at`).
         let earlier = |i: usize, n: usize| now - (n - 1 - i) as i64;
+        for (i, c) in cfg.certificates.iter().enumerate() {
+            // Files were read into the PEM fields: the record carries the PEM.
+            let mut c = crate::config::CertificateConfig { cert_file: None, key_file: None, ..c.clone() };
+            let id = crate::tls::certificate_id(&c, i)?;
+            for name in std::mem::take(&mut c.snis) {
+                let sni = crate::config::SniConfig { id: None, name: name.clone(), tags: Vec::new() };
+                let sni_id = ids::entity_id("sni", None, &name.to_ascii_lowercase())?;
+                let mut rec = record(&sni, Kind::Snis, sni_id, now)?;
+                rec.insert("certificate".into(), reference(Some(id.clone())));
+                out.put(Kind::Snis, rec);
+            }
+            out.put(Kind::Certificates, record(&c, Kind::Certificates, id, now)?);
+        }
+        for (i, c) in cfg.ca_certificates.iter().enumerate() {
+            let c = crate::config::CaCertificateConfig { cert_file: None, ..c.clone() };
+            out.put(
+                Kind::CaCertificates,
+                record(&c, Kind::CaCertificates, crate::tls::ca_certificate_id(&c, i)?, now)?,
+            );
+        }
         let services = cfg.services.len();
         for (i, s) in cfg.services.iter().enumerate() {
             let mut s = s.clone();
+            let client_certificate = s.client_certificate.take();
             if let Some(url) = s.url.take() {
                 let parts = expand_url(&url)?;
                 (s.protocol, s.host, s.port, s.path) =
@@ -192,7 +243,10 @@ impl Records {
             s.port.get_or_insert(80);
             let id = ids::service_id(&s, s.host.as_deref().unwrap_or_default())?;
             routes.extend(s.routes.iter().map(|r| (r.clone(), Some(id.clone()))));
-            out.put(Kind::Services, record(&s, Kind::Services, id, earlier(i, services))?);
+            let mut rec = record(&s, Kind::Services, id, earlier(i, services))?;
+            let certificate = client_certificate.map(|c| out.id_for(Kind::Certificates, &c)).transpose()?;
+            rec.insert("client_certificate".into(), reference(certificate));
+            out.put(Kind::Services, rec);
         }
         routes.extend(cfg.routes.iter().map(|r| (r.clone(), None)));
         let total = routes.len();
@@ -345,7 +399,7 @@ pub(crate) struct UrlParts {
 /// Splits `url` into protocol, host, port and path.
 pub(crate) fn expand_url(url: &str) -> Result<UrlParts, String> {
     let (protocol, host, port, path) = crate::entities::split_url(url)?;
-    let port = port.unwrap_or(if protocol == "https" { 443 } else { 80 });
+    let port = port.unwrap_or(if matches!(protocol.as_str(), "https" | "grpcs") { 443 } else { 80 });
     Ok(UrlParts { protocol, host, port, path })
 }
 

@@ -109,25 +109,30 @@ pub(crate) fn relative_to(base_file: &Path, path: &Path) -> PathBuf {
     base_file.parent().unwrap_or(Path::new(".")).join(path)
 }
 
-/// Reads the `cert_file` and `key_file` of `[[certificates]]` (relative to `gateway_file`) into
-/// their `cert` and `key`.
-pub(crate) fn read_certificate_files(certs: &mut [CertificateConfig], gateway_file: &Path, errors: &mut ConfigErrors) {
-    for (i, c) in certs.iter_mut().enumerate() {
-        for (file, pem, file_field, pem_field) in
-            [(&c.cert_file, &mut c.cert, "cert_file", "cert"), (&c.key_file, &mut c.key, "key_file", "key")]
-        {
-            let Some(file) = file else { continue };
-            if pem.is_some() {
-                errors.push(format!(
-                    "certificates[{i}]: {file_field}: give either {pem_field} or {file_field}, not both"
-                ));
-                continue;
-            }
-            let path = relative_to(gateway_file, file);
-            match std::fs::read_to_string(&path) {
-                Ok(text) => *pem = Some(text),
-                Err(e) => errors.push(format!("certificates[{i}]: {file_field}: cannot read {}: {e}", path.display())),
-            }
+/// Reads the `cert_file` and `key_file` of `[[certificates]]`, and the `cert_file` of
+/// `[[ca_certificates]]` (relative to `gateway_file`), into their `cert` and `key`.
+pub(crate) fn read_certificate_files(cfg: &mut GatewayConfig, gateway_file: &Path, errors: &mut ConfigErrors) {
+    let certs = cfg.certificates.iter_mut().enumerate().flat_map(|(i, c)| {
+        [
+            (format!("certificates[{i}]"), &c.cert_file, &mut c.cert, "cert_file", "cert"),
+            (format!("certificates[{i}]"), &c.key_file, &mut c.key, "key_file", "key"),
+        ]
+    });
+    let cas = cfg
+        .ca_certificates
+        .iter_mut()
+        .enumerate()
+        .map(|(i, c)| (format!("ca_certificates[{i}]"), &c.cert_file, &mut c.cert, "cert_file", "cert"));
+    for (label, file, pem, file_field, pem_field) in certs.chain(cas) {
+        let Some(file) = file else { continue };
+        if pem.is_some() {
+            errors.push(format!("{label}: {file_field}: give either {pem_field} or {file_field}, not both"));
+            continue;
+        }
+        let path = relative_to(gateway_file, file);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => *pem = Some(text),
+            Err(e) => errors.push(format!("{label}: {file_field}: cannot read {}: {e}", path.display())),
         }
     }
 }

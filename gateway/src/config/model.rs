@@ -29,6 +29,9 @@ pub struct GatewayConfig {
     /// TLS certificates and the server names (SNIs) each is for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) certificates: Vec<CertificateConfig>,
+    /// CA certificates that services trust for their upstreams (`ca_certificates` on a service).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) ca_certificates: Vec<CaCertificateConfig>,
     /// Plugin instances, as in Kong's declarative file (they may also live in `plugins.toml`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<PluginEntry>,
@@ -142,7 +145,7 @@ impl Default for ServerConfig {
 /// `[[certificates]]`: Kong's certificate entity, with the names (`snis`) it is served for. The
 /// PEM is given inline (`cert`, `key`) or read from files (`cert_file`, `key_file`, relative to
 /// `gateway.toml`); `cert_alt`/`key_alt` add a second pair (an ECDSA one beside RSA, say).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CertificateConfig {
     /// UUID; derived from the first SNI (or the certificate) when absent.
@@ -152,8 +155,10 @@ pub(crate) struct CertificateConfig {
     /// PEM private key of `cert`.
     pub(crate) key: Option<String>,
     /// A file with the PEM certificate chain, instead of `cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) cert_file: Option<PathBuf>,
     /// A file with the PEM private key, instead of `key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) key_file: Option<PathBuf>,
     /// A second PEM certificate (another key type).
     pub(crate) cert_alt: Option<String>,
@@ -163,6 +168,37 @@ pub(crate) struct CertificateConfig {
     /// (`example.*`) wildcard.
     #[serde(default)]
     pub(crate) snis: Vec<String>,
+    /// Free-form labels.
+    #[serde(default)]
+    pub(crate) tags: Vec<String>,
+}
+
+/// One server name of a certificate: Kong's SNI entity (`/snis`). In TOML they are the
+/// certificate's `snis` list.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SniConfig {
+    /// UUID.
+    pub(crate) id: Option<String>,
+    /// The name: exact, `*.suffix` or `prefix.*`.
+    pub(crate) name: String,
+    /// Free-form labels.
+    #[serde(default)]
+    pub(crate) tags: Vec<String>,
+}
+
+/// `[[ca_certificates]]`: a CA that services may trust for their upstreams' certificates
+/// (Kong's `ca_certificates` entity).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CaCertificateConfig {
+    /// UUID; derived from the certificate when absent.
+    pub(crate) id: Option<String>,
+    /// PEM of the CA certificate.
+    pub(crate) cert: Option<String>,
+    /// A file with the PEM, instead of `cert` (relative to `gateway.toml`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cert_file: Option<PathBuf>,
     /// Free-form labels.
     #[serde(default)]
     pub(crate) tags: Vec<String>,
@@ -209,8 +245,17 @@ pub(crate) struct ServiceConfig {
     /// Milliseconds between two successive writes to the upstream.
     #[serde(default = "defaults::timeout")]
     pub(crate) write_timeout: u64,
-    /// With `https`: verify the upstream's certificate and name (on unless `false`).
+    /// With `https`/`grpcs`: verify the upstream's certificate and name (on unless `false`).
     pub(crate) tls_verify: Option<bool>,
+    /// With `https`/`grpcs`: the longest certificate chain accepted (OpenSSL's default, 100, when
+    /// absent).
+    pub(crate) tls_verify_depth: Option<u32>,
+    /// With `https`/`grpcs`: ids of `[[ca_certificates]]` that verify the upstream, instead of
+    /// the system's trust store.
+    pub(crate) ca_certificates: Option<Vec<String>>,
+    /// With `https`/`grpcs`: the id (or an SNI) of a certificate presented to the upstream
+    /// (mutual TLS).
+    pub(crate) client_certificate: Option<String>,
     /// Free-form labels.
     #[serde(default)]
     pub(crate) tags: Vec<String>,

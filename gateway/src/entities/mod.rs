@@ -13,6 +13,7 @@ use crate::health::HealthRegistry;
 use crate::router::Router;
 use crate::tls::Certificates;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use services::split_url;
@@ -57,17 +58,38 @@ pub(crate) struct Service {
     pub(crate) read_timeout: Duration,
     /// Write timeout.
     pub(crate) write_timeout: Duration,
-    /// TLS to the upstream (`https`), and whether its certificate and name are verified.
+    /// TLS to the upstream (`https`, `grpcs`), and how its certificate is verified.
     pub(crate) tls: Option<UpstreamTls>,
+    /// HTTP/2 to the upstream (`grpc`: h2c with prior knowledge; `grpcs`: h2 through ALPN).
+    pub(crate) h2: bool,
 }
 
 /// TLS to a service's upstream.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct UpstreamTls {
-    /// The server name sent (SNI) and verified: the service's host.
+    /// The server name sent (SNI) and verified: the service's host (the client's with
+    /// `preserve_host`).
     pub(crate) sni: String,
     /// Verify the certificate chain and the name (`tls_verify`).
     pub(crate) verify: bool,
+    /// Refuses chains longer than `tls_verify_depth` allows.
+    pub(crate) depth_check: Option<pingora_core::protocols::tls::HandshakeCompleteHook>,
+    /// The CAs trusted instead of the system's (`ca_certificates`).
+    pub(crate) ca: Option<Arc<Box<[openssl::x509::X509]>>>,
+    /// The certificate presented (`client_certificate`).
+    pub(crate) client: Option<Arc<pingora_core::utils::tls::CertKey>>,
+}
+
+impl std::fmt::Debug for UpstreamTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamTls")
+            .field("sni", &self.sni)
+            .field("verify", &self.verify)
+            .field("depth_check", &self.depth_check.is_some())
+            .field("ca", &self.ca.as_ref().map(|c| c.len()))
+            .field("client", &self.client.is_some())
+            .finish()
+    }
 }
 
 /// Where a service sends its requests.
@@ -105,12 +127,13 @@ impl Entities {
         let mut errors = ConfigErrors::default();
         let settings = crate::config::proxy_settings(&cfg.server, &mut errors);
 
+        let certificates = Certificates::build(&cfg.certificates, &cfg.ca_certificates, &mut errors);
         let (upstreams, upstream_by_name) = upstreams::build_upstreams(cfg, health, &mut errors);
         let mut services = Vec::with_capacity(cfg.services.len());
         let mut service_index: HashMap<String, usize> = HashMap::new();
         for (i, s) in cfg.services.iter().enumerate() {
             let label = services::service_label(s, i);
-            if let Some(svc) = services::build_service(s, &label, &upstream_by_name, &mut errors) {
+            if let Some(svc) = services::build_service(s, &label, &upstream_by_name, &certificates, &mut errors) {
                 for key in [Some(&svc.id), s.name.as_ref()].into_iter().flatten() {
                     if service_index.insert(key.clone(), services.len()).is_some() {
                         errors
@@ -152,7 +175,6 @@ impl Entities {
         };
 
         let consumers = Consumers::build(&cfg.consumers, &mut errors);
-        let certificates = Certificates::build(&cfg.certificates, &mut errors);
         match (errors.is_empty(), router) {
             (true, Some(router)) => Ok(Entities {
                 settings,

@@ -3,7 +3,9 @@
 use super::{Destination, Service, UpstreamTls};
 use crate::balancer::Address;
 use crate::config::{ConfigErrors, ServiceConfig};
+use crate::tls::Certificates;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub(super) fn placeholder_service() -> Service {
@@ -17,6 +19,7 @@ pub(super) fn placeholder_service() -> Service {
         read_timeout: Duration::ZERO,
         write_timeout: Duration::ZERO,
         tls: None,
+        h2: false,
     }
 }
 
@@ -31,6 +34,7 @@ pub(super) fn build_service(
     s: &ServiceConfig,
     label: &str,
     upstreams: &HashMap<String, usize>,
+    certificates: &Certificates,
     errors: &mut ConfigErrors,
 ) -> Option<Service> {
     let before = errors.0.len();
@@ -45,24 +49,60 @@ pub(super) fn build_service(
         }
     }
     let protocol = protocol.unwrap_or_else(|| "http".into());
-    let tls = match protocol.as_str() {
-        "http" => false,
-        "https" => true,
+    let (tls, h2) = match protocol.as_str() {
+        "http" => (false, false),
+        "https" => (true, false),
+        "grpc" => (false, true),
+        "grpcs" => (true, true),
         other => {
-            errors.push(format!(
-                "{label}: protocol: {other:?} is not supported; use \"http\" or \"https\" (gRPC is planned)"
-            ));
-            false
+            errors.push(format!("{label}: protocol: {other:?} is not supported; use http, https, grpc or grpcs"));
+            (false, false)
         }
     };
-    if s.tls_verify.is_some() && !tls {
-        errors.push(format!("{label}: tls_verify: applies to protocol \"https\" only"));
+    if !tls {
+        let given = [
+            ("tls_verify", s.tls_verify.is_some()),
+            ("tls_verify_depth", s.tls_verify_depth.is_some()),
+            ("ca_certificates", s.ca_certificates.is_some()),
+            ("client_certificate", s.client_certificate.is_some()),
+        ];
+        for (field, _) in given.iter().filter(|(_, given)| *given) {
+            errors.push(format!("{label}: {field}: applies to protocols \"https\" and \"grpcs\" only"));
+        }
     }
+    let upstream_tls = |sni: &str, errors: &mut ConfigErrors| {
+        let mut ca = Vec::new();
+        for (i, id) in s.ca_certificates.iter().flatten().enumerate() {
+            match certificates.ca(id) {
+                Some(cert) => ca.push(cert.clone()),
+                None => errors.push(format!(
+                    "{label}: ca_certificates[{i}]: no CA certificate has id {id:?}; add it under [[ca_certificates]]"
+                )),
+            }
+        }
+        let client = s.client_certificate.as_ref().and_then(|id| {
+            let found = certificates.client(id);
+            if found.is_none() {
+                errors.push(format!(
+                    "{label}: client_certificate: no certificate has id or name {id:?}; add it under [[certificates]]"
+                ));
+            }
+            found
+        });
+        UpstreamTls {
+            sni: sni.to_string(),
+            verify: s.tls_verify.unwrap_or(true),
+            depth_check: s.tls_verify_depth.map(crate::proxy::depth_check),
+            ca: (!ca.is_empty()).then(|| Arc::new(ca.into_boxed_slice())),
+            client,
+        }
+    };
     let Some(host) = host.filter(|h| !h.is_empty()) else {
         errors.push(format!("{label}: host: required (or give `url`, e.g. url = \"http://10.0.0.5:8080\")"));
         return None;
     };
     let port = port.unwrap_or(if tls { 443 } else { 80 });
+    let tls = tls.then(|| upstream_tls(&host, errors));
     let path = path.unwrap_or_else(|| "/".into());
     if !path.starts_with('/') {
         errors.push(format!("{label}: path: {path:?} must start with '/'"));
@@ -100,7 +140,8 @@ pub(super) fn build_service(
         connect_timeout: Duration::from_millis(s.connect_timeout),
         read_timeout: Duration::from_millis(s.read_timeout),
         write_timeout: Duration::from_millis(s.write_timeout),
-        tls: tls.then(|| UpstreamTls { sni: host.clone(), verify: s.tls_verify.unwrap_or(true) }),
+        tls,
+        h2,
     })
 }
 
@@ -112,7 +153,7 @@ pub(crate) fn split_url(url: &str) -> Result<(String, String, Option<u16>, Optio
         Some(i) => (&rest[..i], Some(rest[i..].to_string())),
         None => (rest, None),
     };
-    let default_port = if scheme == "https" { 443 } else { 80 };
+    let default_port = if matches!(scheme, "https" | "grpcs") { 443 } else { 80 };
     let addr = Address::parse(authority, default_port).map_err(|e| format!("in {url:?}: {e}"))?;
     let explicit_port = authority.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()).map(|_| addr.port);
     Ok((scheme.to_ascii_lowercase(), addr.host, explicit_port, path))

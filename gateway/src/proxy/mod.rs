@@ -32,6 +32,7 @@ mod context;
 mod forwarding;
 mod header_deadline;
 mod log_facts;
+mod peer;
 mod respond;
 mod tls;
 mod upstream_request;
@@ -51,6 +52,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 pub(crate) use header_deadline::ProxyApp;
 use http::HeaderValue;
+pub(crate) use peer::depth_check;
 pub(crate) use tls::SniCertificates;
 
 use pingora_core::upstreams::peer::HttpPeer;
@@ -66,8 +68,6 @@ use std::time::{Duration, Instant};
 pub(crate) const SERVER_TOKEN: &str = concat!("wasmgate/", env!("CARGO_PKG_VERSION"));
 /// The `Via` header of proxied responses.
 const VIA: &str = concat!("1.1 wasmgate/", env!("CARGO_PKG_VERSION"));
-/// How long an idle upstream connection is kept for reuse.
-const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest request body buffered for plugins that read it.
 const MAX_BUFFERED_BODY: usize = 64 * 1024;
 
@@ -236,21 +236,22 @@ impl ProxyHttp for Gateway {
             },
         };
         ctx.target_addr = Some(socket);
-        let mut peer = match &service.tls {
-            // The name sent and verified is the service's host (Pingora verifies nothing for an
-            // empty one).
-            Some(tls) => {
-                let mut peer = HttpPeer::new(socket, true, tls.sni.clone());
-                (peer.options.verify_cert, peer.options.verify_hostname) = (tls.verify, tls.verify);
-                peer
-            }
-            None => HttpPeer::new(socket, false, String::new()),
-        };
-        peer.options.connection_timeout = Some(service.connect_timeout);
-        peer.options.read_timeout = Some(service.read_timeout);
-        peer.options.write_timeout = Some(service.write_timeout);
-        peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
+        let route = ctx.state.info().route.map(|r| &entities.routes[r]);
+        let client_host = route.filter(|r| r.preserve_host).map(|_| ctx.state.info().host.clone());
+        let peer = peer::peer(service, socket, client_host.as_deref());
         Ok(Box::new(peer))
+    }
+
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        _reused: bool,
+        _peer: &HttpPeer,
+        _fd: std::os::unix::io::RawFd,
+        digest: Option<&pingora_core::protocols::Digest>,
+        _ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        peer::check_chain_depth(digest)
     }
 
     fn fail_to_connect(

@@ -7,6 +7,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -202,6 +203,17 @@ impl TlsServer {
     pub fn start() -> TlsServer {
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = self_signed(dir.path(), "server", "localhost");
+        TlsServer::serve(dir, &cert, &key, None)
+    }
+
+    /// Starts one serving `pki`'s server chain, and requiring a client certificate that the
+    /// root signed.
+    pub fn start_mutual(pki: &Pki) -> TlsServer {
+        let dir = tempfile::tempdir().unwrap();
+        TlsServer::serve(dir, &pki.server_chain, &pki.server_key, Some(&pki.root))
+    }
+
+    fn serve(dir: tempfile::TempDir, cert: &Path, key: &Path, client_ca: Option<&Path>) -> TlsServer {
         let port = super::free_port();
         let script = "import http.server, ssl, sys\n\
             class H(http.server.BaseHTTPRequestHandler):\n\
@@ -210,12 +222,14 @@ impl TlsServer {
             \x20   def log_message(self, *a): pass\n\
             srv = http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H)\n\
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n\
+            if len(sys.argv) > 4: ctx.verify_mode = ssl.CERT_REQUIRED; ctx.load_verify_locations(sys.argv[4])\n\
             srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n\
             srv.serve_forever()\n";
         let child = std::process::Command::new("python3")
             .args(["-c", script, &port.to_string()])
-            .arg(&cert)
-            .arg(&key)
+            .arg(cert)
+            .arg(key)
+            .args(client_ca)
             .spawn()
             .expect("python3");
         TlsServer { port, child, _dir: dir }
@@ -230,7 +244,7 @@ impl Drop for TlsServer {
 }
 
 /// A self-signed ECDSA certificate for `name`, made by openssl in `dir`: (certificate, key).
-pub fn self_signed(dir: &std::path::Path, file: &str, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+pub fn self_signed(dir: &Path, file: &str, name: &str) -> (PathBuf, PathBuf) {
     let (cert, key) = (dir.join(format!("{file}.crt")), dir.join(format!("{file}.key")));
     let out = std::process::Command::new("openssl")
         .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
@@ -243,4 +257,87 @@ pub fn self_signed(dir: &std::path::Path, file: &str, name: &str) -> (std::path:
         .expect("openssl");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     (cert, key)
+}
+
+/// A root CA, an intermediate it signed, and leaf certificates: a server chain for `localhost`
+/// (leaf + intermediate) and a client certificate, both from the intermediate's line.
+pub struct Pki {
+    /// The root CA certificate.
+    pub root: PathBuf,
+    /// The server's certificate, then the intermediate.
+    pub server_chain: PathBuf,
+    /// The server's key.
+    pub server_key: PathBuf,
+    /// The client's certificate, then the intermediate.
+    pub client_chain: PathBuf,
+    /// The client's key.
+    pub client_key: PathBuf,
+}
+
+impl Pki {
+    /// Makes them with openssl in `dir`.
+    pub fn new(dir: &Path) -> Pki {
+        let openssl = |args: &[&str]| {
+            let out = std::process::Command::new("openssl").current_dir(dir).args(args).output().expect("openssl");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        std::fs::write(
+            dir.join("ca.ext"),
+            "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:localhost\n").unwrap();
+        std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+        let root_args = ["req", "-x509", "-days", "2", "-subj", "/CN=wasmgate test root", "-keyout", "root.key"];
+        openssl(
+            &[&root_args[..], &key[..], &["-out", "root.crt", "-addext", "basicConstraints=critical,CA:TRUE"]].concat(),
+        );
+        let sign = |name: &str, subject: &str, issuer: &str, ext: &str| {
+            openssl(
+                &[
+                    &["req", "-new", "-subj", subject, "-keyout", &format!("{name}.key")][..],
+                    &key[..],
+                    &["-out", &format!("{name}.csr")],
+                ]
+                .concat(),
+            );
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{issuer}.crt"),
+                "-CAkey",
+                &format!("{issuer}.key"),
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                ext,
+                "-out",
+                &format!("{name}.crt"),
+            ]);
+        };
+        sign("inter", "/CN=wasmgate test intermediate", "root", "ca.ext");
+        sign("server", "/CN=localhost", "inter", "server.ext");
+        sign("client", "/CN=wasmgate test client", "inter", "client.ext");
+        let chain = |leaf: &str| {
+            let path = dir.join(format!("{leaf}-chain.pem"));
+            let pem = [
+                std::fs::read(dir.join(format!("{leaf}.crt"))).unwrap(),
+                std::fs::read(dir.join("inter.crt")).unwrap(),
+            ];
+            std::fs::write(&path, pem.concat()).unwrap();
+            path
+        };
+        Pki {
+            root: dir.join("root.crt"),
+            server_chain: chain("server"),
+            server_key: dir.join("server.key"),
+            client_chain: chain("client"),
+            client_key: dir.join("client.key"),
+        }
+    }
 }

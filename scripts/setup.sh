@@ -33,12 +33,13 @@ if ! python3 -c "import prometheus_client" >/dev/null 2>&1; then
   python3 -m pip install --quiet prometheus_client
 fi
 
-# Python's websockets and h2: the WebSocket tests' echo server and client, and a raw HTTP/2
-# client (rapid reset).
-for module in websockets h2; do
+# Python's websockets, h2 and grpcio: the WebSocket tests' echo server and client, a raw
+# HTTP/2 client (rapid reset), and a real gRPC server and client. (module:package)
+for pair in websockets:websockets h2:h2 grpc:grpcio; do
+  module="${pair%%:*}" package="${pair##*:}"
   if ! python3 -c "import $module" >/dev/null 2>&1; then
-    echo "setup: installing $module (pip)"
-    python3 -m pip install --quiet "$module"
+    echo "setup: installing $package (pip)"
+    python3 -m pip install --quiet "$package"
   fi
 done
 

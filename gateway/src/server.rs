@@ -3,13 +3,14 @@
 use crate::admin::records::Records;
 use crate::admin::store::Store;
 use crate::admin::{Admin, AdminApp};
-use crate::config::{ConfigErrors, Database, Listener, ServerConfig, relative_to};
+use crate::config::{ConfigErrors, Database, Listener, ServerConfig, TlsPolicy, relative_to};
 use crate::probes::Prober;
 use crate::proxy::{Gateway, ProxyApp, SniCertificates};
 use crate::reload::{Loader, ReloadService, Reloader};
 use crate::status::{Status, StatusApp};
 use crate::tls::CertKey;
 use async_trait::async_trait;
+use pingora_core::apps::HttpServerOptions;
 use pingora_core::listeners::TcpSocketOptions;
 use pingora_core::listeners::tls::TlsSettings;
 use pingora_core::server::configuration::ServerConf;
@@ -51,7 +52,14 @@ pub fn run(opts: RunOptions) -> Result<(), ConfigErrors> {
     server.bootstrap();
 
     let gateway = Gateway::new(reloader.live(), in_flight.clone());
-    let app = ProxyApp::new(pingora_proxy::http_proxy(&server.configuration, gateway), reloader.live());
+    let mut http = pingora_proxy::http_proxy(&server.configuration, gateway);
+    http.h2_options = Some(h2_options(&server_cfg));
+    let mut options = HttpServerOptions::default();
+    options.h2c = true;
+    http.server_options = Some(options);
+    let h2c = server_cfg.proxy_listen.iter().filter_map(|l| Listener::parse(l).ok());
+    let h2c = h2c.filter(|l| l.http2 && !l.ssl).map(|l| l.addr).collect();
+    let app = ProxyApp::new(http, reloader.live(), h2c);
     let mut proxy = Service::new("proxy".to_string(), app);
     add_listeners(&mut proxy, &server_cfg, &opts.config, &reloader)?;
     server.add_service(proxy);
@@ -95,6 +103,7 @@ fn add_listeners(
         true => Some(default_certificate(server, config_file)?),
         false => None,
     };
+    let policy = TlsPolicy::from_server(server).map_err(ConfigErrors::from)?;
     for l in listeners {
         let addr = l.addr.to_string();
         let mut options = TcpSocketOptions::default();
@@ -102,8 +111,11 @@ fn add_listeners(
         match &default {
             Some(default) if l.ssl => {
                 let chooser = SniCertificates::new(reloader.live(), default.clone());
-                let mut tls = TlsSettings::with_callbacks(Box::new(chooser))
-                    .map_err(|e| ConfigErrors::from(format!("server: proxy_listen: {addr}: TLS settings: {e}")))?;
+                let settings_error = |e: &dyn std::fmt::Display| {
+                    ConfigErrors::from(format!("server: proxy_listen: {addr}: TLS settings: {e}"))
+                };
+                let mut tls = TlsSettings::with_callbacks(Box::new(chooser)).map_err(|e| settings_error(&e))?;
+                policy.apply(&mut tls).map_err(|e| settings_error(&e))?;
                 if l.http2 {
                     tls.enable_h2();
                 }
@@ -169,6 +181,19 @@ pub(crate) fn open_store(config_file: &Path, server: &ServerConfig) -> Result<(S
         Ok::<_, String>((store, records))
     })
     .map_err(ConfigErrors::from)
+}
+
+/// The HTTP/2 server settings of `[server]`. Pingora's h2 server (the `h2` crate) also bounds
+/// resets: a client that resets streams faster than it lets them finish (rapid reset) gets a
+/// GOAWAY.
+fn h2_options(s: &ServerConfig) -> pingora_core::protocols::http::v2::server::H2Options {
+    let mut options = pingora_core::protocols::http::v2::server::H2Options::new();
+    options
+        .max_concurrent_streams(s.http2_max_concurrent_streams)
+        .max_header_list_size(s.http2_max_header_list_size)
+        .initial_window_size(s.http2_initial_window_size)
+        .initial_connection_window_size(s.http2_initial_window_size.saturating_mul(4).min((1 << 31) - 1));
+    options
 }
 
 fn server_conf(s: &ServerConfig) -> ServerConf {

@@ -265,6 +265,46 @@ impl Certificates {
     }
 }
 
+/// Marks a handshake whose verified chain is longer than `tls_verify_depth` allows.
+struct ChainTooDeep {
+    length: usize,
+    depth: u32,
+}
+
+/// The upstream handshake hook of `tls_verify_depth = depth`. OpenSSL's meaning: depth N accepts
+/// the certificate, N intermediates and the trust anchor. Pingora does not expose the verify
+/// parameters, so the chain is measured after the handshake and refused in
+/// [`check_chain_depth`] before a request is sent.
+pub(crate) fn depth_check(depth: u32) -> pingora_core::protocols::tls::HandshakeCompleteHook {
+    Arc::new(move |ssl| {
+        let length = ssl.verified_chain().map_or(0, |c| c.len());
+        (length > depth as usize + 2).then(|| Arc::new(ChainTooDeep { length, depth }) as Arc<_>)
+    })
+}
+
+/// Refuses an upstream connection that [`depth_check`] marked, as a failed handshake (502).
+pub(crate) fn check_chain_depth(digest: Option<&pingora_core::protocols::Digest>) -> pingora_error::Result<()> {
+    use pingora_error::{Error, ErrorSource, ErrorType};
+    let ssl = digest.and_then(|d| d.ssl_digest.as_ref());
+    match ssl.and_then(|s| s.extension.get::<ChainTooDeep>()) {
+        Some(deep) => Err(Error::create(
+            ErrorType::TLSHandshakeFailure,
+            ErrorSource::Upstream,
+            Some(
+                format!(
+                    "the upstream's certificate chain has {} certificates; tls_verify_depth = {} allows {}",
+                    deep.length,
+                    deep.depth,
+                    deep.depth + 2
+                )
+                .into(),
+            ),
+            None,
+        )),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,6 +24,12 @@ func reqMethod(ret unsafe.Pointer)
 //go:wasmimport wasmgate:plugin/request@0.1.0 scheme
 func reqScheme(ret unsafe.Pointer)
 
+//go:wasmimport wasmgate:plugin/request@0.1.0 http-version
+func reqHTTPVersion(ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 tls-server-name
+func reqTLSServerName(ret unsafe.Pointer)
+
 //go:wasmimport wasmgate:plugin/request@0.1.0 host
 func reqHost(ret unsafe.Pointer)
 
@@ -152,8 +158,15 @@ var Request = request{headers{reqHeader, reqHeaderValues, reqHeaders, reqSetHead
 // Method is the request method.
 func (request) Method() string { return getString(reqMethod) }
 
-// Scheme is "http" or "https".
+// Scheme is "http" or "https", as the client spoke to the gateway.
 func (request) Scheme() string { return getString(reqScheme) }
+
+// HTTPVersion is the HTTP version the client spoke: "1.0", "1.1" or "2".
+func (request) HTTPVersion() string { return getString(reqHTTPVersion) }
+
+// TLSServerName is the server name (SNI) of the client's TLS handshake, lower-cased; none over
+// plain HTTP or when the client sent none.
+func (request) TLSServerName() (string, bool) { return getOption(reqTLSServerName) }
 
 // Host is the host the client asked for, without the port.
 func (request) Host() string { return getString(reqHost) }

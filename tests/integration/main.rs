@@ -9,6 +9,7 @@ mod check;
 mod docs;
 mod fuzz_corpora;
 mod go_plugins;
+mod grpc;
 mod hardening;
 mod health;
 mod layers;

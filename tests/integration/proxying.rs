@@ -296,3 +296,72 @@ async fn websocket_handshakes_are_guarded_by_the_plugins_then_tunnelled() {
     assert_eq!(websocket_client(&url, None), "refused 401", "no key, no tunnel");
     gw.wait_for_access_log("the handshake", |out| out.contains("status=101")).await;
 }
+
+/// A WebSocket client that holds its tunnel open: it prints `open` after one echo, then waits
+/// for a line on stdin (close) or, with `idle`, for the gateway to close the idle tunnel.
+fn held_websocket(url: &str, idle: bool) -> std::process::Child {
+    let script = "import asyncio, sys, time, websockets\n\
+        async def main():\n\
+        \x20   async with websockets.connect(sys.argv[1]) as ws:\n\
+        \x20       await ws.send('one'); await ws.recv(); print('open', flush=True)\n\
+        \x20       if sys.argv[2] == 'idle':\n\
+        \x20           started = time.monotonic()\n\
+        \x20           try:\n\
+        \x20               await asyncio.wait_for(ws.recv(), 10)\n\
+        \x20           except websockets.exceptions.ConnectionClosed:\n\
+        \x20               print('closed after %.1f s' % (time.monotonic() - started), flush=True)\n\
+        \x20       else:\n\
+        \x20           await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)\n\
+        asyncio.run(main())\n";
+    std::process::Command::new("python3")
+        .args(["-c", script, url, if idle { "idle" } else { "hold" }])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Open tunnels show in `wasmgate_connections{state="websocket"}`; a tunnel that neither side
+/// uses for the service's `read_timeout` is closed; each tunnel is one access log line, written
+/// when it ends.
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_tunnels_are_counted_closed_when_idle_and_logged_once() {
+    use std::io::{BufRead, BufReader, Write};
+    let port = free_port();
+    let _server = WebSocketEcho::start(port);
+    let gw = Config::new()
+        .service("ws", &format!("http://127.0.0.1:{port}"))
+        .set("read_timeout = 700")
+        .route("ws", &["/ws"])
+        .start()
+        .await;
+    let url = format!("ws://127.0.0.1:{}/ws", gw.port);
+    let listening = async || websocket_client(&url, None) == "echo:one\necho:two";
+    crate::support::eventually("the WebSocket echo through the gateway", listening).await;
+    let logged = || gw.stdout().matches("status=101").count();
+    let before = logged();
+    let tunnels = async || {
+        let text = crate::support::admin::call(&gw, "GET", "/metrics", "").await.text();
+        let line =
+            text.lines().find(|l| l.starts_with("wasmgate_connections{state=\"websocket\"}")).map(str::to_string);
+        line.and_then(|l| l.rsplit(' ').next().and_then(|n| n.parse::<u64>().ok())).expect("the tunnel gauge")
+    };
+
+    let mut held = held_websocket(&url, false);
+    let mut out = BufReader::new(held.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "open");
+    assert_eq!(tunnels().await, 1, "one tunnel open");
+    assert_eq!(logged(), before, "not logged while open");
+    held.stdin.take().unwrap().write_all(b"close\n").unwrap();
+    held.wait().unwrap();
+    crate::support::eventually("the tunnel counted closed", async || tunnels().await == 0).await;
+    gw.wait_for_access_log("the tunnel's line", |out| out.matches("status=101").count() == before + 1).await;
+
+    let idle = held_websocket(&url, true).wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&idle.stdout);
+    let secs: f64 = said.lines().nth(1).and_then(|l| l.split(' ').nth(2)).and_then(|s| s.parse().ok()).unwrap_or(99.0);
+    assert!(secs < 5.0, "the idle tunnel is closed after read_timeout: {said}");
+    crate::support::eventually("the idle tunnel counted closed", async || tunnels().await == 0).await;
+}

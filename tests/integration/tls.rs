@@ -420,3 +420,38 @@ async fn https_upstreams_with_a_private_ca_and_a_client_certificate() {
         Config::new().service("s", &url).set("ca_certificates = [\"00000000-0000-0000-0000-000000000001\"]").check();
     assert!(code != 0 && out.contains("ca_certificates[0]: no CA certificate has id"), "{out}");
 }
+
+/// openssl s_client to `api.test` on `port` with `args`: its output.
+fn s_client(port: u16, args: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", "api.test"])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `ssl_protocols` and `ssl_cipher_suite` decide what a client may negotiate, and a session
+/// ticket resumes a session.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_versions_follow_the_policy_and_sessions_resume() {
+    let up = Upstream::start("up").await;
+    let certs = tempfile::tempdir().unwrap();
+    let api = certificate(certs.path(), "api", "api.test");
+    let (tls, strict_tls) = (free_port(), free_port());
+    let _gw = api_over_tls(&up, &api, tls).start().await;
+    let (code, status, _) = curl(tls, "api.test", &api.0, &["--tls-max", "1.2"]);
+    assert_eq!((code, status.as_str()), (0, "2 200"), "TLS 1.2 by default");
+    let session = certs.path().join("session.pem");
+    let first = s_client(tls, &["-tls1_2", "-sess_out", session.to_str().unwrap()]);
+    assert!(first.contains("New, TLSv1.2"), "{first}");
+    let again = s_client(tls, &["-tls1_2", "-sess_in", session.to_str().unwrap()]);
+    assert!(again.contains("Reused, TLSv1.2"), "the ticket resumes the session: {again}");
+
+    let _strict = api_over_tls(&up, &api, strict_tls).server("ssl_cipher_suite = \"modern\"").start().await;
+    assert_eq!(curl(strict_tls, "api.test", &api.0, &["--tls-max", "1.2"]).0, 35, "modern: TLS 1.3 only");
+    assert_eq!(curl(strict_tls, "api.test", &api.0, &[]).1, "2 200");
+    let (code, out) = crate::support::config::check_files("[server]\nssl_protocols = \"TLSv1.1 TLSv1.3\"\n", None);
+    assert!(code != 0 && out.contains("ssl_protocols: give a range without gaps"), "{out}");
+}

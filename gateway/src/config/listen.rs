@@ -1,5 +1,7 @@
 //! Proxy listeners in Kong's syntax: `0.0.0.0:8443 ssl http2 reuseport`. (Kong's `backlog=N` is
-//! refused: Pingora listens with a backlog of its own, 65,535.)
+//! refused: Pingora listens with a backlog of its own, 65,535.) `http2` on a TLS listener is
+//! negotiated through ALPN; on a plain one it accepts h2c with prior knowledge (as gRPC clients
+//! speak it) beside HTTP/1.1.
 
 use std::net::SocketAddr;
 
@@ -10,7 +12,7 @@ pub(crate) struct Listener {
     pub(crate) addr: SocketAddr,
     /// TLS (`ssl`).
     pub(crate) ssl: bool,
-    /// HTTP/2 (`http2`): through ALPN on an `ssl` listener.
+    /// HTTP/2 (`http2`): through ALPN on an `ssl` listener, h2c with prior knowledge on a plain one.
     pub(crate) http2: bool,
     /// `SO_REUSEPORT` (`reuseport`).
     pub(crate) reuseport: bool,
@@ -36,9 +38,6 @@ impl Listener {
                 _ => return Err(format!("{flag:?} is not a listener flag; use ssl, http2 or reuseport")),
             }
         }
-        if l.http2 && !l.ssl {
-            return Err("http2 needs ssl on this listener (HTTP/2 is negotiated through TLS's ALPN)".into());
-        }
         Ok(l)
     }
 }
@@ -55,6 +54,6 @@ mod tests {
         assert!(Listener::parse("127.0.0.1:8000 tls").unwrap_err().contains("use ssl, http2"));
         assert!(Listener::parse("localhost:8000").unwrap_err().contains("ip:port"));
         assert!(Listener::parse("127.0.0.1:8000 backlog=512").unwrap_err().contains("Pingora's own"));
-        assert!(Listener::parse("127.0.0.1:8000 http2").unwrap_err().contains("needs ssl"));
+        assert!(Listener::parse("127.0.0.1:8000 http2").unwrap().http2, "h2c");
     }
 }

@@ -10,12 +10,14 @@ mod listen;
 mod model;
 mod plugins;
 mod server;
+mod tls_policy;
 mod upstream;
 
 pub(crate) use listen::Listener;
 pub use model::*;
 pub use plugins::*;
 pub(crate) use server::*;
+pub(crate) use tls_policy::TlsPolicy;
 pub(crate) use upstream::*;
 
 use std::fmt;

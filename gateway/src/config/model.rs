@@ -53,6 +53,22 @@ pub(crate) struct ServerConfig {
     pub(crate) ssl_cert: Option<PathBuf>,
     /// Its private key's PEM file.
     pub(crate) ssl_cert_key: Option<PathBuf>,
+    /// TLS versions the `ssl` listeners accept, oldest to newest without gaps (Kong's default).
+    pub(crate) ssl_protocols: String,
+    /// Mozilla's cipher suites: `modern` (TLS 1.3 only), `intermediate`, `old`, or `custom`
+    /// (with `ssl_ciphers`).
+    pub(crate) ssl_cipher_suite: String,
+    /// An OpenSSL cipher list, with `ssl_cipher_suite = "custom"`.
+    pub(crate) ssl_ciphers: Option<String>,
+    /// Session resumption with TLS tickets.
+    pub(crate) ssl_session_tickets: bool,
+    /// HTTP/2: streams one client connection may have open at once (nginx's default, 128).
+    pub(crate) http2_max_concurrent_streams: u32,
+    /// HTTP/2: the largest request header list, in bytes (decoded, as HPACK counts it).
+    pub(crate) http2_max_header_list_size: u32,
+    /// HTTP/2: each request stream's receive window, in bytes (how much of a body a client may
+    /// send before the gateway reads it).
+    pub(crate) http2_initial_window_size: u32,
     /// Admin API listener, `host:port`, or `off`.
     pub(crate) admin_listen: String,
     /// Token the Admin API requires (`Authorization: Bearer TOKEN` or `Kong-Admin-Token: TOKEN`).
@@ -114,6 +130,13 @@ impl Default for ServerConfig {
             proxy_listen: vec!["0.0.0.0:8000".into()],
             ssl_cert: None,
             ssl_cert_key: None,
+            ssl_protocols: "TLSv1.2 TLSv1.3".into(),
+            ssl_cipher_suite: "intermediate".into(),
+            ssl_ciphers: None,
+            ssl_session_tickets: true,
+            http2_max_concurrent_streams: 128,
+            http2_max_header_list_size: 65536,
+            http2_initial_window_size: 1 << 20,
             admin_listen: "127.0.0.1:8001".into(),
             admin_token: None,
             status_listen: "off".into(),
@@ -286,7 +309,8 @@ pub struct RouteConfig {
     /// Header name -> accepted values; a value starting with `~*` is a case-insensitive regex.
     #[serde(default)]
     pub headers: BTreeMap<String, Vec<String>>,
-    /// Remove the matched path prefix before proxying.
+    /// Remove the matched path prefix before proxying (never on a gRPC-only route: the path
+    /// names the method).
     #[serde(default = "defaults::yes")]
     pub strip_path: bool,
     /// Send the client's Host header upstream instead of the service's host.
@@ -295,7 +319,9 @@ pub struct RouteConfig {
     /// Order among regex paths: higher is tried first.
     #[serde(default)]
     pub regex_priority: i64,
-    /// Accepted protocols (`http`, `https`).
+    /// Accepted protocols: `http`, `https`, `grpc`, `grpcs`, `ws`, `wss`. Without a plain one
+    /// (`http`, `grpc`, `ws`) a plain request gets 426 or a redirect; with gRPC's only, a request
+    /// that is not gRPC gets 415.
     #[serde(default = "defaults::protocols")]
     pub protocols: Vec<String>,
     /// The answer to a plain-HTTP request on an `https`-only route: 426 (Kong's "Please use

@@ -52,6 +52,21 @@ pub(crate) fn proxy_settings(s: &ServerConfig, errors: &mut ConfigErrors) -> Pro
     if s.ssl_cert.is_some() != s.ssl_cert_key.is_some() {
         errors.push("server: ssl_cert and ssl_cert_key: give both (the certificate and its key), or neither");
     }
+    if let Err(e) = super::TlsPolicy::from_server(s) {
+        errors.push(e);
+    }
+    for (field, value, min) in [
+        ("http2_max_concurrent_streams", s.http2_max_concurrent_streams, 1),
+        ("http2_max_header_list_size", s.http2_max_header_list_size, 1024),
+        ("http2_initial_window_size", s.http2_initial_window_size, 65535),
+    ] {
+        if value < min {
+            errors.push(format!("server: {field}: {value} is below the least that works, {min}"));
+        }
+    }
+    if s.http2_initial_window_size > (1 << 31) - 1 {
+        errors.push("server: http2_initial_window_size: at most 2147483647 (HTTP/2's largest window)");
+    }
     check_admin_listen(s, errors);
     if s.status_listen != "off" && s.status_listen.parse::<std::net::SocketAddr>().is_err() {
         errors.push(format!(
@@ -199,6 +214,13 @@ pub(crate) const RELOAD_POLICY: &[FieldPolicy] = policy![
     proxy_listen: OnRestart,
     ssl_cert: OnRestart,
     ssl_cert_key: OnRestart,
+    ssl_protocols: OnRestart,
+    ssl_cipher_suite: OnRestart,
+    ssl_ciphers: OnRestart,
+    ssl_session_tickets: OnRestart,
+    http2_max_concurrent_streams: OnRestart,
+    http2_max_header_list_size: OnRestart,
+    http2_initial_window_size: OnRestart,
     admin_listen: OnRestart,
     admin_token: OnReload,
     admin_allow_open_bind: OnRestart,
@@ -257,6 +279,7 @@ mod tests {
             admin_token: Some("t".into()),
             ssl_cert: Some("c".into()),
             ssl_cert_key: Some("k".into()),
+            ssl_ciphers: Some("x".into()),
             ..Default::default()
         };
         let fields = toml::Table::try_from(every).expect("[server] serialises");

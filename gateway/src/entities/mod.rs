@@ -114,8 +114,11 @@ pub(crate) struct Route {
     pub(crate) strip_path: bool,
     /// Forward the client's Host header.
     pub(crate) preserve_host: bool,
-    /// Whether plain HTTP is among the route's protocols (426 otherwise).
-    pub(crate) accepts_http: bool,
+    /// Whether a protocol without TLS (`http`, `grpc`, `ws`) is among the route's protocols (426
+    /// otherwise).
+    pub(crate) accepts_plain: bool,
+    /// Whether its protocols are gRPC's only: other requests get 415.
+    pub(crate) grpc_only: bool,
     /// The status a plain-HTTP request gets when it does not: 426, or a redirect to `https://`.
     pub(crate) https_redirect: u16,
 }

@@ -61,12 +61,15 @@ pub(super) fn build_route(
         }
         (parent, named) => parent.or(named),
     };
-    let mut accepts_http = false;
+    let (mut accepts_plain, mut grpc_only) = (false, !r.protocols.is_empty());
     for (i, p) in r.protocols.iter().enumerate() {
         match p.as_str() {
-            "http" => accepts_http = true,
-            "https" => {}
-            other => errors.push(format!("{label}: protocols[{i}]: {other:?} is not one of http, https")),
+            "http" | "ws" => (accepts_plain, grpc_only) = (true, false),
+            "https" | "wss" => grpc_only = false,
+            "grpc" => accepts_plain = true,
+            "grpcs" => {}
+            other => errors
+                .push(format!("{label}: protocols[{i}]: {other:?} is not one of http, https, grpc, grpcs, ws, wss")),
         }
     }
     let https_redirect = r.https_redirect_status_code.unwrap_or(426);
@@ -83,9 +86,11 @@ pub(super) fn build_route(
         id,
         name: r.name.clone(),
         service,
-        strip_path: r.strip_path,
+        // A gRPC path names the method (`/package.Service/Method`): it is never shortened.
+        strip_path: r.strip_path && !grpc_only,
         preserve_host: r.preserve_host,
-        accepts_http,
+        accepts_plain,
+        grpc_only,
         https_redirect,
     })
 }

@@ -92,7 +92,7 @@ pub(super) fn build_service(
         UpstreamTls {
             sni: sni.to_string(),
             verify: s.tls_verify.unwrap_or(true),
-            depth_check: s.tls_verify_depth.map(crate::proxy::depth_check),
+            depth_check: s.tls_verify_depth.map(crate::tls::depth_check),
             ca: (!ca.is_empty()).then(|| Arc::new(ca.into_boxed_slice())),
             client,
         }

@@ -12,7 +12,9 @@ mod plugin;
 mod requests;
 
 pub(crate) use plugin::{PluginMetricKind, declare, update};
-pub(crate) use requests::{CallOutcome, RequestSample, connection_opened, record_call, record_request};
+pub(crate) use requests::{
+    CallOutcome, RequestSample, TunnelGuard, connection_opened, record_call, record_request, tunnel_opened,
+};
 
 use std::fmt::Write;
 

@@ -123,7 +123,8 @@ impl std::hash::Hasher for AddressHasher {
 /// Every thread's tally.
 static TALLIES: LazyLock<Mutex<Vec<Arc<Mutex<Tally>>>>> = LazyLock::new(Mutex::default);
 /// Client connections accepted, and open now.
-static CONNECTIONS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+/// Client connections accepted, open now, and WebSocket tunnels open now.
+static CONNECTIONS: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
 
 thread_local! {
     static TALLY: Arc<Mutex<Tally>> = {
@@ -196,6 +197,22 @@ pub(crate) struct ConnectionGuard;
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         CONNECTIONS[1].fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A WebSocket tunnel opened (the upstream answered 101); the guard counts it closed when dropped.
+pub(crate) fn tunnel_opened() -> TunnelGuard {
+    CONNECTIONS[2].fetch_add(1, Ordering::Relaxed);
+    TunnelGuard
+}
+
+/// Counts an open WebSocket tunnel until dropped.
+#[derive(Debug)]
+pub(crate) struct TunnelGuard;
+
+impl Drop for TunnelGuard {
+    fn drop(&mut self) {
+        CONNECTIONS[2].fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -282,9 +299,15 @@ pub(super) fn render(out: &mut String) {
             let _ = writeln!(out, "wasmgate_bandwidth_bytes_total{{{},direction=\"{direction}\"}} {n}", labels(s, r));
         }
     }
-    help(out, "wasmgate_connections", "gauge", "Client connections: accepted since start, and open now.");
+    help(
+        out,
+        "wasmgate_connections",
+        "gauge",
+        "Client connections: accepted since start, open now, and WebSocket tunnels open now.",
+    );
     let _ = writeln!(out, "wasmgate_connections{{state=\"accepted\"}} {}", CONNECTIONS[0].load(Ordering::Relaxed));
     let _ = writeln!(out, "wasmgate_connections{{state=\"active\"}} {}", CONNECTIONS[1].load(Ordering::Relaxed));
+    let _ = writeln!(out, "wasmgate_connections{{state=\"websocket\"}} {}", CONNECTIONS[2].load(Ordering::Relaxed));
 
     let mut calls: Vec<(String, &'static str, CallTally)> = plugins
         .into_iter()

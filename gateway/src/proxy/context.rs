@@ -49,6 +49,8 @@ pub(crate) struct RequestCtx {
     pub(super) sent_upstream: Option<Instant>,
     pub(super) upstream_latency: Option<Duration>,
     pub(super) error_message: Option<&'static str>,
+    /// An open WebSocket tunnel (counted until the request ends with it).
+    pub(super) tunnel: Option<crate::metrics::TunnelGuard>,
 }
 
 impl Drop for RequestCtx {
@@ -82,6 +84,7 @@ impl RequestCtx {
             sent_upstream: None,
             upstream_latency: None,
             error_message: None,
+            tunnel: None,
         }
     }
 

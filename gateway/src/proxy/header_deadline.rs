@@ -31,6 +31,7 @@ use pingora_core::protocols::{
 use pingora_core::server::ShutdownWatch;
 use pingora_proxy::HttpProxy;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -148,26 +149,53 @@ impl Future for Expiry {
     }
 }
 
-/// The listener app: Pingora's HTTP proxy, each connection under a [`HeaderClock`].
+/// The listener app: Pingora's HTTP proxy, each HTTP/1 connection under a [`HeaderClock`].
 pub(crate) struct ProxyApp {
     proxy: Arc<HttpProxy<Gateway>>,
     config: Arc<ArcSwap<Snapshot>>,
+    /// Plain listeners with `http2`: they take h2c with prior knowledge too.
+    h2c: Vec<SocketAddr>,
 }
 
+/// What an HTTP/2 client sends first.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 impl ProxyApp {
-    /// Wraps `proxy`; `client_header_timeout` is read from `config` at each accept.
-    pub(crate) fn new(proxy: HttpProxy<Gateway>, config: Arc<ArcSwap<Snapshot>>) -> ProxyApp {
-        ProxyApp { proxy: Arc::new(proxy), config }
+    /// Wraps `proxy`; `client_header_timeout` is read from `config` at each accept; `h2c` lists
+    /// the plain listeners that accept HTTP/2 with prior knowledge (`proxy` must allow h2c).
+    pub(crate) fn new(proxy: HttpProxy<Gateway>, config: Arc<ArcSwap<Snapshot>>, h2c: Vec<SocketAddr>) -> ProxyApp {
+        ProxyApp { proxy: Arc::new(proxy), config, h2c }
+    }
+
+    /// Whether a plain connection opens with HTTP/2's preface, on a listener that takes h2c. The
+    /// peeked bytes stay in the stream. A client that sends less than a preface within
+    /// `client_header_timeout` is dropped.
+    async fn opens_h2c(&self, stream: &mut Stream) -> Option<bool> {
+        let local = stream.get_socket_digest().and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied());
+        let listening = |l: &SocketAddr| {
+            local.is_some_and(|a| a.port() == l.port() && (l.ip().is_unspecified() || l.ip() == a.ip()))
+        };
+        if stream.selected_alpn_proto().is_some() || !self.h2c.iter().any(listening) {
+            return Some(false);
+        }
+        let mut buf = [0u8; H2_PREFACE.len()];
+        let limit = self.config.load().entities.settings.client_header_timeout;
+        match tokio::time::timeout(limit, stream.try_peek(&mut buf)).await {
+            Ok(Ok(peeked)) => Some(peeked && buf == H2_PREFACE),
+            _ => None,
+        }
     }
 }
 
 #[async_trait]
 impl ServerApp for ProxyApp {
-    async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+    async fn process_new(self: &Arc<Self>, mut stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
         let _open = crate::metrics::connection_opened();
-        if stream.selected_alpn_proto() == Some(ALPN::H2) {
-            // HTTP/2, negotiated in the TLS handshake: Pingora's own h2 server runs the streams
-            // (each through the same proxy phases); its settings bound what a client may open.
+        let h2c = self.opens_h2c(&mut stream).await?;
+        if h2c || stream.selected_alpn_proto() == Some(ALPN::H2) {
+            // HTTP/2, negotiated in the TLS handshake or spoken from the start (h2c): Pingora's
+            // own h2 server runs the streams (each through the same proxy phases); the
+            // `[server] http2_*` settings bound what a client may open.
             return <HttpProxy<Gateway> as ServerApp>::process_new(&self.proxy, stream, shutdown).await;
         }
         let clock = Arc::new(HeaderClock::new(self.config.load().entities.settings.client_header_timeout));

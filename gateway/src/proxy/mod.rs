@@ -44,6 +44,7 @@ use crate::dns::Resolver;
 use crate::health::Outcome;
 use crate::plugins::phases::{self, Verdict};
 use crate::request::answer::{self, Answer, messages};
+use crate::request::grpc;
 use crate::request::{Phase, RequestInfo, Source};
 use crate::router::{RequestHost, RequestView, path};
 use crate::snapshot::Snapshot;
@@ -52,7 +53,6 @@ use async_trait::async_trait;
 use bytes::Bytes;
 pub(crate) use header_deadline::ProxyApp;
 use http::HeaderValue;
-pub(crate) use peer::depth_check;
 pub(crate) use tls::SniCertificates;
 
 use pingora_core::upstreams::peer::HttpPeer;
@@ -160,7 +160,10 @@ impl ProxyHttp for Gateway {
         ctx.state.set_route(found.route);
         ctx.matched_len = found.matched_len;
         ctx.chain = snap.plugins.for_route(found.route).clone();
-        if !ctx.state.info().tls && !route.accepts_http {
+        if route.grpc_only && !grpc::is_grpc(&req.headers) {
+            return self.answer(session, ctx, Answer::message(415, messages::NOT_GRPC), Source::Error).await;
+        }
+        if !ctx.state.info().tls && !route.accepts_plain {
             let a = match route.https_redirect {
                 426 => {
                     let mut a = Answer::message(426, messages::USE_HTTPS);
@@ -251,7 +254,7 @@ impl ProxyHttp for Gateway {
         digest: Option<&pingora_core::protocols::Digest>,
         _ctx: &mut RequestCtx,
     ) -> Result<()> {
-        peer::check_chain_depth(digest)
+        crate::tls::check_chain_depth(digest)
     }
 
     fn fail_to_connect(
@@ -338,6 +341,12 @@ impl ProxyHttp for Gateway {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if resp.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            // A WebSocket tunnel: bytes flow both ways until either side closes, or until
+            // neither sends for the service's read_timeout (Kong's idle timeout for it).
+            ctx.tunnel = Some(crate::metrics::tunnel_opened());
+            session.set_read_timeout(ctx.service().map(|s| s.read_timeout));
+        }
         let settings = &ctx.entities().settings;
         if settings.server_tokens {
             resp.append_header("Via", HeaderValue::from_static(VIA))?;

@@ -3,12 +3,8 @@
 //! service's timeouts.
 
 use crate::entities::Service;
-use pingora_core::protocols::Digest;
-use pingora_core::protocols::tls::HandshakeCompleteHook;
 use pingora_core::upstreams::peer::HttpPeer;
-use pingora_error::{Error, ErrorSource, ErrorType, Result};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How long an idle upstream connection is kept for reuse.
@@ -37,43 +33,4 @@ pub(super) fn peer(service: &Service, socket: SocketAddr, client_host: Option<&s
     peer.options.write_timeout = Some(service.write_timeout);
     peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
     peer
-}
-
-/// Marks a handshake whose verified chain is longer than `tls_verify_depth` allows.
-struct ChainTooDeep {
-    length: usize,
-    depth: u32,
-}
-
-/// The handshake hook of `tls_verify_depth = depth`. OpenSSL's meaning: depth N accepts the
-/// certificate, N intermediates and the trust anchor. Pingora does not expose the verify
-/// parameters, so the chain is measured after the handshake and refused in
-/// [`check_chain_depth`] before a request is sent.
-pub(crate) fn depth_check(depth: u32) -> HandshakeCompleteHook {
-    Arc::new(move |ssl| {
-        let length = ssl.verified_chain().map_or(0, |c| c.len());
-        (length > depth as usize + 2).then(|| Arc::new(ChainTooDeep { length, depth }) as Arc<_>)
-    })
-}
-
-/// Refuses a connection that [`depth_check`] marked, as a failed handshake (502).
-pub(super) fn check_chain_depth(digest: Option<&Digest>) -> Result<()> {
-    let ssl = digest.and_then(|d| d.ssl_digest.as_ref());
-    match ssl.and_then(|s| s.extension.get::<ChainTooDeep>()) {
-        Some(deep) => Err(Error::create(
-            ErrorType::TLSHandshakeFailure,
-            ErrorSource::Upstream,
-            Some(
-                format!(
-                    "the upstream's certificate chain has {} certificates; tls_verify_depth = {} allows {}",
-                    deep.length,
-                    deep.depth,
-                    deep.depth + 2
-                )
-                .into(),
-            ),
-            None,
-        )),
-        None => Ok(()),
-    }
 }

@@ -4,6 +4,7 @@
 use super::{Gateway, MAX_BUFFERED_BODY, RequestCtx, SERVER_TOKEN};
 use crate::plugins::phases::{self, Verdict};
 use crate::request::answer::{Answer, messages};
+use crate::request::grpc;
 use crate::request::{Phase, Source};
 use bytes::BytesMut;
 use http::HeaderValue;
@@ -43,8 +44,11 @@ impl Gateway {
         Ok(true)
     }
 
-    /// Writes a gateway answer, through the header and body filters unless a plugin failed.
+    /// Writes a gateway answer, through the header and body filters unless a plugin failed. A
+    /// gRPC client gets it as a gRPC error.
     pub(super) async fn write_answer(&self, session: &mut Session, ctx: &mut RequestCtx, answer: Answer) -> Result<()> {
+        let is_grpc = grpc::is_grpc(&session.req_header().headers);
+        let answer = if is_grpc { grpc::error(answer) } else { answer };
         let mut resp = ResponseHeader::build(answer.status, Some(answer.headers.len() + 3))?;
         for (name, value) in &answer.headers {
             resp.append_header(name.clone(), value.as_str())?;
@@ -68,10 +72,14 @@ impl Gateway {
         }
         let body = body.unwrap_or_default();
         resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+        let trailers = (is_grpc && session.as_ref().is_http2()).then(|| grpc::take_status(&mut resp));
         let has_body = !body.is_empty() && session.req_header().method != http::Method::HEAD;
-        session.write_response_header(Box::new(resp), !has_body).await?;
+        session.write_response_header(Box::new(resp), !has_body && trailers.is_none()).await?;
         if has_body {
-            session.write_response_body(Some(body), true).await?;
+            session.write_response_body(Some(body), trailers.is_none()).await?;
+        }
+        if let Some(trailers) = trailers {
+            session.as_mut().write_response_trailers(trailers).await?;
         }
         Ok(())
     }

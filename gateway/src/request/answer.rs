@@ -35,6 +35,8 @@ pub(crate) mod messages {
     pub(crate) const NO_SERVICE: &str = "no Service found with those values";
     /// 426 when the route does not accept plain HTTP.
     pub(crate) const USE_HTTPS: &str = "Please use HTTPS protocol";
+    /// 415 when a request that is not gRPC matches a gRPC-only route.
+    pub(crate) const NOT_GRPC: &str = "Non-gRPC request matched gRPC route";
     /// 502 when the upstream cannot be reached or answers garbage.
     pub(crate) const BAD_GATEWAY: &str = "An invalid response was received from the upstream server";
     /// 503 when the upstream has no usable target.

@@ -4,6 +4,7 @@
 //! above the compiled entities it points into.
 
 pub mod answer;
+pub(crate) mod grpc;
 pub(crate) mod header_access;
 pub(crate) mod log_record;
 pub(crate) mod redact;

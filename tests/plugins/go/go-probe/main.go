@@ -9,7 +9,8 @@
 //     configured limit, without the rate-limit headers, instead of the count below;
 //   - x-escape: tries to read /etc/passwd, list /, and read $HOME; the upstream gets x-go-escape
 //     with what it got;
-//   - x-in: copied upstream as x-go-seen, with the method, path, query argument q and client IP;
+//   - x-in: copied upstream as x-go-seen, with the method, path, query argument q and client IP,
+//     and x-go-protocol with the scheme, the HTTP version and the TLS server name ("-": none);
 //   - x-drop: removed before the upstream;
 //   - the upstream gets x-go-ids: "ok" when Context.IDs agrees with RouteID and ServiceID and
 //     no consumer is authenticated, else what it got;
@@ -143,6 +144,12 @@ func (Probe) Access(c *Config) (wasmgate.Action, error) {
 		q, _ := wasmgate.Request.QueryArg("q")
 		seen := []string{c.Prefix + in, wasmgate.Request.Method(), wasmgate.Request.Path(), q, wasmgate.Request.ClientIP()}
 		wasmgate.Request.SetHeader("x-go-seen", strings.Join(seen, " "))
+		sni, ok := wasmgate.Request.TLSServerName()
+		if !ok {
+			sni = "-"
+		}
+		protocol := []string{wasmgate.Request.Scheme(), wasmgate.Request.HTTPVersion(), sni}
+		wasmgate.Request.SetHeader("x-go-protocol", strings.Join(protocol, " "))
 	}
 	wasmgate.Request.RemoveHeader("x-drop")
 	ids := wasmgate.Context.IDs()

@@ -4,7 +4,9 @@
 # against one fixed nginx backend.
 #
 #   make bench-compare                      the main table
-#   bench/compare.sh --scenarios            also 10,000 routes, 1,000 consumers, hot replace, and
+#   bench/compare.sh --scenarios            also 10,000 routes, 1,000 consumers, hot replace
+#   bench/compare.sh --edge                 also HTTPS keep-alive, TLS handshakes per second (new
+#                                           and resumed), HTTP/2 (h2load) and gRPC unary calls, and
 #                                           a client sending a looping input every 100 ms
 #   ROUNDS=3 DURATION=10 CONNS=50 bench/compare.sh
 #   BASELINE=/path/to/other/wasmgate bench/compare.sh    also that build, no plugins (an A/B)
@@ -17,10 +19,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scenarios=0
+edge=0
 for arg in "$@"; do
   case "$arg" in
     --scenarios) scenarios=1 ;;
-    *) echo "usage: bench/compare.sh [--scenarios]" >&2; exit 2 ;;
+    --edge) edge=1 ;;
+    *) echo "usage: bench/compare.sh [--scenarios] [--edge]" >&2; exit 2 ;;
   esac
 done
 rounds="${ROUNDS:-3}"
@@ -33,6 +37,7 @@ command -v nginx >/dev/null || need+=(nginx)
 [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || need+=(libnginx-mod-http-lua)
 command -v wrk >/dev/null || need+=(wrk)
 command -v taskset >/dev/null || need+=(util-linux)
+[ "$edge" = 0 ] || command -v h2load >/dev/null || need+=(nghttp2-client)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "bench-compare: installing ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
@@ -59,6 +64,8 @@ fi
 
 BACKEND=127.0.0.1:19201
 PORT=19202
+TLS_PORT=19203
+GRPC_BACKEND=127.0.0.1:19204
 clk_tck=$(getconf CLK_TCK)
 
 # --- the fixed backend ---------------------------------------------------------------------------
@@ -90,7 +97,20 @@ pids+=($!)
 
 # --- the targets ---------------------------------------------------------------------------------
 proxy_pass='proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";'
-nginx_conf "$work/nginx" "server { listen 127.0.0.1:$PORT; location / { $proxy_pass } }"
+# With --edge every proxy also terminates TLS on $TLS_PORT (h2 through ALPN), with one ECDSA
+# P-256 certificate and each one's default (Mozilla intermediate) ciphers.
+listen="\"127.0.0.1:$PORT\""
+nginx_tls=""
+bare_tls=""
+if [ "$edge" = 1 ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+    -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
+  listen="[\"127.0.0.1:$PORT\", \"127.0.0.1:$TLS_PORT ssl http2\"]"
+  nginx_tls="listen 127.0.0.1:$TLS_PORT ssl http2; ssl_certificate $work/tls.crt; ssl_certificate_key $work/tls.key;
+    ssl_session_tickets on; ssl_session_cache shared:tls:10m;"
+  bare_tls="127.0.0.1:$TLS_PORT $work/tls.crt $work/tls.key"
+fi
+nginx_conf "$work/nginx" "server { listen 127.0.0.1:$PORT; $nginx_tls location / { $proxy_pass } }"
 
 # key-auth from a shared dict (1,000 consumers plus bench-key) and a per-consumer counter in a
 # one-second window, with the rate-limit headers: what key-auth + rate-limiting do.
@@ -133,7 +153,8 @@ gateway_toml() { # extra TOML appended to the base[, extra [server] lines]
   cat <<TOML
 [server]
 ${2:-}
-proxy_listen = "127.0.0.1:$PORT"
+proxy_listen = $listen
+$([ "$edge" = 0 ] || printf 'ssl_cert = "%s"\nssl_cert_key = "%s"' "$work/tls.crt" "$work/tls.key")
 admin_listen = "127.0.0.1:0"
 worker_threads = 1
 access_log = "off"
@@ -196,7 +217,7 @@ wasmgate_dir five-nometrics "" "$FIVE" "" "metrics = false"
 targets=(
   "nginx|nginx reverse proxy|nginx -p $work/nginx -c nginx.conf|"
   "nginx-lua|nginx + lua: key-auth + counter|nginx -p $work/nginx-lua -c nginx.conf|"
-  "bare|bare Pingora|$bin/bare-pingora 127.0.0.1:$PORT $BACKEND 1|"
+  "bare|bare Pingora|$bin/bare-pingora 127.0.0.1:$PORT $BACKEND 1 $bare_tls|"
   "bare-mimalloc|bare Pingora + mimalloc|$bin/bare-pingora-mimalloc 127.0.0.1:$PORT $BACKEND 1|"
   "none|wasmgate, no plugins|$bin/wasmgate run -c gateway.toml|"
   "none-nometrics|wasmgate, no plugins, metrics off|$bin/wasmgate run -c gateway.toml|"
@@ -207,6 +228,15 @@ targets=(
   "gray-go|wasmgate, gray-release-go (Go)|$bin/wasmgate run -c gateway.toml|"
 )
 [ -z "${BASELINE:-}" ] || targets+=("baseline|wasmgate $BASELINE, no plugins|$BASELINE run -c gateway.toml|")
+if [ "$edge" = 1 ]; then
+  # The same processes, measured over TLS (keep-alive); the tls- prefix picks the https URL.
+  targets+=(
+    "tls-nginx|nginx, HTTPS keep-alive|nginx -p $work/nginx -c nginx.conf|"
+    "tls-bare|bare Pingora, HTTPS keep-alive|$bin/bare-pingora 127.0.0.1:$PORT $BACKEND 1 $bare_tls|"
+    "tls-none|wasmgate, no plugins, HTTPS keep-alive|$bin/wasmgate run -c gateway.toml|"
+  )
+  wasmgate_dir tls-none "" ""
+fi
 
 if [ "$scenarios" = 1 ]; then
   # 10,000 routes, one host each; the request goes to one in the middle.
@@ -281,8 +311,10 @@ measure() {
   (cd "$dir" && exec $proxy_cpu $cmd >"$work/$name.log" 2>&1) &
   local pid=$! swapper=""
   wait_ready "$name"
+  local url="http://127.0.0.1:$PORT/svc5000"
+  [[ "$name" != tls-* ]] || url="https://127.0.0.1:$TLS_PORT/svc5000"
   # shellcheck disable=SC2086
-  $client_cpu wrk -t1 -c"$conns" -d2s -H 'apikey: bench-key' $extra "http://127.0.0.1:$PORT/svc5000" >/dev/null
+  $client_cpu wrk -t1 -c"$conns" -d2s -H 'apikey: bench-key' $extra "$url" >/dev/null
   if [ "$name" = hotload ]; then
     (
       i=0
@@ -313,7 +345,7 @@ measure() {
   fi
   before=$(cpu_ticks "$pid")
   # shellcheck disable=SC2086
-  out=$($client_cpu wrk -t1 -c"$conns" -d"${duration}s" --latency -H 'apikey: bench-key' $extra "http://127.0.0.1:$PORT/svc5000")
+  out=$($client_cpu wrk -t1 -c"$conns" -d"${duration}s" --latency -H 'apikey: bench-key' $extra "$url")
   after=$(cpu_ticks "$pid")
   [ -z "$profiler" ] || wait "$profiler"
   local rss
@@ -384,6 +416,58 @@ for round in $(seq 1 "$rounds"); do
 done
 [ -n "${ONLY:-}" ] || idle=$(idle_rss)
 
+# --- edge protocols (--edge) ---------------------------------------------------------------------
+# Each "name value" line goes to $work/edge: handshakes per second (openssl s_time, new and
+# resumed sessions), h2 requests per second (h2load, 100 streams over 10 connections), gRPC unary
+# calls per second (a grpcio client, 50 in flight) through the gateway and straight to the server.
+edge_start() { # name command: starts it in its directory, waits for it
+  local dir="$work/$1"
+  [ -d "$dir" ] || dir="$work"
+  (cd "$dir" && exec $proxy_cpu $2 >"$work/$1.log" 2>&1) &
+  edge_pid=$!
+  wait_ready "$1"
+}
+edge_stop() { kill -INT "$edge_pid"; wait "$edge_pid" 2>/dev/null || true; }
+handshakes() { # mode (-new or -reuse): connections per wall-clock second over 5 s
+  local start end n
+  start=$(date +%s.%N)
+  n=$($client_cpu openssl s_time -connect "127.0.0.1:$TLS_PORT" "$1" -time 5 2>/dev/null | awk '/connections in/ {print $1; exit}')
+  end=$(date +%s.%N)
+  awk -v n="${n:-0}" -v a="$start" -v b="$end" 'BEGIN { printf "%d", n / (b - a) }'
+}
+if [ "$edge" = 1 ]; then
+  wasmgate_dir grpc-none '[[services]]
+name = "grpc"
+url = "grpc://'"$GRPC_BACKEND"'"
+[[services.routes]]
+paths = ["/bench.Echo/"]
+protocols = ["grpc", "grpcs"]' ""
+  python3 -m pip install --quiet grpcio >/dev/null 2>&1 || true
+  (exec $client_cpu python3 bench/grpc_load.py serve "$GRPC_BACKEND" >"$work/grpc-server.log" 2>&1) &
+  pids+=($!)
+  for round in $(seq 1 "$rounds"); do
+    echo "edge round $round/$rounds" >&2
+    for t in "nginx|nginx -p $work/nginx -c nginx.conf" "bare|$bin/bare-pingora 127.0.0.1:$PORT $BACKEND 1 $bare_tls" \
+      "none|$bin/wasmgate run -c gateway.toml"; do
+      IFS='|' read -r name cmd <<<"$t"
+      edge_start "$name" "$cmd"
+      if [ "$name" != bare ]; then
+        echo "hs-new-$name $(handshakes -new)" >> "$work/edge"
+        echo "hs-reuse-$name $(handshakes -reuse)" >> "$work/edge"
+      fi
+      h2=$($client_cpu h2load -n $((duration * 4000)) -c 10 -m 10 "https://127.0.0.1:$TLS_PORT/svc5000" 2>/dev/null |
+        awk '/^finished in/ {gsub(",", ""); print int($4)}')
+      echo "h2-$name ${h2:-0}" >> "$work/edge"
+      edge_stop
+    done
+    edge_start grpc-none "$bin/wasmgate run -c gateway.toml"
+    echo "grpc-none $($client_cpu python3 bench/grpc_load.py call "127.0.0.1:$PORT" "$duration")" >> "$work/edge"
+    edge_stop
+    echo "grpc-direct $($client_cpu python3 bench/grpc_load.py call "$GRPC_BACKEND" "$duration")" >> "$work/edge"
+  done
+  cat "$work/edge" >&2
+fi
+
 # --- report --------------------------------------------------------------------------------------
 median() { sort -g | awk '{a[NR] = $1} END { print a[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
@@ -413,6 +497,13 @@ col() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$work/results" | median; }
   echo "- gray-release in Go / in Rust: $(ratio "$(col gray-go 2)" "$(col gray-rust 2)") req/s, $(ratio "$(col gray-go 5)" "$(col gray-rust 5)") CPU per request"
   echo "- idle RSS with the 9 bundled plugins loaded: ${idle:--} (goal: <= 64 MB)"
   [ "$scenarios" = 0 ] || echo "- other clients' p99 with a client looping every 100 ms / without: $(ratio "$(col loop 4)" "$(col loop-quiet 4)") (goal: <= 1.5, 0 errors), $(ratio "$(col loop-noq 4)" "$(col loop-quiet 4)") with the quarantine off"
+  if [ "$edge" = 1 ]; then
+    e() { awk -v n="$1" '$1 == n {print $2}' "$work/edge" | median; }
+    echo "- HTTPS keep-alive, wasmgate no plugins / bare Pingora with TLS: $(ratio "$(col tls-none 2)" "$(col tls-bare 2)") (goal: >= 0.95); / nginx with TLS: $(ratio "$(col tls-none 2)" "$(col tls-nginx 2)"); / its own plain HTTP: $(ratio "$(col tls-none 2)" "$none")"
+    echo "- new TLS handshakes per second, wasmgate / nginx: $(e hs-new-none) / $(e hs-new-nginx) = $(ratio "$(e hs-new-none)" "$(e hs-new-nginx)") (goal: >= 0.9); resumed: $(e hs-reuse-none) / $(e hs-reuse-nginx) = $(ratio "$(e hs-reuse-none)" "$(e hs-reuse-nginx)")"
+    echo "- h2 requests per second (h2load, 10 connections x 10 streams), wasmgate / bare Pingora: $(e h2-none) / $(e h2-bare) = $(ratio "$(e h2-none)" "$(e h2-bare)") (goal: >= 0.9); / nginx: $(ratio "$(e h2-none)" "$(e h2-nginx)")"
+    echo "- gRPC unary calls per second (grpcio client, 50 in flight), through wasmgate (h2c) / straight to the server: $(e grpc-none) / $(e grpc-direct) = $(ratio "$(e grpc-none)" "$(e grpc-direct)")"
+  fi
   echo
   echo "$rounds rounds x ${duration}s, wrk -t1 -c$conns; median per target; $(nproc) cores, proxy pinned: ${proxy_cpu:-no}."
 } | tee target/bench-compare.md

@@ -119,7 +119,7 @@ fn main() -> ExitCode {
         }
         Command::Check { config, plugins } => wasmgate::transfer::stored_entities(&config).and_then(|stored| {
             let loaded = wasmgate::reload::Loader::new(config.clone(), plugins).load(stored.as_ref())?;
-            wasmgate::server::check_default_certificate(&config)?;
+            wasmgate::server::check_tls_files(&config)?;
             let plugins = loaded.plugin_instances();
             println!("{}: configuration is valid ({plugins} plugin instances)", config.display());
             Ok(())

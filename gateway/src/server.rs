@@ -103,7 +103,9 @@ fn add_listeners(
         true => Some(default_certificate(server, config_file)?),
         false => None,
     };
-    let policy = TlsPolicy::from_server(server).map_err(ConfigErrors::from)?;
+    let policy = TlsPolicy::from_server(server)
+        .and_then(|p| p.read_client_ca(server, config_file))
+        .map_err(ConfigErrors::from)?;
     for l in listeners {
         let addr = l.addr.to_string();
         let mut options = TcpSocketOptions::default();
@@ -127,13 +129,14 @@ fn add_listeners(
     Ok(())
 }
 
-/// Checks the default certificate files (`ssl_cert`, `ssl_cert_key`) of `config_file`, as a
-/// start would read them: `wasmgate check` runs it.
-pub fn check_default_certificate(config_file: &Path) -> Result<(), ConfigErrors> {
+/// Checks the TLS files of `[server]` (`ssl_cert`, `ssl_cert_key`, `ssl_client_ca`) of
+/// `config_file`, as a start would read them: `wasmgate check` runs it.
+pub fn check_tls_files(config_file: &Path) -> Result<(), ConfigErrors> {
     let server = crate::config::load_gateway(config_file)?.server;
     if server.ssl_cert.is_some() {
         read_default_certificate(&server, config_file)?;
     }
+    TlsPolicy::from_server(&server).and_then(|p| p.read_client_ca(&server, config_file)).map_err(ConfigErrors::from)?;
     Ok(())
 }
 

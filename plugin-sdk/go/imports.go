@@ -30,6 +30,12 @@ func reqHTTPVersion(ret unsafe.Pointer)
 //go:wasmimport wasmgate:plugin/request@0.1.0 tls-server-name
 func reqTLSServerName(ret unsafe.Pointer)
 
+//go:wasmimport wasmgate:plugin/request@0.1.0 tls-client-subject
+func reqTLSClientSubject(ret unsafe.Pointer)
+
+//go:wasmimport wasmgate:plugin/request@0.1.0 tls-client-fingerprint
+func reqTLSClientFingerprint(ret unsafe.Pointer)
+
 //go:wasmimport wasmgate:plugin/request@0.1.0 host
 func reqHost(ret unsafe.Pointer)
 
@@ -167,6 +173,13 @@ func (request) HTTPVersion() string { return getString(reqHTTPVersion) }
 // TLSServerName is the server name (SNI) of the client's TLS handshake, lower-cased; none over
 // plain HTTP or when the client sent none.
 func (request) TLSServerName() (string, bool) { return getOption(reqTLSServerName) }
+
+// TLSClientSubject is the subject (CN=…,O=…) of the certificate the client presented (mutual
+// TLS, verified against ssl_client_ca); none without one.
+func (request) TLSClientSubject() (string, bool) { return getOption(reqTLSClientSubject) }
+
+// TLSClientFingerprint is that certificate's SHA-256 fingerprint, lower-case hex.
+func (request) TLSClientFingerprint() (string, bool) { return getOption(reqTLSClientFingerprint) }
 
 // Host is the host the client asked for, without the port.
 func (request) Host() string { return getString(reqHost) }

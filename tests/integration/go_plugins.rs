@@ -18,7 +18,7 @@ async fn headers_path_context_and_counters() {
     assert_eq!(resp.status, 200, "{}", resp.text());
     let echo = Echo::from(&resp);
     assert_eq!(echo.header("x-go-seen"), Some("p-hello GET /rewrite/abc 42 127.0.0.1"), "reads reach the plugin");
-    assert_eq!(echo.header("x-go-protocol"), Some("http 1.1 -"), "scheme, HTTP version, no TLS server name");
+    assert_eq!(echo.header("x-go-protocol"), Some("http 1.1 - -"), "scheme, HTTP version, no TLS");
     assert_eq!(echo.header("x-drop"), None, "a removed header does not reach the upstream");
     assert_eq!(echo.header("x-go-ids"), Some("ok"), "Context.IDs in one call");
     assert_eq!(echo.header("x-misbehave-ran"), Some("ok"));

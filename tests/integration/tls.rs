@@ -455,3 +455,50 @@ async fn tls_versions_follow_the_policy_and_sessions_resume() {
     let (code, out) = crate::support::config::check_files("[server]\nssl_protocols = \"TLSv1.1 TLSv1.3\"\n", None);
     assert!(code != 0 && out.contains("ssl_protocols: give a range without gaps"), "{out}");
 }
+
+/// Mutual TLS to the gateway: with `ssl_client_ca`, a client may present a certificate that one
+/// of those CAs signed, and plugins see its subject and fingerprint; an untrusted one fails the
+/// handshake; with `ssl_verify_client = "on"` a client without one does too.
+#[tokio::test(flavor = "multi_thread")]
+async fn client_certificates_are_verified_and_plugins_see_them() {
+    let up = Upstream::start("up").await;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = crate::support::upstream::Pki::new(dir.path());
+    let api = certificate(dir.path(), "api", "api.test");
+    let stranger = certificate(dir.path(), "stranger", "stranger");
+    let (tls, strict_tls) = (free_port(), free_port());
+    let ca = format!("ssl_client_ca = {:?}", pki.root);
+    let probe = |port: u16, extra: &str| {
+        api_over_tls(&up, &api, port)
+            .server(&format!("{ca}\n{extra}"))
+            .plugin("probe", "", "tag = \"t\"")
+            .only_modules(&["probe"])
+    };
+    let _gw = probe(tls, "").start().await;
+    let client_cert = ["--cert", pki.client_chain.to_str().unwrap(), "--key", pki.client_key.to_str().unwrap()];
+    let seen = |body: &str, what: &str| {
+        let echo: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        echo["headers"][format!("x-probe-{what}")].as_str().unwrap_or_default().to_string()
+    };
+    let (code, _, body) = curl(tls, "api.test", &api.0, &client_cert);
+    assert_eq!(code, 0, "{body}");
+    assert_eq!(seen(&body, "client-subject"), "CN=wasmgate test client");
+    let fingerprint = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(dir.path().join("client.crt"))
+        .output()
+        .unwrap();
+    let fingerprint =
+        String::from_utf8_lossy(&fingerprint.stdout).split('=').nth(1).unwrap().trim().replace(':', "").to_lowercase();
+    assert_eq!(seen(&body, "client-fingerprint"), fingerprint);
+    let (code, _, body) = curl(tls, "api.test", &api.0, &[]);
+    assert_eq!((code, seen(&body, "client-subject")), (0, "-".to_string()), "optional: none presented");
+    let untrusted = ["--cert", stranger.0.to_str().unwrap(), "--key", stranger.1.to_str().unwrap()];
+    assert_ne!(curl(tls, "api.test", &api.0, &untrusted).0, 0, "a certificate no CA signed fails the handshake");
+
+    let _strict = probe(strict_tls, "ssl_verify_client = \"on\"").start().await;
+    assert_ne!(curl(strict_tls, "api.test", &api.0, &[]).0, 0, "on: a client without a certificate is refused");
+    assert_eq!(curl(strict_tls, "api.test", &api.0, &client_cert).0, 0);
+    let (code, out) = crate::support::config::check_files("[server]\nssl_client_ca = \"missing.pem\"\n", None);
+    assert!(code != 0 && out.contains("ssl_client_ca: cannot read"), "{out}");
+}

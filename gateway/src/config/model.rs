@@ -62,6 +62,12 @@ pub(crate) struct ServerConfig {
     pub(crate) ssl_ciphers: Option<String>,
     /// Session resumption with TLS tickets.
     pub(crate) ssl_session_tickets: bool,
+    /// A PEM file of CA certificates: the `ssl` listeners ask clients for a certificate signed
+    /// by one of them (mutual TLS); plugins see its subject and fingerprint.
+    pub(crate) ssl_client_ca: Option<PathBuf>,
+    /// With `ssl_client_ca`: `optional` (a client may present none; one that fails verification
+    /// fails the handshake) or `on` (a client without one fails the handshake).
+    pub(crate) ssl_verify_client: String,
     /// HTTP/2: streams one client connection may have open at once (nginx's default, 128).
     pub(crate) http2_max_concurrent_streams: u32,
     /// HTTP/2: the largest request header list, in bytes (decoded, as HPACK counts it).
@@ -134,6 +140,8 @@ impl Default for ServerConfig {
             ssl_cipher_suite: "intermediate".into(),
             ssl_ciphers: None,
             ssl_session_tickets: true,
+            ssl_client_ca: None,
+            ssl_verify_client: "optional".into(),
             http2_max_concurrent_streams: 128,
             http2_max_header_list_size: 65536,
             http2_initial_window_size: 1 << 20,

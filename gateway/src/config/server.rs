@@ -218,6 +218,8 @@ pub(crate) const RELOAD_POLICY: &[FieldPolicy] = policy![
     ssl_cipher_suite: OnRestart,
     ssl_ciphers: OnRestart,
     ssl_session_tickets: OnRestart,
+    ssl_client_ca: OnRestart,
+    ssl_verify_client: OnRestart,
     http2_max_concurrent_streams: OnRestart,
     http2_max_header_list_size: OnRestart,
     http2_initial_window_size: OnRestart,
@@ -280,6 +282,7 @@ mod tests {
             ssl_cert: Some("c".into()),
             ssl_cert_key: Some("k".into()),
             ssl_ciphers: Some("x".into()),
+            ssl_client_ca: Some("ca".into()),
             ..Default::default()
         };
         let fields = toml::Table::try_from(every).expect("[server] serialises");

@@ -1,9 +1,12 @@
 //! The TLS policy of the proxy listeners, in Kong's names: `ssl_protocols` ("TLSv1.2 TLSv1.3"),
 //! `ssl_cipher_suite` (Mozilla's `modern`, `intermediate`, `old`, or `custom` with
-//! `ssl_ciphers`) and `ssl_session_tickets`.
+//! `ssl_ciphers`), `ssl_session_tickets`, and client certificates (`ssl_client_ca`,
+//! `ssl_verify_client`, nginx's names).
 
-use super::ServerConfig;
-use openssl::ssl::{SslAcceptorBuilder, SslOptions, SslVersion};
+use super::{ServerConfig, relative_to};
+use openssl::ssl::{SslAcceptorBuilder, SslOptions, SslVerifyMode, SslVersion};
+use openssl::x509::X509;
+use std::path::Path;
 
 /// Mozilla's "old" TLS 1.0–1.2 cipher list (nginx's, as Kong ships it).
 const OLD_CIPHERS: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:\
@@ -22,6 +25,8 @@ pub(crate) struct TlsPolicy {
     ciphers: Option<String>,
     /// Session resumption through tickets.
     tickets: bool,
+    /// CAs that sign client certificates, and whether a client must present one.
+    client_ca: Option<(Vec<X509>, bool)>,
 }
 
 const VERSIONS: [(&str, SslVersion); 4] = [
@@ -72,7 +77,17 @@ impl TlsPolicy {
                 ));
             }
         };
-        let policy = TlsPolicy { versions, ciphers, tickets: s.ssl_session_tickets };
+        let require_client = match s.ssl_verify_client.as_str() {
+            "optional" => false,
+            "on" => true,
+            other => return Err(format!("server: ssl_verify_client: {other:?} is not one of optional, on")),
+        };
+        let policy = TlsPolicy {
+            versions,
+            ciphers,
+            tickets: s.ssl_session_tickets,
+            client_ca: s.ssl_client_ca.as_ref().map(|_| (Vec::new(), require_client)),
+        };
         // A cipher list OpenSSL does not take is found now, not at the first handshake.
         let mut probe = openssl::ssl::SslAcceptor::mozilla_intermediate_v5(openssl::ssl::SslMethod::tls())
             .map_err(|e| format!("server: TLS: {e}"))?;
@@ -80,8 +95,35 @@ impl TlsPolicy {
         Ok(policy)
     }
 
+    /// Reads `ssl_client_ca` (relative to `config_file`): PEM CA certificates, at least one.
+    pub(crate) fn read_client_ca(mut self, s: &ServerConfig, config_file: &Path) -> Result<TlsPolicy, String> {
+        let (Some(file), Some((cas, _))) = (&s.ssl_client_ca, &mut self.client_ca) else { return Ok(self) };
+        let path = relative_to(config_file, file);
+        let pem =
+            std::fs::read(&path).map_err(|e| format!("server: ssl_client_ca: cannot read {}: {e}", path.display()))?;
+        *cas = X509::stack_from_pem(&pem)
+            .map_err(|e| format!("server: ssl_client_ca: {}: not PEM certificates ({e})", path.display()))?;
+        if cas.is_empty() {
+            return Err(format!("server: ssl_client_ca: {} holds no certificate", path.display()));
+        }
+        Ok(self)
+    }
+
     /// Sets the policy on a listener's acceptor.
     pub(crate) fn apply(&self, b: &mut SslAcceptorBuilder) -> Result<(), openssl::error::ErrorStack> {
+        if let Some((cas, required)) = &self.client_ca {
+            let mut mode = SslVerifyMode::PEER;
+            if *required {
+                mode |= SslVerifyMode::FAIL_IF_NO_PEER_CERT;
+            }
+            b.set_verify(mode);
+            for ca in cas {
+                b.cert_store_mut().add_cert(ca.clone())?;
+                b.add_client_ca(ca)?;
+            }
+            // Resumed sessions keep their verified certificate; OpenSSL needs a context for that.
+            b.set_session_id_context(b"wasmgate")?;
+        }
         b.set_min_proto_version(Some(self.versions.0))?;
         b.set_max_proto_version(Some(self.versions.1))?;
         if let Some(list) = &self.ciphers {

@@ -171,11 +171,14 @@ impl ProxyApp {
     /// peeked bytes stay in the stream. A client that sends less than a preface within
     /// `client_header_timeout` is dropped.
     async fn opens_h2c(&self, stream: &mut Stream) -> Option<bool> {
+        if self.h2c.is_empty() || stream.selected_alpn_proto().is_some() {
+            return Some(false);
+        }
         let local = stream.get_socket_digest().and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied());
         let listening = |l: &SocketAddr| {
             local.is_some_and(|a| a.port() == l.port() && (l.ip().is_unspecified() || l.ip() == a.ip()))
         };
-        if stream.selected_alpn_proto().is_some() || !self.h2c.iter().any(listening) {
+        if !self.h2c.iter().any(listening) {
             return Some(false);
         }
         let mut buf = [0u8; H2_PREFACE.len()];

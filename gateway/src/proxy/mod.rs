@@ -117,12 +117,14 @@ impl ProxyHttp for Gateway {
             Err(why) => (Arc::from(req.uri.path()), Some(why)),
         };
         let ssl = session.digest().and_then(|d| d.ssl_digest.as_ref());
+        let handshake = ssl.and_then(|s| s.extension.get::<tls::Handshake>());
         ctx.state.start(RequestInfo {
             client: forwarding::client_ip(ctx.peer, &req.headers, &entities.settings),
             host: Arc::from(host.name.as_str()),
             port: session.server_addr().and_then(|a| a.as_inet()).map_or(0, |a| a.port()),
             tls: ssl.is_some(),
-            sni: ssl.and_then(|s| s.extension.get::<tls::ServerName>()).map(|n| n.0.clone()),
+            sni: handshake.and_then(|h| h.server_name.clone()),
+            client_certificate: handshake.and_then(|h| h.client.clone()),
             path: normalized,
             route: None,
             service: None,

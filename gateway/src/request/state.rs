@@ -38,6 +38,15 @@ pub(crate) enum Source {
     Error,
 }
 
+/// A verified client certificate (mutual TLS), as plugins see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClientCertificate {
+    /// Its subject, `CN=…,O=…`.
+    pub(crate) subject: String,
+    /// Its SHA-256 fingerprint, lower-case hex.
+    pub(crate) fingerprint: String,
+}
+
 /// Facts of the request that plugins read; cheap to clone per call.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestInfo {
@@ -51,6 +60,8 @@ pub(crate) struct RequestInfo {
     pub(crate) tls: bool,
     /// The server name of the TLS handshake, lower-cased.
     pub(crate) sni: Option<Arc<str>>,
+    /// The certificate the client presented in the handshake (verified), if any.
+    pub(crate) client_certificate: Option<Arc<ClientCertificate>>,
     /// Normalised path.
     pub(crate) path: Arc<str>,
     /// Matched route.
@@ -74,6 +85,7 @@ impl Default for RequestInfo {
             port: 0,
             tls: false,
             sni: None,
+            client_certificate: None,
             path: Arc::from("/"),
             route: None,
             service: None,

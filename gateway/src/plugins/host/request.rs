@@ -31,6 +31,14 @@ impl Host for HostState {
         self.call.state.info().sni.as_deref().map(str::to_string)
     }
 
+    fn tls_client_subject(&mut self) -> Option<String> {
+        self.call.state.info().client_certificate.as_ref().map(|c| c.subject.clone())
+    }
+
+    fn tls_client_fingerprint(&mut self) -> Option<String> {
+        self.call.state.info().client_certificate.as_ref().map(|c| c.fingerprint.clone())
+    }
+
     fn port(&mut self) -> u16 {
         self.call.state.info().port
     }

@@ -10,7 +10,8 @@
 //   - x-escape: tries to read /etc/passwd, list /, and read $HOME; the upstream gets x-go-escape
 //     with what it got;
 //   - x-in: copied upstream as x-go-seen, with the method, path, query argument q and client IP,
-//     and x-go-protocol with the scheme, the HTTP version and the TLS server name ("-": none);
+//     and x-go-protocol with the scheme, the HTTP version, the TLS server name and the client
+//     certificate's subject ("-": none);
 //   - x-drop: removed before the upstream;
 //   - the upstream gets x-go-ids: "ok" when Context.IDs agrees with RouteID and ServiceID and
 //     no consumer is authenticated, else what it got;
@@ -148,7 +149,11 @@ func (Probe) Access(c *Config) (wasmgate.Action, error) {
 		if !ok {
 			sni = "-"
 		}
-		protocol := []string{wasmgate.Request.Scheme(), wasmgate.Request.HTTPVersion(), sni}
+		subject, ok := wasmgate.Request.TLSClientSubject()
+		if !ok {
+			subject = "-"
+		}
+		protocol := []string{wasmgate.Request.Scheme(), wasmgate.Request.HTTPVersion(), sni, subject}
 		wasmgate.Request.SetHeader("x-go-protocol", strings.Join(protocol, " "))
 	}
 	wasmgate.Request.RemoveHeader("x-drop")

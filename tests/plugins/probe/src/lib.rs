@@ -139,6 +139,8 @@ impl Plugin for Probe {
         report("scheme", request::scheme());
         report("http-version", request::http_version());
         report("sni", request::tls_server_name().unwrap_or_else(|| "-".into()));
+        report("client-subject", request::tls_client_subject().unwrap_or_else(|| "-".into()));
+        report("client-fingerprint", request::tls_client_fingerprint().unwrap_or_else(|| "-".into()));
         report("host", request::host());
         report("port", request::port().to_string());
         report("path", request::path());

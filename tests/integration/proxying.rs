@@ -127,6 +127,31 @@ async fn upstream_connections_are_kept_alive() {
     assert!(up.connections() <= 2, "20 requests used {} upstream connections", up.connections());
 }
 
+/// Client connections stay open as the request says: HTTP/1.0 without `Connection: keep-alive`
+/// is closed after its answer (such a client reads to the end of the connection), HTTP/1.0 with
+/// it and HTTP/1.1 stay open.
+#[tokio::test(flavor = "multi_thread")]
+async fn client_connections_stay_open_only_when_the_request_asks() {
+    use std::io::{Read, Write};
+    let up = Upstream::start("up").await;
+    let gw = service(&up, "").start().await;
+    let exchange = |request: &str| {
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(3))).unwrap();
+        conn.write_all(request.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let closed = conn.read_to_end(&mut got).is_ok();
+        (String::from_utf8_lossy(&got).into_owned(), closed)
+    };
+    let (answer, closed) = exchange("GET /api HTTP/1.0\r\nHost: a\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(closed, "HTTP/1.0: closed after the answer");
+    let (_, closed) = exchange("GET /api HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n");
+    assert!(!closed, "HTTP/1.0 with keep-alive: kept open");
+    let (_, closed) = exchange("GET /api HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(!closed, "HTTP/1.1: kept open");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn access_log_has_one_line_per_request() {
     let up = Upstream::start("up").await;

@@ -102,7 +102,12 @@ impl ProxyHttp for Gateway {
         let settings = &ctx.entities().settings;
         session.set_pipelining_enabled(true);
         session.set_read_timeout(Some(settings.client_body_timeout));
-        session.set_keepalive(Some(settings.keepalive_timeout));
+        // Only a connection the request keeps open (HTTP/1.1 without `Connection: close`, or
+        // HTTP/1.0 with `Connection: keep-alive`) gets the idle timeout; an HTTP/1.0 client
+        // that reads its answer to the end of the connection gets it closed.
+        if session.as_ref().get_keepalive().is_some() {
+            session.set_keepalive(Some(settings.keepalive_timeout));
+        }
         Ok(())
     }
 

@@ -164,7 +164,8 @@ var Request = request{headers{reqHeader, reqHeaderValues, reqHeaders, reqSetHead
 // Method is the request method.
 func (request) Method() string { return getString(reqMethod) }
 
-// Scheme is "http" or "https", as the client spoke to the gateway.
+// Scheme is how the client spoke to the gateway: "http" or "https"; "grpc" or "grpcs" for a
+// gRPC call; "ws" or "wss" for a WebSocket handshake.
 func (request) Scheme() string { return getString(reqScheme) }
 
 // HTTPVersion is the HTTP version the client spoke: "1.0", "1.1" or "2".

@@ -50,10 +50,11 @@ fn client(target: &str, tls: Option<&Path>) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
-fn expected() -> Value {
+/// What the client gets; `scheme` is what a plugin saw (`grpc` or `grpcs`).
+fn expected(scheme: &str) -> Value {
     json!({
-        "unary": {"response": "unary:hi:alice:set", "trailers": {"x-trailer": "kept"}},
-        "no_deadline": "unary:hi:alice:none",
+        "unary": {"response": format!("unary:hi:alice:set:{scheme}"), "trailers": {"x-trailer": "kept"}},
+        "no_deadline": format!("unary:hi:alice:none:{scheme}"),
         "many": ["item0", "item1", "item2"],
         "gather": "a+b+c",
         "chat": ["echo:x", "echo:y"],
@@ -80,7 +81,8 @@ fn grpc_gateway(url: &str, service_fields: &str, tls: u16, cert: &(PathBuf, Path
         .raw(&format!("[[certificates]]\ncert_file = {:?}\nkey_file = {:?}\nsnis = [\"api.test\"]\n", cert.0, cert.1))
         .plugin("key-auth", "route = \"echo\"", "key_names = [\"apikey\"]")
         .plugin("rate-limiting", "route = \"limited\"", "minute = 2, limit_by = \"ip\"")
-        .only_modules(&["key-auth", "rate-limiting"])
+        .plugin("probe", "route = \"echo\"", "tag = \"t\"")
+        .only_modules(&["key-auth", "rate-limiting", "probe"])
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -95,12 +97,12 @@ async fn grpc_calls_of_every_kind_pass_through_h2c_and_tls() {
         std::net::TcpStream::connect(&direct).is_ok()
     })
     .await;
-    assert_eq!(client(&format!("127.0.0.1:{}", gw.port), None), expected(), "h2c: {}", gw.stderr());
+    assert_eq!(client(&format!("127.0.0.1:{}", gw.port), None), expected("grpc"), "h2c: {}", gw.stderr());
     // The rate-limiting window is per minute and counts per client IP across listeners: a
     // second gateway serves the TLS run.
     let tls2 = free_port();
     let gw2 = grpc_gateway(&format!("grpc://127.0.0.1:{}", upstream.port), "", tls2, &cert).start().await;
-    assert_eq!(client(&format!("127.0.0.1:{tls2}"), Some(&cert.0)), expected(), "grpcs: {}", gw2.stderr());
+    assert_eq!(client(&format!("127.0.0.1:{tls2}"), Some(&cert.0)), expected("grpcs"), "grpcs: {}", gw2.stderr());
 
     // A request that is not gRPC on a gRPC route: 415, as Kong answers.
     let plain = crate::support::request(gw.port, "POST", "/test.Echo/Unary", &[("apikey", "secret")], b"").await;
@@ -128,10 +130,37 @@ async fn grpcs_services_speak_h2_over_tls_to_the_upstream() {
         std::net::TcpStream::connect(&direct).is_ok()
     })
     .await;
-    assert_eq!(client(&format!("127.0.0.1:{}", gw.port), None), expected(), "{}", gw.stderr());
+    assert_eq!(client(&format!("127.0.0.1:{}", gw.port), None), expected("grpc"), "{}", gw.stderr());
     // Down: a gRPC client gets UNAVAILABLE, not an HTML or JSON body.
     drop(upstream);
     let out = client(&format!("127.0.0.1:{}", gw.port), None);
     assert_eq!(out["unary"]["code"], "UNAVAILABLE", "{out}");
     assert_eq!(out["unary"]["message"], "An invalid response was received from the upstream server");
+}
+
+/// `http2 = true` on a plain `http` service: the gateway speaks h2c to an upstream that speaks
+/// nothing else; without it, the same upstream is unreachable.
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_services_may_speak_h2c_to_their_upstream() {
+    let port = free_port();
+    let mut server = Command::new("python3").arg(script("h2c_server.py")).arg(port.to_string()).spawn().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let gw = Config::new()
+        .service("h2", &url)
+        .set("http2 = true")
+        .route("h2", &["/h2"])
+        .set("strip_path = false")
+        .service("h1", &url)
+        .route("h1", &["/h1"])
+        .start()
+        .await;
+    let get = async |path: &str| crate::support::request(gw.port, "GET", path, &[], b"").await;
+    crate::support::eventually("the h2c server (a Python process) answering", async || {
+        get("/h2/x").await.status == 200
+    })
+    .await;
+    assert_eq!(get("/h2/x").await.text(), "h2 /h2/x");
+    assert_eq!(get("/h1").await.status, 502, "HTTP/1.1 to an h2-only upstream");
+    let _ = server.kill();
+    let _ = server.wait();
 }

@@ -276,6 +276,11 @@ pub(crate) struct ServiceConfig {
     /// Milliseconds between two successive writes to the upstream.
     #[serde(default = "defaults::timeout")]
     pub(crate) write_timeout: u64,
+    /// Speak HTTP/2 to the upstream: with `http`, h2c with prior knowledge (the upstream must
+    /// speak it); with `https`, offered through ALPN beside HTTP/1.1. (`grpc` and `grpcs` always
+    /// do.)
+    #[serde(default)]
+    pub(crate) http2: bool,
     /// With `https`/`grpcs`: verify the upstream's certificate and name (on unless `false`).
     pub(crate) tls_verify: Option<bool>,
     /// With `https`/`grpcs`: the longest certificate chain accepted (OpenSSL's default, 100, when

@@ -60,8 +60,19 @@ pub(crate) struct Service {
     pub(crate) write_timeout: Duration,
     /// TLS to the upstream (`https`, `grpcs`), and how its certificate is verified.
     pub(crate) tls: Option<UpstreamTls>,
-    /// HTTP/2 to the upstream (`grpc`: h2c with prior knowledge; `grpcs`: h2 through ALPN).
-    pub(crate) h2: bool,
+    /// The HTTP versions spoken to the upstream.
+    pub(crate) http: UpstreamHttp,
+}
+
+/// The HTTP versions a service speaks to its upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UpstreamHttp {
+    /// HTTP/1.1 (`http`, `https`).
+    H1,
+    /// HTTP/2 only: `grpc` and `http` with `http2` (h2c with prior knowledge), `grpcs` (ALPN).
+    H2,
+    /// HTTP/2 when the upstream offers it through ALPN, else HTTP/1.1 (`https` with `http2`).
+    H2OrH1,
 }
 
 /// TLS to a service's upstream.

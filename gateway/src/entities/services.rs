@@ -1,6 +1,6 @@
 //! `[[services]]` compiled: where each sends its requests, with its timeouts.
 
-use super::{Destination, Service, UpstreamTls};
+use super::{Destination, Service, UpstreamHttp, UpstreamTls};
 use crate::balancer::Address;
 use crate::config::{ConfigErrors, ServiceConfig};
 use crate::tls::Certificates;
@@ -19,7 +19,7 @@ pub(super) fn placeholder_service() -> Service {
         read_timeout: Duration::ZERO,
         write_timeout: Duration::ZERO,
         tls: None,
-        h2: false,
+        http: UpstreamHttp::H1,
     }
 }
 
@@ -49,14 +49,15 @@ pub(super) fn build_service(
         }
     }
     let protocol = protocol.unwrap_or_else(|| "http".into());
-    let (tls, h2) = match protocol.as_str() {
-        "http" => (false, false),
-        "https" => (true, false),
-        "grpc" => (false, true),
-        "grpcs" => (true, true),
-        other => {
+    let (tls, http) = match (protocol.as_str(), s.http2) {
+        ("http", false) => (false, UpstreamHttp::H1),
+        ("http", true) | ("grpc", _) => (false, UpstreamHttp::H2),
+        ("https", false) => (true, UpstreamHttp::H1),
+        ("https", true) => (true, UpstreamHttp::H2OrH1),
+        ("grpcs", _) => (true, UpstreamHttp::H2),
+        (other, _) => {
             errors.push(format!("{label}: protocol: {other:?} is not supported; use http, https, grpc or grpcs"));
-            (false, false)
+            (false, UpstreamHttp::H1)
         }
     };
     if !tls {
@@ -141,7 +142,7 @@ pub(super) fn build_service(
         read_timeout: Duration::from_millis(s.read_timeout),
         write_timeout: Duration::from_millis(s.write_timeout),
         tls,
-        h2,
+        http,
     })
 }
 

@@ -1,8 +1,8 @@
 //! The connection to a service's upstream: TLS (server name, verification, trusted CAs, client
-//! certificate, chain depth), HTTP/2 for `grpc` (h2c) and `grpcs` (h2 through ALPN), and the
-//! service's timeouts.
+//! certificate, chain depth), HTTP/2 (`grpc`, `grpcs`, `http2 = true`), and the service's
+//! timeouts.
 
-use crate::entities::Service;
+use crate::entities::{Service, UpstreamHttp};
 use pingora_core::upstreams::peer::HttpPeer;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -25,8 +25,10 @@ pub(super) fn peer(service: &Service, socket: SocketAddr, client_host: Option<&s
         }
         None => HttpPeer::new(socket, false, String::new()),
     };
-    if service.h2 {
-        peer.options.set_http_version(2, 2);
+    match service.http {
+        UpstreamHttp::H1 => {}
+        UpstreamHttp::H2 => peer.options.set_http_version(2, 2),
+        UpstreamHttp::H2OrH1 => peer.options.set_http_version(2, 1),
     }
     peer.options.connection_timeout = Some(service.connect_timeout);
     peer.options.read_timeout = Some(service.read_timeout);

@@ -18,7 +18,8 @@ def unary(request, context):
     # Without a deadline grpcio reports a remaining time of ages.
     deadline = "set" if remaining is not None and remaining < 3600 else "none"
     consumer = metadata.get("x-consumer-username", "-")
-    return b"unary:%s:%s:%s" % (request, consumer.encode(), deadline.encode())
+    scheme = metadata.get("x-probe-scheme", "-")
+    return b"unary:%s:%s:%s:%s" % (request, consumer.encode(), deadline.encode(), scheme.encode())
 
 
 def many(request, context):

@@ -11,7 +11,17 @@ impl Host for HostState {
     }
 
     fn scheme(&mut self) -> String {
-        self.call.state.info().scheme().into()
+        let req = &self.call.req;
+        let upgrade = req.headers.get(http::header::UPGRADE).and_then(|v| v.to_str().ok());
+        let tls = self.call.state.info().tls;
+        let scheme = if crate::request::grpc::is_grpc(&req.headers) {
+            if tls { "grpcs" } else { "grpc" }
+        } else if upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
+            if tls { "wss" } else { "ws" }
+        } else {
+            self.call.state.info().scheme()
+        };
+        scheme.into()
     }
 
     fn host(&mut self) -> String {

@@ -462,7 +462,9 @@ protocols = ["grpc", "grpcs"]' ""
         echo "hs-new-$name $(handshakes -new)" >> "$work/edge"
         echo "hs-reuse-$name $(handshakes -reuse)" >> "$work/edge"
       fi
-      h2=$($client_cpu h2load -n $((duration * 4000)) -c 10 -m 10 "https://127.0.0.1:$TLS_PORT/svc5000" 2>/dev/null |
+      # A warm-up first (connections, pools), then about `duration` seconds of requests.
+      $client_cpu h2load -n 5000 -c 10 -m 10 "https://127.0.0.1:$TLS_PORT/svc5000" >/dev/null 2>&1
+      h2=$($client_cpu h2load -n $((duration * 20000)) -c 10 -m 10 "https://127.0.0.1:$TLS_PORT/svc5000" 2>/dev/null |
         awk '/^finished in/ {gsub(",", ""); print int($4)}')
       echo "h2-$name ${h2:-0}" >> "$work/edge"
       edge_stop

@@ -33,9 +33,10 @@ if ! python3 -c "import prometheus_client" >/dev/null 2>&1; then
   python3 -m pip install --quiet prometheus_client
 fi
 
-# Python's websockets, h2 and grpcio: the WebSocket tests' echo server and client, a raw
-# HTTP/2 client (rapid reset), and a real gRPC server and client. (module:package)
-for pair in websockets:websockets h2:h2 grpc:grpcio; do
+# Python's websockets, h2, grpcio and cryptography: the WebSocket tests' echo server and
+# client, a raw HTTP/2 client and server, a real gRPC server and client, and certificates that
+# openssl's command line cannot make (expired ones). (module:package)
+for pair in websockets:websockets h2:h2 grpc:grpcio cryptography:cryptography; do
   module="${pair%%:*}" package="${pair##*:}"
   if ! python3 -c "import $module" >/dev/null 2>&1; then
     echo "setup: installing $package (pip)"

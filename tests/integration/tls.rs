@@ -502,3 +502,73 @@ async fn client_certificates_are_verified_and_plugins_see_them() {
     let (code, out) = crate::support::config::check_files("[server]\nssl_client_ca = \"missing.pem\"\n", None);
     assert!(code != 0 && out.contains("ssl_client_ca: cannot read"), "{out}");
 }
+
+/// An RSA certificate with an ECDSA one beside it (`cert_alt`): each client gets the one its
+/// cipher suites can use. An expired certificate is served, with a warning naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn rsa_and_ecdsa_pairs_and_an_expired_certificate() {
+    let up = Upstream::start("up").await;
+    let dir = tempfile::tempdir().unwrap();
+    let ecdsa = certificate(dir.path(), "ecdsa", "api.test");
+    let (rsa_cert, rsa_key) = (dir.path().join("rsa.crt"), dir.path().join("rsa.key"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=api.test"])
+        .args(["-addext", "subjectAltName=DNS:api.test", "-keyout"])
+        .arg(&rsa_key)
+        .arg("-out")
+        .arg(&rsa_cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    // An expired one, made with Python's cryptography (openssl's command line cannot backdate).
+    let (old_cert, old_key) = (dir.path().join("old.crt"), dir.path().join("old.key"));
+    let script = "import datetime, sys\n\
+        from cryptography import x509\n\
+        from cryptography.hazmat.primitives import hashes, serialization\n\
+        from cryptography.hazmat.primitives.asymmetric import ec\n\
+        from cryptography.x509.oid import NameOID\n\
+        key = ec.generate_private_key(ec.SECP256R1())\n\
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'old.test')])\n\
+        now = datetime.datetime.now(datetime.timezone.utc)\n\
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())\n\
+        \x20   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=30))\n\
+        \x20   .not_valid_after(now - datetime.timedelta(days=1)).sign(key, hashes.SHA256()))\n\
+        open(sys.argv[1], 'wb').write(cert.public_bytes(serialization.Encoding.PEM))\n\
+        open(sys.argv[2], 'wb').write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))\n";
+    let made = Command::new("python3").args(["-c", script]).arg(&old_cert).arg(&old_key).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let tls = free_port();
+    let gw = Config::new()
+        .server(&format!("proxy_listen = [\"127.0.0.1:{{port}}\", \"127.0.0.1:{tls} ssl\"]"))
+        .service("s", &up.url())
+        .route("r", &["/"])
+        .raw(&format!(
+            "[[certificates]]\ncert = '''{}'''\nkey = '''{}'''\ncert_alt = '''{}'''\nkey_alt = '''{}'''\nsnis = [\"api.test\"]\n\
+             [[certificates]]\ncert_file = {:?}\nkey_file = {:?}\nsnis = [\"old.test\"]\n",
+            pem(&rsa_cert),
+            pem(&rsa_key),
+            pem(&ecdsa.0),
+            pem(&ecdsa.1),
+            old_cert,
+            old_key
+        ))
+        .start()
+        .await;
+    let rsa_client = ["--tls-max", "1.2", "--ciphers", "ECDHE-RSA-AES128-GCM-SHA256"];
+    let ecdsa_client = ["--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256"];
+    assert_eq!(
+        curl(tls, "api.test", &rsa_cert, &rsa_client).1,
+        "1.1 200",
+        "an RSA-only client gets the RSA certificate"
+    );
+    assert_eq!(curl(tls, "api.test", &ecdsa.0, &ecdsa_client).1, "1.1 200", "an ECDSA-only client gets the ECDSA one");
+    assert_eq!(curl(tls, "api.test", &ecdsa.0, &rsa_client).0, 60, "and not the other");
+    assert!(gw.stderr().contains("the certificate has expired"), "{}", gw.stderr());
+    let served = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{tls}"), "-servername", "old.test"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let served = String::from_utf8_lossy(&served.stdout);
+    assert!(served.contains("subject=CN = old.test"), "an expired certificate is still served: {served}");
+}

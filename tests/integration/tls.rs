@@ -132,6 +132,8 @@ async fn https_only_routes_answer_plain_requests_with_426_or_a_redirect() {
     let (code, out) =
         Config::new().service("s", &up.url()).route("r", &["/"]).set("https_redirect_status_code = 303").check();
     assert!(code != 0 && out.contains("https_redirect_status_code: 303 is not one of"), "{out}");
+    let (code, out) = Config::new().service("s", &up.url()).route("r", &["/"]).set("protocols = []").check();
+    assert!(code != 0 && out.contains("protocols: give at least one"), "{out}");
 }
 
 /// A raw HTTP/2 client (Python's `h2`) over TLS that opens and at once resets `streams` streams
@@ -408,6 +410,17 @@ async fn https_upstreams_with_a_private_ca_and_a_client_certificate() {
         assert_eq!(get(path, host).await.status, status, "{path} with Host {host}");
     }
     assert!(gw.stderr().contains("tls_verify_depth = 0 allows 2"), "{}", gw.stderr());
+    // A client that sends no host leaves the service's name to verify, never an empty one
+    // (which would verify nothing).
+    let no_host = {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+        conn.write_all(b"GET /mutual HTTP/1.0\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        let _ = conn.read_to_string(&mut answer);
+        answer
+    };
+    assert!(no_host.starts_with("HTTP/1.0 502") || no_host.starts_with("HTTP/1.1 502"), "{no_host}");
     let cas = crate::support::admin::call(&gw, "GET", "/ca_certificates", "").await.json();
     assert_eq!(cas["data"][0]["id"], ca_id);
 

@@ -72,6 +72,9 @@ pub(super) fn build_route(
                 .push(format!("{label}: protocols[{i}]: {other:?} is not one of http, https, grpc, grpcs, ws, wss")),
         }
     }
+    if r.protocols.is_empty() {
+        errors.push(format!("{label}: protocols: give at least one, e.g. [\"http\", \"https\"]"));
+    }
     let https_redirect = r.https_redirect_status_code.unwrap_or(426);
     if ![426, 301, 302, 307, 308].contains(&https_redirect) {
         errors.push(format!(

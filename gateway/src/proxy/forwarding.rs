@@ -90,8 +90,7 @@ pub(crate) fn remove_hop_by_hop(req: &mut RequestHeader) {
     {
         return;
     }
-    let websocket =
-        req.headers.get(UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let websocket = crate::request::is_websocket(&req.headers);
     let listed: Vec<String> = req
         .headers
         .get_all(CONNECTION)

@@ -247,7 +247,10 @@ impl ProxyHttp for Gateway {
         };
         ctx.target_addr = Some(socket);
         let route = ctx.state.info().route.map(|r| &entities.routes[r]);
+        // A client that sent no host keeps the service's name: an empty one would turn
+        // verification off.
         let client_host = route.filter(|r| r.preserve_host).map(|_| ctx.state.info().host.clone());
+        let client_host = client_host.filter(|h| !h.is_empty());
         let peer = peer::peer(service, socket, client_host.as_deref());
         Ok(Box::new(peer))
     }

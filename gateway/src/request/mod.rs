@@ -11,3 +11,9 @@ pub(crate) mod redact;
 mod state;
 
 pub use state::*;
+
+/// Whether a request asks to become a WebSocket (`Upgrade: websocket`).
+pub(crate) fn is_websocket(headers: &http::HeaderMap) -> bool {
+    let upgrade = headers.get(http::header::UPGRADE).and_then(|v| v.to_str().ok());
+    upgrade.is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}

@@ -11,12 +11,11 @@ impl Host for HostState {
     }
 
     fn scheme(&mut self) -> String {
-        let req = &self.call.req;
-        let upgrade = req.headers.get(http::header::UPGRADE).and_then(|v| v.to_str().ok());
+        let headers = &self.call.req.headers;
         let tls = self.call.state.info().tls;
-        let scheme = if crate::request::grpc::is_grpc(&req.headers) {
+        let scheme = if crate::request::grpc::is_grpc(headers) {
             if tls { "grpcs" } else { "grpc" }
-        } else if upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
+        } else if crate::request::is_websocket(headers) {
             if tls { "wss" } else { "ws" }
         } else {
             self.call.state.info().scheme()

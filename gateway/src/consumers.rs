@@ -3,6 +3,7 @@
 
 use crate::config::{ConfigErrors, ConsumerConfig};
 use crate::passwords::Verifier;
+use crate::signatures::{Check, HmacKey, JwtKey};
 use std::collections::HashMap;
 
 /// Credential kind of key-auth keys.
@@ -32,6 +33,41 @@ pub(crate) struct Credential {
     pub(crate) consumer: usize,
 }
 
+/// Where a credential with a signing key sits in the configuration, and its unique key.
+struct Signed<'a> {
+    /// `jwt_secrets` or `hmacauth_credentials`.
+    table: &'static str,
+    position: usize,
+    /// The field that must be unique (`key`, `username`), and its value.
+    key_field: &'static str,
+    key: &'a str,
+}
+
+/// Indexes a credential whose key was parsed (`parsed`), or says what is wrong with it.
+fn index_signed<K>(
+    map: &mut HashMap<String, (Credential, K)>,
+    at: Signed<'_>,
+    explicit_id: Option<&str>,
+    parsed: Result<K, (&'static str, String)>,
+    consumer: usize,
+    label: &str,
+    errors: &mut ConfigErrors,
+) {
+    let place = |field: &str| format!("{label}: {}[{}].{field}", at.table, at.position);
+    let kind = at.table.trim_end_matches('s');
+    let entry = crate::ids::entity_id(kind, explicit_id, at.key)
+        .map_err(|e| (place("id"), e))
+        .and_then(|id| parsed.map(|k| (id, k)).map_err(|(f, e)| (place(f), e)));
+    match entry {
+        Ok((id, key)) => {
+            if map.insert(at.key.to_string(), (Credential { id, consumer }, key)).is_some() {
+                errors.push(format!("{}: {:?} is already in use; it must be unique", place(at.key_field), at.key));
+            }
+        }
+        Err((place, e)) => errors.push(format!("{place}: {e}")),
+    }
+}
+
 /// The consumer index of one configuration version.
 #[derive(Debug, Default)]
 pub(crate) struct Consumers {
@@ -42,6 +78,10 @@ pub(crate) struct Consumers {
     credentials: HashMap<&'static str, HashMap<String, Credential>>,
     /// Basic-auth credentials by user name, with their password hashes.
     basic_auth: HashMap<String, (Credential, Verifier)>,
+    /// JWT credentials by key, with their parsed secrets or public keys.
+    jwt: HashMap<String, (Credential, JwtKey)>,
+    /// HMAC credentials by user name, with their secrets.
+    hmac: HashMap<String, (Credential, HmacKey)>,
 }
 
 impl Consumers {
@@ -111,6 +151,17 @@ impl Consumers {
                     ));
                 }
             }
+            for (j, cred) in cfg.jwt_secrets.iter().enumerate() {
+                let field = Signed { table: "jwt_secrets", position: j, key_field: "key", key: &cred.key };
+                let parsed = JwtKey::new(cred);
+                index_signed(&mut c.jwt, field, cred.id.as_deref(), parsed, index, &label, errors);
+            }
+            for (h, cred) in cfg.hmacauth_credentials.iter().enumerate() {
+                let field =
+                    Signed { table: "hmacauth_credentials", position: h, key_field: "username", key: &cred.username };
+                let parsed = HmacKey::new(cred);
+                index_signed(&mut c.hmac, field, cred.id.as_deref(), parsed, index, &label, errors);
+            }
             let mut groups: Vec<String> = Vec::new();
             for (g, acl) in cfg.acls.iter().enumerate() {
                 if acl.group.trim().is_empty() {
@@ -146,8 +197,40 @@ impl Consumers {
         verifier.verify(password).then_some(credential)
     }
 
-    /// Finds a credential of `kind` by its key.
+    /// Checks a JWS signature with the jwt credential whose key is `key`: `None` when there is none.
+    pub(crate) fn verify_jwt(
+        &self,
+        key: &str,
+        alg: &str,
+        input: &[u8],
+        signature: &[u8],
+        secret_is_base64: bool,
+    ) -> Option<(&Credential, Check)> {
+        let (credential, jwt) = self.jwt.get(key)?;
+        Some((credential, jwt.verify(alg, input, signature, secret_is_base64)))
+    }
+
+    /// Checks an HMAC signature with the hmac-auth credential of `username`: `None` when there is
+    /// none.
+    pub(crate) fn verify_hmac(
+        &self,
+        username: &str,
+        algorithm: &str,
+        text: &[u8],
+        signature: &[u8],
+    ) -> Option<(&Credential, Check)> {
+        let (credential, key) = self.hmac.get(username)?;
+        Some((credential, key.verify(algorithm, text, signature)))
+    }
+
+    /// Finds a credential of `kind` by its key (`key-auth`, `jwt`) or user name (`basic-auth`,
+    /// `hmac-auth`).
     pub(crate) fn credential(&self, kind: &str, key: &str) -> Option<&Credential> {
-        self.credentials.get(kind)?.get(key)
+        match kind {
+            "basic-auth" => self.basic_auth.get(key).map(|(c, _)| c),
+            "jwt" => self.jwt.get(key).map(|(c, _)| c),
+            "hmac-auth" => self.hmac.get(key).map(|(c, _)| c),
+            _ => self.credentials.get(kind)?.get(key),
+        }
     }
 }

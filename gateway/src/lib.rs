@@ -27,6 +27,7 @@ pub mod reload;
 pub mod request;
 pub mod router;
 pub mod server;
+mod signatures;
 mod sinks;
 mod snapshot;
 mod status;

@@ -1,7 +1,7 @@
 //! What every authentication plugin does once it knows the consumer (Kong's `set_consumer`).
 
-use crate::Credential;
 use crate::bindings::wasmgate::plugin::consumers;
+use crate::{Action, Credential};
 
 /// Marks the request as authenticated as `consumer` (an id or username) and tells the upstream who
 /// the consumer is: `X-Consumer-ID`, `X-Consumer-Custom-ID`, `X-Consumer-Username`,
@@ -25,4 +25,36 @@ pub fn set_consumer_by_key(kind: &str, key: &str) -> Result<bool, String> {
 /// password.
 pub fn set_consumer_by_password(username: &str, password: &str) -> Result<bool, String> {
     consumers::set_consumer_by_password(username, password)
+}
+
+/// Kong's authentication flow around one attempt, for an auth plugin's access phase.
+///
+/// Without `anonymous` (auth plugins combine as AND) a failed attempt's answer is returned. With
+/// it (OR): a request another auth plugin already authenticated is let through untouched, and a
+/// failed attempt falls back to the anonymous consumer (`X-Anonymous-Consumer: true`).
+pub fn authenticate_or_anonymous(
+    anonymous: Option<&str>,
+    attempt: impl FnOnce() -> Result<(), Action>,
+) -> Result<Action, String> {
+    if anonymous.is_some() && consumers::authenticated_credential().is_some() {
+        return Ok(Action::Proceed);
+    }
+    match (attempt(), anonymous) {
+        (Ok(()), _) => Ok(Action::Proceed),
+        (Err(_), Some(anonymous)) => {
+            set_consumer(anonymous, None, true)?;
+            Ok(Action::Proceed)
+        }
+        (Err(answer), None) => Ok(answer),
+    }
+}
+
+/// Checks, in `configure`, that an `anonymous` setting names a consumer (by id or username).
+pub fn check_anonymous(anonymous: Option<&str>) -> Result<(), String> {
+    match anonymous {
+        Some(anon) if consumers::find(anon).is_none() => {
+            Err(format!("config.anonymous: no consumer with id or username {anon:?}"))
+        }
+        _ => Ok(()),
+    }
 }

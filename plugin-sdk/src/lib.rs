@@ -33,6 +33,7 @@ mod auth;
 mod glue;
 pub mod logs;
 pub mod ratelimit;
+pub mod transform;
 
 /// Bindings generated from `wit/plugin.wit`.
 pub mod bindings {
@@ -46,12 +47,14 @@ pub mod bindings {
     });
 }
 
-pub use auth::{set_consumer, set_consumer_by_key, set_consumer_by_password};
+pub use auth::{
+    authenticate_or_anonymous, check_anonymous, set_consumer, set_consumer_by_key, set_consumer_by_password,
+};
 pub use bindings::wasmgate::log::sink;
 pub use bindings::wasmgate::metrics::metrics;
 pub use bindings::wasmgate::plugin::types::{
     Action, ConfigNeeds, Consumer, CounterOp, CounterResult, CounterState, Credential, CredentialPlace, LimitKey,
-    LogLevel, Phases, Response, ResponseSource, Window,
+    LogLevel, Phases, Response, ResponseSource, SignatureCheck, Window,
 };
 pub use bindings::wasmgate::plugin::{cache, clock, consumers, context, counters, request, response, upstreams};
 #[doc(hidden)]

@@ -27,6 +27,8 @@ pub(crate) enum Kind {
     Jwts,
     /// `/consumers/{c}/basic-auth`
     BasicAuths,
+    /// `/consumers/{c}/hmac-auth`
+    HmacAuths,
     /// `/plugins`
     Plugins,
     /// `/modules/{name}`: run-time module settings (not a Kong entity; served by its own handler).
@@ -38,7 +40,7 @@ pub(crate) type ForeignKey = (&'static str, Kind);
 
 impl Kind {
     /// Every kind, parents before children.
-    pub(crate) const ALL: [Kind; 14] = [
+    pub(crate) const ALL: [Kind; 15] = [
         Kind::Certificates,
         Kind::Snis,
         Kind::CaCertificates,
@@ -51,6 +53,7 @@ impl Kind {
         Kind::Acls,
         Kind::Jwts,
         Kind::BasicAuths,
+        Kind::HmacAuths,
         Kind::Plugins,
         Kind::Modules,
     ];
@@ -70,6 +73,7 @@ impl Kind {
             Kind::Acls => "acls",
             Kind::Jwts => "jwt_secrets",
             Kind::BasicAuths => "basicauth_credentials",
+            Kind::HmacAuths => "hmacauth_credentials",
             Kind::Plugins => "plugins",
             Kind::Modules => "modules",
         }
@@ -90,6 +94,7 @@ impl Kind {
             "acls" => Kind::Acls,
             "jwts" => Kind::Jwts,
             "basic-auths" => Kind::BasicAuths,
+            "hmac-auths" => Kind::HmacAuths,
             "plugins" => Kind::Plugins,
             _ => return None,
         })
@@ -103,6 +108,7 @@ impl Kind {
             "acls" => Kind::Acls,
             "jwt" => Kind::Jwts,
             "basic-auth" => Kind::BasicAuths,
+            "hmac-auth" => Kind::HmacAuths,
             other => Kind::from_collection(other)?,
         };
         child.foreign_keys().iter().find(|(_, k)| *k == parent).map(|(field, _)| (child, *field))
@@ -115,7 +121,9 @@ impl Kind {
             Kind::Services => &[("client_certificate", Kind::Certificates)],
             Kind::Routes => &[("service", Kind::Services)],
             Kind::Targets => &[("upstream", Kind::Upstreams)],
-            Kind::KeyAuths | Kind::Acls | Kind::Jwts | Kind::BasicAuths => &[("consumer", Kind::Consumers)],
+            Kind::KeyAuths | Kind::Acls | Kind::Jwts | Kind::BasicAuths | Kind::HmacAuths => {
+                &[("consumer", Kind::Consumers)]
+            }
             Kind::Plugins => &[("route", Kind::Routes), ("service", Kind::Services), ("consumer", Kind::Consumers)],
             Kind::Certificates | Kind::CaCertificates | Kind::Upstreams | Kind::Consumers | Kind::Modules => &[],
         }
@@ -124,9 +132,13 @@ impl Kind {
     /// The reference a child cannot exist without (a target's upstream, a credential's consumer).
     pub(crate) fn owner(self) -> Option<ForeignKey> {
         match self {
-            Kind::Snis | Kind::Targets | Kind::KeyAuths | Kind::Acls | Kind::Jwts | Kind::BasicAuths => {
-                Some(self.foreign_keys()[0])
-            }
+            Kind::Snis
+            | Kind::Targets
+            | Kind::KeyAuths
+            | Kind::Acls
+            | Kind::Jwts
+            | Kind::BasicAuths
+            | Kind::HmacAuths => Some(self.foreign_keys()[0]),
             _ => None,
         }
     }
@@ -142,7 +154,7 @@ impl Kind {
             Kind::Targets => &["target"],
             Kind::KeyAuths | Kind::Jwts => &["key"],
             Kind::Acls => &["group"],
-            Kind::BasicAuths => &["username"],
+            Kind::BasicAuths | Kind::HmacAuths => &["username"],
             Kind::Plugins | Kind::Modules => &[],
         }
     }
@@ -157,7 +169,7 @@ impl Kind {
             Kind::Targets => &[&["upstream", "target"]],
             Kind::KeyAuths | Kind::Jwts => &[&["key"]],
             Kind::Acls => &[&["consumer", "group"]],
-            Kind::BasicAuths => &[&["username"]],
+            Kind::BasicAuths | Kind::HmacAuths => &[&["username"]],
             Kind::Plugins => &[&["name", "route", "service", "consumer"]],
             Kind::Modules => &[],
         }
@@ -170,7 +182,9 @@ impl Kind {
             Kind::Certificates => &["snis"],
             Kind::Services => &["routes", "url"],
             Kind::Upstreams => &["targets"],
-            Kind::Consumers => &["keyauth_credentials", "acls", "jwt_secrets", "basicauth_credentials"],
+            Kind::Consumers => {
+                &["keyauth_credentials", "acls", "jwt_secrets", "basicauth_credentials", "hmacauth_credentials"]
+            }
             _ => &[],
         }
     }

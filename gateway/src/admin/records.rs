@@ -151,13 +151,14 @@ impl Records {
             targets.entry(ref_id(r, "upstream").unwrap_or_default()).or_default().push(model(r, Kind::Targets)?);
         }
         let mut creds: HashMap<&str, crate::config::ConsumerConfig> = HashMap::new();
-        for kind in [Kind::KeyAuths, Kind::Acls, Kind::Jwts, Kind::BasicAuths] {
+        for kind in [Kind::KeyAuths, Kind::Acls, Kind::Jwts, Kind::BasicAuths, Kind::HmacAuths] {
             for r in self.created(kind) {
                 let c = creds.entry(ref_id(r, "consumer").unwrap_or_default()).or_insert_with(empty_consumer);
                 match kind {
                     Kind::KeyAuths => c.keyauth_credentials.push(model(r, kind)?),
                     Kind::Acls => c.acls.push(model(r, kind)?),
                     Kind::Jwts => c.jwt_secrets.push(model(r, kind)?),
+                    Kind::HmacAuths => c.hmacauth_credentials.push(model(r, kind)?),
                     _ => c.basicauth_credentials.push(model(r, kind)?),
                 }
             }
@@ -188,6 +189,7 @@ impl Records {
                 c.acls = owned.acls;
                 c.jwt_secrets = owned.jwt_secrets;
                 c.basicauth_credentials = owned.basicauth_credentials;
+                c.hmacauth_credentials = owned.hmacauth_credentials;
             }
             cfg.consumers.push(c);
         }
@@ -290,6 +292,10 @@ impl Records {
             for b in &c.basicauth_credentials {
                 let id = ids::entity_id("basicauth_credential", b.id.as_deref(), &b.username)?;
                 owned.push((Kind::BasicAuths, id, serde_json::to_value(b)));
+            }
+            for h in &c.hmacauth_credentials {
+                let id = ids::entity_id("hmacauth_credential", h.id.as_deref(), &h.username)?;
+                owned.push((Kind::HmacAuths, id, serde_json::to_value(h)));
             }
             for (kind, id, value) in owned {
                 let mut rec = record(&value.map_err(|e| e.to_string())?, kind, id, now)?;

@@ -435,6 +435,9 @@ pub(crate) struct ConsumerConfig {
     /// Basic-auth user names and password hashes (stored for the basic-auth plugin).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) basicauth_credentials: Vec<BasicAuthCredential>,
+    /// HMAC user names and secrets (for the hmac-auth plugin).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) hmacauth_credentials: Vec<HmacAuthCredential>,
 }
 
 /// `[[consumers.keyauth_credentials]]`: one API key.
@@ -471,13 +474,29 @@ pub(crate) struct JwtCredential {
     pub(crate) id: Option<String>,
     /// The issuer (`iss` claim) this secret belongs to.
     pub(crate) key: String,
-    /// The HMAC secret.
+    /// The HMAC secret (HS algorithms).
     pub(crate) secret: Option<String>,
-    /// `HS256`, `HS384`, `HS512`, `RS256` or `ES256`.
+    /// `HS256`, `HS384`, `HS512`, `RS256`, `RS384`, `RS512`, `ES256`, `ES384`, `ES512`, `PS256`,
+    /// `PS384`, `PS512` or `EdDSA`.
     #[serde(default = "defaults::jwt_algorithm")]
     pub(crate) algorithm: String,
-    /// PEM public key for the RS and ES algorithms.
+    /// PEM public key (or certificate) for the RS, ES, PS and EdDSA algorithms.
     pub(crate) rsa_public_key: Option<String>,
+    /// Free-form labels.
+    #[serde(default)]
+    pub(crate) tags: Vec<String>,
+}
+
+/// `[[consumers.hmacauth_credentials]]`: one user name and its HMAC secret.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HmacAuthCredential {
+    /// UUID; derived from the user name when absent.
+    pub(crate) id: Option<String>,
+    /// The user name clients sign as (`username=` in `Authorization: hmac ...`).
+    pub(crate) username: String,
+    /// The shared secret.
+    pub(crate) secret: String,
     /// Free-form labels.
     #[serde(default)]
     pub(crate) tags: Vec<String>,

@@ -51,6 +51,8 @@ pub(crate) struct RequestCtx {
     pub(super) error_message: Option<&'static str>,
     /// An open WebSocket tunnel (counted until the request ends with it).
     pub(super) tunnel: Option<crate::metrics::TunnelGuard>,
+    /// The response body held for body filters that want it whole.
+    pub(super) held_body: Option<bytes::BytesMut>,
 }
 
 impl Drop for RequestCtx {
@@ -85,6 +87,7 @@ impl RequestCtx {
             upstream_latency: None,
             error_message: None,
             tunnel: None,
+            held_body: None,
         }
     }
 

@@ -318,11 +318,18 @@ impl ProxyHttp for Gateway {
 
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
         end: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        // A plugin's size limit (request-size-limiting) on a body it could not measure up front.
+        if let Some(limit) = ctx.state.body_limit()
+            && session.body_bytes_read() as u64 > limit
+        {
+            ctx.error_message = Some(messages::BODY_TOO_LARGE);
+            return Err(answer::status_error(413, messages::BODY_TOO_LARGE));
+        }
         // A plugin replaced the (fully buffered) body: each try sends the replacement with the
         // body's last chunk and nothing else (a retry replays the body through here again).
         if let Some(replacement) = ctx.state.new_body() {
@@ -383,7 +390,7 @@ impl ProxyHttp for Gateway {
         end: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
-        if ctx.chain.filters_body {
+        if ctx.chain.filters_body && ctx.hold_body(body, end) {
             let chain = ctx.chain.clone();
             let mut resp = ctx.response.take();
             let verdict =

@@ -6,7 +6,7 @@ use crate::plugins::phases::{self, Verdict};
 use crate::request::answer::{Answer, messages};
 use crate::request::grpc;
 use crate::request::{Phase, Source};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 use pingora_error::Result;
 use pingora_http::ResponseHeader;
@@ -101,6 +101,9 @@ impl Gateway {
         if chain.filters_body {
             // The body may change length: let it be chunked.
             resp.remove_header(&http::header::CONTENT_LENGTH);
+            if ctx.state.wants_whole_body() {
+                ctx.held_body = Some(BytesMut::new());
+            }
         }
         if chain.filters_body || chain.logs {
             ctx.response = Some(resp.clone());
@@ -132,4 +135,24 @@ impl Gateway {
 /// A duration as a header value in whole milliseconds.
 pub(super) fn millis(d: Duration) -> HeaderValue {
     HeaderValue::from(d.as_millis() as u64)
+}
+
+/// Most response body bytes held for body filters that want the body whole; past this it streams.
+const MAX_HELD_BODY: usize = 16 << 20;
+
+impl RequestCtx {
+    /// Holds response body chunks for body filters that asked for the whole body: false while
+    /// it holds them; true when `body` is what the filters get (all of it at the end, or what was
+    /// held and this chunk once past [`MAX_HELD_BODY`], after which the body streams).
+    pub(super) fn hold_body(&mut self, body: &mut Option<Bytes>, end: bool) -> bool {
+        let Some(held) = self.held_body.as_mut() else { return true };
+        if let Some(chunk) = body.take() {
+            held.extend_from_slice(&chunk);
+        }
+        if !end && held.len() <= MAX_HELD_BODY {
+            return false;
+        }
+        *body = self.held_body.take().map(BytesMut::freeze);
+        true
+    }
 }

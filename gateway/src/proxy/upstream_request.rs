@@ -15,9 +15,13 @@ impl RequestCtx {
             upstream.set_uri(uri.parse().map_err(|_| Error::explain(ErrorType::InvalidHTTPHeader, "upstream path"))?);
         }
 
+        if let Some(method) = self.state.rewritten_method() {
+            upstream.set_method(method.clone());
+        }
         forwarding::remove_hop_by_hop(upstream);
         let route = &self.entities().routes[self.state.info().route.expect("routed")];
         if !route.preserve_host
+            && !self.state.host_kept()
             && let Some(target) = self.target_address()
         {
             upstream.insert_header(http::header::HOST, target.host_header.clone())?;

@@ -49,6 +49,8 @@ pub(crate) mod messages {
     pub(crate) const UNEXPECTED: &str = "An unexpected error occurred";
     /// 400 for requests that cannot be parsed.
     pub(crate) const BAD_REQUEST: &str = "Bad request";
+    /// 413: the request body grew past a plugin's limit (request-size-limiting).
+    pub(crate) const BODY_TOO_LARGE: &str = "Request size limit exceeded";
     /// 408: the client did not send its body within `client_body_timeout`.
     pub(crate) const CLIENT_TIMEOUT: &str = "Request timeout";
 }

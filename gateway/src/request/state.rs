@@ -114,6 +114,14 @@ pub struct RequestState {
     upstream_path: Option<String>,
     /// Upstream query set by a plugin.
     upstream_query: Option<Option<String>>,
+    /// Upstream method set by a plugin.
+    upstream_method: Option<http::Method>,
+    /// Most request body bytes a plugin allows (request-size-limiting), checked as it streams.
+    body_limit: Option<u64>,
+    /// A body filter asked for the response body whole.
+    whole_body: bool,
+    /// A plugin set the Host header: it goes upstream unchanged.
+    host_kept: bool,
     /// The buffered request body, when a plugin asked for it.
     body: Option<Bytes>,
     /// A replacement request body.
@@ -233,6 +241,46 @@ impl RequestState {
     /// The query a plugin set: `Some(None)` when it removed the query, `None` when it set none.
     pub(crate) fn rewritten_query(&self) -> Option<Option<&str>> {
         self.upstream_query.as_ref().map(Option::as_deref)
+    }
+
+    /// Sets the method sent upstream.
+    pub(crate) fn rewrite_method(&mut self, method: http::Method) {
+        self.upstream_method = Some(method);
+    }
+
+    /// The method a plugin set.
+    pub(crate) fn rewritten_method(&self) -> Option<&http::Method> {
+        self.upstream_method.as_ref()
+    }
+
+    /// Limits the request body to `max` bytes (the lowest of the limits set wins).
+    pub(crate) fn limit_body(&mut self, max: u64) {
+        self.body_limit = Some(self.body_limit.map_or(max, |m| m.min(max)));
+    }
+
+    /// The request body limit a plugin set.
+    pub(crate) fn body_limit(&self) -> Option<u64> {
+        self.body_limit
+    }
+
+    /// Sends the request's Host header upstream as it is (a plugin set it).
+    pub(crate) fn keep_host(&mut self) {
+        self.host_kept = true;
+    }
+
+    /// Whether a plugin set the Host header.
+    pub(crate) fn host_kept(&self) -> bool {
+        self.host_kept
+    }
+
+    /// Asks for the response body in one piece (a body filter's `buffer-body`).
+    pub(crate) fn want_whole_body(&mut self) {
+        self.whole_body = true;
+    }
+
+    /// Whether a body filter asked for the response body in one piece.
+    pub(crate) fn wants_whole_body(&self) -> bool {
+        self.whole_body
     }
 
     /// The buffered request body, when a plugin asked for it.

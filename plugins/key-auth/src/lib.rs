@@ -6,8 +6,8 @@ mod body;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use wasmgate_plugin_sdk::{
-    Action, ConfigNeeds, CredentialPlace, Phases, Plugin, consumers, export_plugin, json_message, redact, request,
-    set_consumer, set_consumer_by_key,
+    Action, ConfigNeeds, CredentialPlace, Phases, Plugin, authenticate_or_anonymous, check_anonymous, export_plugin,
+    json_message, redact, request, set_consumer_by_key,
 };
 
 /// Configuration of key-auth.
@@ -114,11 +114,7 @@ impl Plugin for KeyAuth {
         if config.key_names.is_empty() || config.key_names.iter().any(|k| k.trim().is_empty()) {
             return Err("config.key_names: give at least one non-empty name".into());
         }
-        if let Some(anon) = &config.anonymous
-            && consumers::find(anon).is_none()
-        {
-            return Err(format!("config.anonymous: no consumer with id or username {anon:?}"));
-        }
+        check_anonymous(config.anonymous.as_deref())?;
         // The keys are secrets wherever they are read from: no log record shows them.
         for name in &config.key_names {
             redact(&CredentialPlace::Header(name.clone()))?;
@@ -131,21 +127,12 @@ impl Plugin for KeyAuth {
         if !config.run_on_preflight && request::method() == "OPTIONS" {
             return Ok(Action::Proceed);
         }
-        // OR-combination: another auth plugin already identified the consumer.
-        if config.anonymous.is_some() && consumers::authenticated_credential().is_some() {
-            return Ok(Action::Proceed);
-        }
-        match (Self::authenticate(config), &config.anonymous) {
-            (Ok(()), _) => Ok(Action::Proceed),
-            (Err(_), Some(anonymous)) => {
-                set_consumer(anonymous, None, true)?;
-                Ok(Action::Proceed)
-            }
-            (Err(message), None) => {
+        authenticate_or_anonymous(config.anonymous.as_deref(), || {
+            Self::authenticate(config).map_err(|message| {
                 let challenge = format!("Key realm=\"{}\"", config.realm);
-                Ok(json_message(401, message, &[("www-authenticate", &challenge)]))
-            }
-        }
+                json_message(401, message, &[("www-authenticate", &challenge)])
+            })
+        })
     }
 }
 

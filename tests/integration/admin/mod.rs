@@ -2,6 +2,7 @@
 
 mod at_rest;
 mod concurrency;
+mod credentials;
 mod declarative;
 mod endpoints;
 mod errors;

@@ -1,7 +1,8 @@
-//! Walkthroughs 1 and 2 of `walkthroughs.md` (minus JWT), typed as users type them: curl-shaped
+//! Walkthroughs 1 and 2 of `walkthroughs.md`, typed as users type them: curl-shaped
 //! form bodies against the Admin API of an embedded-mode gateway.
 
 use super::{call, id};
+use crate::support::jwt::{self, SigningKey};
 use crate::support::wait::away_from_minute_end;
 use crate::support::{Gateway, Upstream, request};
 use std::time::Duration;
@@ -99,10 +100,32 @@ async fn walkthrough_2_rate_limiting_api_keys_and_weighted_upstreams_over_the_ad
     let with_key = [("apikey", "my-api-key-12345")];
     assert_eq!(request(gw.port, "GET", "/api/users", &with_key, b"").await.status, 200, "counted per consumer");
 
-    // JWT credentials are stored now (the jwt plugin is a later issue).
     assert_eq!(call(&gw, "POST", "/consumers", "username=testuser").await.status, 201);
     let jwt = call(&gw, "POST", "/consumers/testuser/jwt", "key=myapikey&secret=mysecret").await;
     assert_eq!((jwt.status, jwt.json()["algorithm"].as_str()), (201, Some("HS256")), "{}", jwt.text());
+    assert_eq!(call(&gw, "POST", "/services/user-service/plugins", "name=jwt").await.status, 201);
+    // HS256 with {"iss":"myapikey","exp":...} signed with "mysecret", as the walkthrough makes it.
+    let secret = SigningKey::Secret(b"mysecret".to_vec());
+    let token = jwt::token("HS256", &secret, serde_json::json!({"iss": "myapikey", "exp": jwt::now_plus(300)}));
+    let bearer = format!("Bearer {token}");
+    // key-auth is still on the route, and Kong's auth plugins combine as AND: both are needed.
+    let both = [("authorization", bearer.as_str()), with_key[0]];
+    let resp = request(gw.port, "GET", "/api/users", &both, b"").await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let no_token = request(gw.port, "GET", "/api/users", &with_key, b"").await;
+    assert_eq!((no_token.status, no_token.json()["message"].as_str()), (401, Some("Unauthorized")), "jwt's 401");
+    let wrong = jwt::token("HS256", &SigningKey::Secret(b"guess".to_vec()), serde_json::json!({"iss": "myapikey"}));
+    let forged =
+        request(gw.port, "GET", "/api/users", &[("authorization", &format!("Bearer {wrong}")), with_key[0]], b"").await;
+    assert_eq!((forged.status, forged.json()["message"].as_str()), (401, Some("Invalid signature")));
+    // Without key-auth on the route, the token alone is enough: the walkthrough's own curl.
+    let key_auth = call(&gw, "GET", "/routes/user-route/plugins", "").await.json()["data"][0]["id"].clone();
+    let key_auth = key_auth.as_str().unwrap().to_string();
+    assert_eq!(call(&gw, "DELETE", &format!("/plugins/{key_auth}"), "").await.status, 204);
+    let resp = request(gw.port, "GET", "/api/users", &[("authorization", bearer.as_str())], b"").await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(request(gw.port, "GET", "/api/users", &[], b"").await.status, 401);
+    let with_key = [("authorization", bearer.as_str())];
 
     let replicas = [
         Upstream::start("user-service-1").await,

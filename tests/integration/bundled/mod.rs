@@ -2,14 +2,20 @@
 //! option, the exact answers and headers (Kong's), and bad configurations refused at load.
 
 mod acl;
+mod basic_auth;
 mod bot_detection;
 mod correlation_id;
+mod cors;
 mod gray_release;
+mod hmac_auth;
 mod ip_restriction;
+mod jwt;
 mod key_auth;
 mod log_plugins;
 mod rate_limiting;
+mod request_size_limiting;
 mod request_termination;
+mod transformers;
 mod ua_rate_limiting;
 mod walkthroughs;
 

@@ -6,6 +6,7 @@ pub mod client;
 pub mod collector;
 pub mod config;
 pub mod gateway;
+pub mod jwt;
 pub mod metrics;
 pub mod plugins;
 pub mod scenarios;

@@ -3,10 +3,28 @@
 
 use super::HostState;
 use super::wasmgate::plugin::consumers::Host;
-use super::wasmgate::plugin::types::{Consumer, Credential};
+use super::wasmgate::plugin::types::{Consumer, Credential, SignatureCheck};
+use crate::signatures::Check;
 
 fn to_wit(c: &crate::consumers::Consumer) -> Consumer {
     Consumer { id: c.id.clone(), username: c.username.clone(), custom_id: c.custom_id.clone(), tags: c.tags.clone() }
+}
+
+/// A signature check's outcome for the plugin: the credential when it verified.
+fn signature_check(
+    consumers: &crate::consumers::Consumers,
+    found: Option<(&crate::consumers::Credential, Check)>,
+) -> SignatureCheck {
+    match found {
+        None => SignatureCheck::UnknownCredential,
+        Some((_, Check::WrongAlgorithm)) => SignatureCheck::WrongAlgorithm,
+        Some((_, Check::NoKey)) => SignatureCheck::NoKey,
+        Some((_, Check::Mismatch)) => SignatureCheck::Mismatch,
+        Some((cred, Check::Verified)) => SignatureCheck::Verified(Credential {
+            id: cred.id.clone(),
+            consumer_id: consumers.get(cred.consumer).id.clone(),
+        }),
+    }
 }
 
 impl Host for HostState {
@@ -59,11 +77,44 @@ impl Host for HostState {
     }
 
     fn set_consumer_by_password(&mut self, username: String, password: String) -> Result<bool, String> {
+        let started = std::time::Instant::now();
         let entities = self.entities().ok_or("no configuration")?;
-        let Some(credential) = entities.consumers.verify_password(&username, &password) else { return Ok(false) };
-        let (consumer, id) = (credential.consumer, credential.id.clone());
+        let verified = entities.consumers.verify_password(&username, &password).map(|c| (c.consumer, c.id.clone()));
+        // The argon2 hash is the gateway's work, not the plugin's: it does not count against
+        // the call's CPU deadline.
+        self.usage.credit(started.elapsed());
+        let Some((consumer, id)) = verified else { return Ok(false) };
         self.set_credential(consumer, id);
         Ok(true)
+    }
+
+    fn verify_jwt(
+        &mut self,
+        key: String,
+        algorithm: String,
+        signing_input: String,
+        signature: Vec<u8>,
+        secret_is_base64: bool,
+    ) -> SignatureCheck {
+        let Some(consumers) = self.entities().map(|e| &e.consumers) else {
+            return SignatureCheck::UnknownCredential;
+        };
+        let found = consumers.verify_jwt(&key, &algorithm, signing_input.as_bytes(), &signature, secret_is_base64);
+        signature_check(consumers, found)
+    }
+
+    fn verify_hmac(
+        &mut self,
+        username: String,
+        algorithm: String,
+        signing_string: String,
+        signature: Vec<u8>,
+    ) -> SignatureCheck {
+        let Some(consumers) = self.entities().map(|e| &e.consumers) else {
+            return SignatureCheck::UnknownCredential;
+        };
+        let found = consumers.verify_hmac(&username, &algorithm, signing_string.as_bytes(), &signature);
+        signature_check(consumers, found)
     }
 
     fn authenticated(&mut self) -> Option<Consumer> {

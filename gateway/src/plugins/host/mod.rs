@@ -172,6 +172,16 @@ pub(crate) struct Usage {
     pub(crate) deadline: Option<std::time::Instant>,
 }
 
+impl Usage {
+    /// Moves the call's deadline by `host_time`: time spent in a costly host function (a
+    /// password hash) is not the plugin's.
+    pub(crate) fn credit(&mut self, host_time: std::time::Duration) {
+        if let Some(deadline) = &mut self.deadline {
+            *deadline += host_time;
+        }
+    }
+}
+
 impl wasmgate::plugin::types::Host for HostState {}
 
 /// Adds everything a plugin may import to a linker: the wasmgate world and the sandbox's WASI.

@@ -81,6 +81,10 @@ impl Host for HostState {
         if !self.header_write(&name, &value) {
             return;
         }
+        if name.eq_ignore_ascii_case("host") {
+            // A plugin's Host goes upstream as it is, as a route's preserve_host would send it.
+            self.call.state.keep_host();
+        }
         if let Err(e) = self.call.req.set(name.clone().into(), value) {
             headers::rejected(self, &name, e);
         }
@@ -97,6 +101,17 @@ impl Host for HostState {
 
     fn remove_header(&mut self, name: String) {
         self.call.req.remove(&name);
+    }
+
+    fn set_method(&mut self, method: String) -> Result<(), String> {
+        let method = http::Method::from_bytes(method.as_bytes())
+            .map_err(|_| format!("{method:?} is not an HTTP method (a token such as GET or POST)"))?;
+        self.call.state.rewrite_method(method);
+        Ok(())
+    }
+
+    fn limit_body(&mut self, max_bytes: u64) {
+        self.call.state.limit_body(max_bytes);
     }
 
     fn set_path(&mut self, path: String) {

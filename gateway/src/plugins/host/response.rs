@@ -43,6 +43,10 @@ impl HostState {
 }
 
 impl Host for HostState {
+    fn buffer_body(&mut self) {
+        self.call.state.want_whole_body();
+    }
+
     fn status(&mut self) -> u16 {
         self.resp(false).map_or(0, |r| r.status.as_u16())
     }

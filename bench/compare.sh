@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side proxy benchmark on loopback, one worker each: nginx, nginx + lua, bare Pingora and
-# wasmgate (no plugins; key-auth + rate-limiting; five plugins; gray-release in Rust and in Go),
+# wasmgate (no plugins; key-auth + rate-limiting; five plugins; gray-release in Rust and in Go;
+# jwt HS256 and RS256; cors; each transformer),
 # against one fixed nginx backend.
 #
 #   make bench-compare                      the main table
@@ -144,7 +145,9 @@ nginx_conf "$work/nginx-lua" "
   } }"
 
 mkdir -p "$work/plugins"
-for p in key-auth rate-limiting acl correlation-id gray-release; do cp "target/plugins/$p.wasm" "$work/plugins/"; done
+for p in key-auth rate-limiting acl correlation-id gray-release jwt cors request-transformer response-transformer; do
+  cp "target/plugins/$p.wasm" "$work/plugins/"
+done
 mkdir -p "$work/go-plugins"
 cp target/plugins/gray-release-go.wasm "$work/go-plugins/"
 cp target/test-plugins/stamp.wasm "$work/plugins/stamp.wasm"
@@ -207,6 +210,38 @@ wasmgate_dir keyauth-rl "" "$KEY_AUTH_RL"
 wasmgate_dir five "" "$FIVE"
 wasmgate_dir gray-rust "" "$GRAY"
 wasmgate_dir gray-go "" "${GRAY/gray-release/gray-release-go}" "$work/go-plugins"
+# jwt with an HS256 and an RS256 credential of consumer "bench", tokens made here (openssl), and
+# wrk scripts that send them; cors with an allowed origin; each transformer with three header
+# operations.
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+jwt_token() { # alg, iss, signing command (reads the input on stdin, writes the raw signature)
+  local input
+  input="$(printf '{"alg":"%s","typ":"JWT"}' "$1" | b64url).$(printf '{"iss":"%s","exp":%d}' "$2" $(($(date +%s) + 86400)) | b64url)"
+  printf '%s.%s' "$input" "$(printf '%s' "$input" | $3 | b64url)"
+}
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/jwt.key" 2>/dev/null
+openssl pkey -in "$work/jwt.key" -pubout -out "$work/jwt.pub"
+JWT_CREDENTIALS="[[consumers.jwt_secrets]]
+key = \"bench-hs\"
+secret = \"bench-secret\"
+[[consumers.jwt_secrets]]
+key = \"bench-rs\"
+algorithm = \"RS256\"
+rsa_public_key = '''
+$(cat "$work/jwt.pub")'''"
+wrk_headers() { # script file, header lines as name: value
+  local f="$1"; shift
+  { for h in "$@"; do printf 'wrk.headers["%s"] = "%s"\n' "${h%%: *}" "${h#*: }"; done; } > "$f"
+}
+wrk_headers "$work/jwt-hs.lua" "authorization: Bearer $(jwt_token HS256 bench-hs 'openssl dgst -sha256 -hmac bench-secret -binary')"
+wrk_headers "$work/jwt-rs.lua" "authorization: Bearer $(jwt_token RS256 bench-rs "openssl dgst -sha256 -sign $work/jwt.key -binary")"
+wrk_headers "$work/cors.lua" "origin: https://app.example.com"
+on_r() { printf '[[plugins]]\nname = "%s"\nroute = "r"\nconfig = { %s }\n' "$1" "$2"; }
+wasmgate_dir jwt-hs "$JWT_CREDENTIALS" "$(on_r jwt '')"
+wasmgate_dir jwt-rs "$JWT_CREDENTIALS" "$(on_r jwt '')"
+wasmgate_dir cors "" "$(on_r cors 'origins = ["https://app.example.com", "https://.*\\.example\\.org"], credentials = true')"
+wasmgate_dir req-transformer "" "$(on_r request-transformer 'add = { headers = ["x-one:1", "x-two:2"] }, remove = { headers = ["x-three"] }')"
+wasmgate_dir resp-transformer "" "$(on_r response-transformer 'add = { headers = ["x-one:1", "x-two:2"] }, remove = { headers = ["x-three"] }')"
 # The baseline build gets no plugin modules: an older build may not load newer ones.
 mkdir -p "$work/no-plugins"
 wasmgate_dir baseline "" "" "$work/no-plugins"
@@ -226,6 +261,11 @@ targets=(
   "five-nometrics|wasmgate, 5 plugins, metrics off|$bin/wasmgate run -c gateway.toml|"
   "gray-rust|wasmgate, gray-release (Rust)|$bin/wasmgate run -c gateway.toml|"
   "gray-go|wasmgate, gray-release-go (Go)|$bin/wasmgate run -c gateway.toml|"
+  "jwt-hs|wasmgate, jwt (HS256)|$bin/wasmgate run -c gateway.toml|-s $work/jwt-hs.lua"
+  "jwt-rs|wasmgate, jwt (RS256)|$bin/wasmgate run -c gateway.toml|-s $work/jwt-rs.lua"
+  "cors|wasmgate, cors (an allowed origin, credentials)|$bin/wasmgate run -c gateway.toml|-s $work/cors.lua"
+  "req-transformer|wasmgate, request-transformer (3 header operations)|$bin/wasmgate run -c gateway.toml|"
+  "resp-transformer|wasmgate, response-transformer (3 header operations)|$bin/wasmgate run -c gateway.toml|"
 )
 [ -z "${BASELINE:-}" ] || targets+=("baseline|wasmgate $BASELINE, no plugins|$BASELINE run -c gateway.toml|")
 if [ "$edge" = 1 ]; then
@@ -503,6 +543,8 @@ col() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$work/results" | median; }
   echo "- key-auth + rate-limiting / no plugins: $(ratio "$(col keyauth-rl 2)" "$none") (goal: >= 0.85)"
   echo "- five plugins / no plugins: $(ratio "$(col five 2)" "$none") (goal: >= 0.75)"
   echo "- metrics on / off: $(ratio "$none" "$(col none-nometrics 2)") req/s with no plugins, $(ratio "$(col five 2)" "$(col five-nometrics 2)") with five (goal: >= 0.97)"
+  echo "- jwt / no plugins: HS256 $(ratio "$(col jwt-hs 2)" "$none") (goal: >= 0.9), RS256 $(ratio "$(col jwt-rs 2)" "$none") (goal: >= 0.8); cors: $(ratio "$(col cors 2)" "$none")"
+  echo "- three header operations / no plugins: request-transformer $(ratio "$(col req-transformer 2)" "$none"), response-transformer $(ratio "$(col resp-transformer 2)" "$none") (goals: >= 0.9)"
   echo "- gray-release in Go / in Rust: $(ratio "$(col gray-go 2)" "$(col gray-rust 2)") req/s, $(ratio "$(col gray-go 5)" "$(col gray-rust 5)") CPU per request"
   echo "- idle RSS with the 9 bundled plugins loaded: ${idle:--} (goal: <= 64 MB)"
   [ "$scenarios" = 0 ] || echo "- other clients' p99 with a client looping every 100 ms / without: $(ratio "$(col loop 4)" "$(col loop-quiet 4)") (goal: <= 1.5, 0 errors), $(ratio "$(col loop-noq 4)" "$(col loop-quiet 4)") with the quarantine off"

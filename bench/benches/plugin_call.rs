@@ -9,6 +9,9 @@
 //!   header maps are new and sized as Pingora sizes them, then the response headers applied;
 //! - `plugin/gray-release-access` and `plugin/gray-release-go-access`: the same access call into
 //!   gray-release and its Go port (a header selector and a sticky percentage);
+//! - `plugin/jwt-hs256-access` and `plugin/jwt-rs256-access`: jwt's access call with a valid
+//!   token (the RS256 signature is remembered after the first verification, as it is in the
+//!   gateway for a client that sends its token again);
 //! - `plugin/load-gray-release` and `plugin/load-gray-release-go`: loading the module from the
 //!   compiled-code cache, instantiating it and reading its metadata (a hot load, or a restart).
 //!
@@ -198,6 +201,48 @@ fn bench_gray_release_rust_and_go(c: &mut Criterion) {
     }
 }
 
+fn bench_jwt(c: &mut Criterion) {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use openssl::sign::Signer;
+    let rsa = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+    let public = String::from_utf8(rsa.public_key_to_pem().unwrap()).unwrap();
+    let credentials = format!(
+        "[[consumers.jwt_secrets]]\nkey = \"hs\"\nsecret = \"bench-secret\"\n\
+         [[consumers.jwt_secrets]]\nkey = \"rs\"\nalgorithm = \"RS256\"\nrsa_public_key = '''\n{public}'''\n"
+    );
+    let cfg: GatewayConfig = toml::from_str(&format!("{GATEWAY}{credentials}")).unwrap();
+    let entities = Arc::new(Entities::compile(&cfg).unwrap());
+    let (modules, _) = load(&["jwt"]);
+    let jwt = modules["jwt"].clone();
+    jwt.configure(4, "{}", &entities).unwrap();
+    let hmac = PKey::hmac(b"bench-secret").unwrap();
+    for (alg, iss, key) in [("HS256", "hs", &hmac), ("RS256", "rs", &rsa)] {
+        let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
+        let claims = URL_SAFE_NO_PAD.encode(format!(r#"{{"iss":"{iss}","exp":4102444800}}"#));
+        let input = format!("{header}.{claims}");
+        let signature =
+            Signer::new(MessageDigest::sha256(), key).unwrap().sign_oneshot_to_vec(input.as_bytes()).unwrap();
+        let mut req = request();
+        req.insert_header("authorization", format!("Bearer {input}.{}", URL_SAFE_NO_PAD.encode(signature))).unwrap();
+        let mut call = |req: &mut RequestHeader| {
+            let mut state = RequestState::new(entities.clone());
+            let mut scope = CallScope { phase: Phase::Access, req, resp: None, state: &mut state };
+            let r = jwt.call_blocking(&mut scope, Some((4, "{}")), async |p, s| {
+                p.wasmgate_plugin_handler().call_access(s, 4).await
+            });
+            format!("{r:?}")
+        };
+        let first = call(&mut req);
+        assert!(first.contains("Proceed"), "{alg}: {first}");
+        c.bench_function(&format!("plugin/jwt-{}-access", alg.to_lowercase()), |b| {
+            b.iter(|| black_box(call(&mut req).len()))
+        });
+    }
+}
+
 fn bench_load(c: &mut Criterion) {
     let cache = std::env::temp_dir().join(format!("wasmgate-bench-cache-{}", std::process::id()));
     let engine = PluginEngine::new(Some(cache)).unwrap();
@@ -225,6 +270,7 @@ criterion_group!(
     bench_key_auth_rate_limiting,
     bench_five_plugins,
     bench_gray_release_rust_and_go,
+    bench_jwt,
     bench_load
 );
 criterion_main!(benches);

@@ -35,6 +35,8 @@ pub(crate) struct Configured {
     pub(crate) needs_body: bool,
     /// The credential places it reads.
     redactions: Redactions,
+    /// Whether its body-filter runs.
+    pub(crate) filters_body: bool,
     /// Its quarantine state (kept while the module is unchanged).
     pub(crate) quarantine: Arc<Quarantine>,
 }
@@ -81,8 +83,8 @@ impl Chain {
     fn new(mut plugins: Vec<Arc<Configured>>) -> Chain {
         plugins.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
         let needs_body = plugins.iter().any(|p| p.needs_body);
-        let has = |phase| plugins.iter().any(|p| p.module.phases.has(phase));
-        let (filters_body, logs) = (has(crate::request::Phase::BodyFilter), has(crate::request::Phase::Log));
+        let filters_body = plugins.iter().any(|p| p.filters_body);
+        let logs = plugins.iter().any(|p| p.module.phases.has(crate::request::Phase::Log));
         Chain { plugins, needs_body, filters_body, logs }
     }
 
@@ -264,7 +266,7 @@ fn configure_entry(
     if !errors.is_empty() {
         return Err(errors);
     }
-    let Some(Accepted { needs_body, redactions }) = accepted else { return Err(errors) };
+    let Some(Accepted { needs_body, redactions, filters_body }) = accepted else { return Err(errors) };
     let quarantine = module.quarantine(config_id);
     Ok(Configured {
         module: module.clone(),
@@ -275,6 +277,7 @@ fn configure_entry(
         consumer,
         needs_body,
         redactions,
+        filters_body,
         quarantine,
     })
 }

@@ -32,6 +32,8 @@ pub struct Accepted {
     pub needs_body: bool,
     /// The credential places it reads, hidden in log records.
     pub(crate) redactions: Redactions,
+    /// Whether its body-filter runs (the module has one, and the configuration did not skip it).
+    pub(crate) filters_body: bool,
 }
 
 /// Phases as a bit set (the WIT `phases` flags).
@@ -287,17 +289,20 @@ impl Module {
         let mut req = RequestHeader::build("GET", b"/", None).expect("static request");
         let mut state = RequestState::new(entities.clone());
         let mut scope = CallScope { phase: Phase::Configure, req: &mut req, resp: None, state: &mut state };
-        let (needs, redactions) = self
+        let (needs, redactions, skips_body) = self
             .call_blocking(&mut scope, None, async |p, s| {
                 let accepted = p.wasmgate_plugin_handler().call_configure(&mut *s, id, json).await;
-                let redactions = std::mem::take(&mut s.data_mut().usage.redactions);
-                accepted.map(|r| r.map(|needs| (needs, redactions)))
+                let usage = &mut s.data_mut().usage;
+                let (redactions, skips) =
+                    (std::mem::take(&mut usage.redactions), std::mem::take(&mut usage.skips_body_filter));
+                accepted.map(|r| r.map(|needs| (needs, redactions, skips)))
             })
             .map_err(|e| match e {
                 CallError::Plugin(msg) => msg,
                 other => other.to_string(),
             })?;
-        Ok(Accepted { needs_body: needs.request_body, redactions })
+        let filters_body = self.phases.has(Phase::BodyFilter) && !skips_body;
+        Ok(Accepted { needs_body: needs.request_body, redactions, filters_body })
     }
 
     /// Runs one phase call for configuration `config` (configuring the instance first if it has

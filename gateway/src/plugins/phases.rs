@@ -169,7 +169,7 @@ pub(crate) fn body_filter(
 ) -> Verdict {
     scope.phase = Phase::BodyFilter;
     let mut clock = None;
-    for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::BodyFilter)) {
+    for p in chain.plugins.iter().filter(|p| p.filters_body) {
         let id = p.config_id;
         let chunk: &[u8] = body.as_deref().unwrap_or_default();
         let filter = async |plugin: &Plugin, store: &mut Store<HostState>| {

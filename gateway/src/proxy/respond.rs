@@ -99,8 +99,12 @@ impl Gateway {
         let chain = ctx.chain.clone();
         let verdict = phases::header_filter(&chain, &mut scope!(session, ctx, Phase::HeaderFilter, Some(resp))).await;
         if chain.filters_body {
-            // The body may change length: let it be chunked.
-            resp.remove_header(&http::header::CONTENT_LENGTH);
+            // The body may change length: an HTTP/1.1 client gets it chunked (without a length
+            // or chunks it could only read to the connection's end).
+            let had_length = resp.remove_header(&http::header::CONTENT_LENGTH).is_some();
+            if had_length && session.req_header().version == http::Version::HTTP_11 {
+                resp.insert_header(http::header::TRANSFER_ENCODING, "chunked").expect("static header");
+            }
             if ctx.state.wants_whole_body() {
                 ctx.held_body = Some(BytesMut::new());
             }

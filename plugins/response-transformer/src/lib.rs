@@ -184,6 +184,10 @@ impl Plugin for ResponseTransformer {
             add: values("add", &config.add)?,
             append: values("append", &config.append)?,
         };
+        if config.body.is_empty() {
+            // Headers only: bodies pass untouched, and keep their Content-Length.
+            response::skip_body_filter()?;
+        }
         Ok(wasmgate_plugin_sdk::ConfigNeeds { request_body: false })
     }
 

@@ -84,6 +84,7 @@ append = { headers = ["x-added:2"], json = ["verb:again"] }
     assert_eq!(resp.header("content-type"), Some("application/json; charset=utf-8"));
     assert_eq!(resp.header_values("x-added"), ["1", "2"]);
     assert_eq!(resp.header("content-length"), None, "the body may change length");
+    assert_eq!(resp.header("transfer-encoding"), Some("chunked"), "so it is chunked, and the connection stays usable");
     let doc = resp.json();
     assert_eq!(doc["verb"], json!(["GET", "again"]), "renamed, then appended");
     assert_eq!(doc["path"], "/hidden");
@@ -91,6 +92,15 @@ append = { headers = ["x-added:2"], json = ["verb:again"] }
     assert!(doc.get("body").is_none() && doc.get("method").is_none());
     assert!(doc["headers"].get("host").is_none(), "a nested member removed");
     assert_eq!(doc["headers"]["x-note"], "added", "a nested member added");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn response_header_operations_only_leave_the_body_alone() {
+    let (gw, _up) = start(&on_route("response-transformer", r#"add = { headers = ["x-one:1"] }"#)).await;
+    let resp = request(gw.port, "GET", "/x", &[], b"").await;
+    assert_eq!(resp.header("x-one"), Some("1"));
+    assert_eq!(resp.header("content-length"), Some(resp.text().len().to_string().as_str()), "kept");
+    assert_eq!(resp.header("transfer-encoding"), None);
 }
 
 #[test]

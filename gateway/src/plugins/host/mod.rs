@@ -168,6 +168,8 @@ pub(crate) struct Usage {
     pub(crate) over: Option<&'static str>,
     /// Credential places declared (in `configure`) for the log records to hide.
     pub(crate) redactions: Redactions,
+    /// The configuration being accepted declared that it leaves response bodies alone.
+    pub(crate) skips_body_filter: bool,
     /// When the call's CPU time is up (the epoch callback traps after it).
     pub(crate) deadline: Option<std::time::Instant>,
 }

@@ -47,6 +47,14 @@ impl Host for HostState {
         self.call.state.want_whole_body();
     }
 
+    fn skip_body_filter(&mut self) -> Result<(), String> {
+        if self.call.phase != Phase::Configure {
+            return Err("skip-body-filter: declare it in configure".into());
+        }
+        self.usage.skips_body_filter = true;
+        Ok(())
+    }
+
     fn status(&mut self) -> u16 {
         self.resp(false).map_or(0, |r| r.status.as_u16())
     }

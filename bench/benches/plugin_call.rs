@@ -227,7 +227,7 @@ fn bench_jwt(c: &mut Criterion) {
             Signer::new(MessageDigest::sha256(), key).unwrap().sign_oneshot_to_vec(input.as_bytes()).unwrap();
         let mut req = request();
         req.insert_header("authorization", format!("Bearer {input}.{}", URL_SAFE_NO_PAD.encode(signature))).unwrap();
-        let mut call = |req: &mut RequestHeader| {
+        let call = |req: &mut RequestHeader| {
             let mut state = RequestState::new(entities.clone());
             let mut scope = CallScope { phase: Phase::Access, req, resp: None, state: &mut state };
             let r = jwt.call_blocking(&mut scope, Some((4, "{}")), async |p, s| {

@@ -226,12 +226,8 @@ where
 }
 
 fn token_hash(input: &[u8], signature: &[u8]) -> [u8; 32] {
-    let mut all = Vec::with_capacity(input.len() + signature.len() + 1);
-    all.extend_from_slice(input);
-    all.push(b'.');
-    all.extend_from_slice(signature);
-    let digest = hash(MessageDigest::sha256(), &all).expect("sha256");
-    digest.as_ref().try_into().expect("32 bytes")
+    use sha2::Digest;
+    sha2::Sha256::new().chain_update(input).chain_update(b".").chain_update(signature).finalize().into()
 }
 
 fn curve(sha: Sha) -> Nid {

@@ -156,6 +156,26 @@ async fn enforced_headers_algorithms_body_digest_and_hiding() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn clock_skew_and_anonymous() {
+    let (gw, _up) = start_with(&on_route("hmac-auth", r#"clock_skew = 10, anonymous = "guest""#), "", FRANK).await;
+    let old = http_date(now_plus(-60));
+    let auth =
+        authorization("frank-hmac", "hmac-sha256", "date", &mac("hmac-sha256", "s3cr3t", &format!("date: {old}")));
+    let (status, echo, _) = get(&gw, "/", &[("date", &old), ("authorization", &auth)]).await;
+    let echo = echo.unwrap();
+    assert_eq!(status, 200, "a minute is past a 10 s skew: the anonymous consumer");
+    assert_eq!(
+        (echo.header("x-consumer-username"), echo.header("x-anonymous-consumer")),
+        (Some("guest"), Some("true"))
+    );
+    let now = http_date(now_plus(0));
+    let auth =
+        authorization("frank-hmac", "hmac-sha256", "date", &mac("hmac-sha256", "s3cr3t", &format!("date: {now}")));
+    let (_, echo, _) = get(&gw, "/", &[("date", &now), ("authorization", &auth)]).await;
+    assert_eq!(echo.unwrap().header("x-consumer-username"), Some("frank"));
+}
+
 #[test]
 fn dates_format_like_http() {
     assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");

@@ -15,6 +15,7 @@ mod log_plugins;
 mod rate_limiting;
 mod request_size_limiting;
 mod request_termination;
+mod scopes;
 mod transformers;
 mod ua_rate_limiting;
 mod walkthroughs;

@@ -70,7 +70,7 @@ fn load(names: &[&str]) -> (HashMap<String, Arc<Module>>, Arc<Entities>) {
         std::fs::copy(built(name), dir.join(format!("{name}.wasm"))).unwrap();
     }
     let file = PluginsFile { plugins_dir: dir.clone(), ..PluginsFile::default() };
-    let modules = PluginHost::default().load_modules(&file, &dir.join("plugins.toml")).expect("plugins load");
+    let modules = PluginHost::default().load_modules(&file, &dir.join("plugins.toml"), None).expect("plugins load");
     let cfg: GatewayConfig = toml::from_str(GATEWAY).unwrap();
     (modules, Arc::new(Entities::compile(&cfg).unwrap()))
 }

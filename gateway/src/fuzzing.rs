@@ -25,7 +25,7 @@ pub fn admin_body(data: &[u8]) {
     let kind = kinds[usize::from(selector >> 1) % kinds.len()];
     let content_type = if selector & 1 == 1 { "application/json" } else { "application/x-www-form-urlencoded" };
     let Ok((input, form)) = body::parse(Some(content_type), bytes) else { return };
-    let (records, modules) = (Records::default(), HashMap::new());
+    let (records, modules, compiling) = (Records::default(), HashMap::new(), Default::default());
     let entities = Arc::new(Entities::compile(&GatewayConfig::default()).expect("no entities compile"));
     let w = Write {
         records: &records,
@@ -34,6 +34,7 @@ pub fn admin_body(data: &[u8]) {
         parent: None,
         form,
         modules: &modules,
+        compiling: &compiling,
         entities: &entities,
         now: 0,
     };

@@ -90,7 +90,10 @@ impl Loader {
         file_errors.in_file(source).into_result(())?;
         let built = Arc::new(Entities::build(&cfg, &self.health).map_err(|e| e.in_file(source))?);
         let plugins_path = plugins_path.unwrap_or_else(|| self.gateway_file.clone());
-        let modules = self.host.load_modules(&plugins_file, &plugins_path).map_err(|e| e.in_file(&plugins_path))?;
+        // Modules no configuration names may wait (at start-up, when they would need compiling).
+        let used: BTreeSet<String> = cfg.plugins.iter().chain(&plugins_file.plugins).map(|p| p.name.clone()).collect();
+        let modules =
+            self.host.load_modules(&plugins_file, &plugins_path, Some(&used)).map_err(|e| e.in_file(&plugins_path))?;
         let mut errors = ConfigErrors::default();
         match entities {
             // The store (or a posted configuration) holds every plugin instance.
@@ -114,6 +117,12 @@ impl Loader {
         let server = std::mem::take(&mut cfg.server);
         let snapshot = Snapshot { version, entities: built, plugins };
         Ok(Loaded { server, snapshot, plugin_paths, modules, config: Arc::new(cfg) })
+    }
+
+    /// Leaves modules that no configuration uses, and that would need compiling, until after
+    /// start-up (`wasmgate run`): the listener opens without waiting for them.
+    pub fn defer_unused_modules(&self) {
+        self.host.defer_unused();
     }
 
     /// Drops the health of targets that `snapshot` (about to go live) no longer has.
@@ -215,6 +224,25 @@ impl Reloader {
         self.state.lock().modules.clone()
     }
 
+    /// Modules present but still compiling after start-up (not yet among [`Self::modules`]).
+    pub(crate) fn compiling(&self) -> BTreeSet<String> {
+        self.loader.host.compiling()
+    }
+
+    /// Compiles the modules left until after start-up, then loads them (as a hot load does).
+    fn compile_deferred(&self) {
+        let started = std::time::Instant::now();
+        let count = self.loader.host.compile_deferred();
+        if count > 0 {
+            tracing::info!(
+                count,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "unused plugin modules compiled after start-up"
+            );
+            self.reload(Trigger::PluginFile);
+        }
+    }
+
     /// Builds a new snapshot and swaps it in, or logs why not and keeps the current one. In
     /// declarative mode a signal or a changed `gateway.toml` makes the files the source again.
     pub(crate) fn reload(&self, trigger: Trigger) -> bool {
@@ -306,6 +334,8 @@ pub(crate) struct ReloadService {
 #[async_trait]
 impl BackgroundService for ReloadService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
+        let reloader = self.reloader.clone();
+        tokio::task::spawn_blocking(move || reloader.compile_deferred());
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Trigger>();
         let mut hup = match signal(SignalKind::hangup()) {
             Ok(s) => s,

@@ -2,12 +2,13 @@
 //! every host function and phase, ordering and scopes, sandbox limits, failure policies and hot
 //! loading.
 
+use crate::support::admin::call;
 use crate::support::gateway::run_cli;
 use crate::support::scenarios::{
     an_endless_loop_is_stopped_in, check_refuses, entities, failures_follow_the_policy_of, gateway,
     hot_load_under_load_of, misbehaving,
 };
-use crate::support::{Config, Echo, Upstream, eventually, free_port, request};
+use crate::support::{Config, Echo, Gateway, Upstream, eventually, free_port, request};
 
 const PROBE: &str = r#"
 [[plugins]]
@@ -389,4 +390,46 @@ fn modules_that_want_the_filesystem_or_network_are_refused() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains(r#"module "escape""#) && err.contains("needs imports wasmgate does not provide"), "{err}");
     assert!(err.contains("wasi:filesystem") || err.contains("wasi:sockets"), "{err}");
+}
+
+/// With an empty code cache, only the modules a configuration uses are compiled before the
+/// listener opens; the others compile after it, and an Admin API write naming one of those
+/// meanwhile is told to retry rather than refused for good.
+#[tokio::test(flavor = "multi_thread")]
+async fn unused_modules_compile_after_the_listener_opens() {
+    let up = Upstream::start("up").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (plugins, cache) = (dir.path().join("plugins"), dir.path().join("cache"));
+    std::fs::create_dir(&plugins).unwrap();
+    for m in ["key-auth", "cors", "jwt", "request-transformer"] {
+        std::fs::copy(crate::support::plugins::wasm(m), plugins.join(format!("{m}.wasm"))).unwrap();
+    }
+    let file =
+        format!("plugins_dir = {:?}\ncache_dir = {:?}\n", plugins.display().to_string(), cache.display().to_string());
+    let gw = Gateway::builder("").embedded().plugins_file(&file).start().await;
+    let service = format!("name=s&url={}", up.url());
+    assert_eq!(call(&gw, "POST", "/services", &service).await.status, 201, "served before any module compiled");
+    assert_eq!(call(&gw, "POST", "/services/s/routes", "name=r&paths[]=/").await.status, 201);
+    assert_eq!(request(gw.port, "GET", "/", &[], b"").await.status, 200);
+
+    // A write naming a module: 201 once it is compiled; until then 503, saying why.
+    eventually("key-auth to be usable", async || {
+        let resp = call(&gw, "POST", "/routes/r/plugins", "name=key-auth").await;
+        if resp.status == 503 {
+            assert!(resp.json()["message"].as_str().unwrap().contains("is still compiling"), "{}", resp.text());
+        }
+        resp.status == 201
+    })
+    .await;
+    assert_eq!(request(gw.port, "GET", "/", &[], b"").await.status, 401);
+    gw.wait_for_log("unused plugin modules compiled after start-up", 1).await;
+    assert!(gw.stderr().contains("count=4"), "{}", gw.stderr());
+    let enabled = call(&gw, "GET", "/plugins/enabled", "").await.json();
+    assert_eq!(enabled["enabled_plugins"].as_array().map(Vec::len), Some(4), "{enabled}");
+    // Restarted, everything comes from the cache: nothing is left for later.
+    let mut gw = gw;
+    gw.restart().await;
+    assert_eq!(request(gw.port, "GET", "/", &[], b"").await.status, 401);
+    let logged = gw.stderr().matches("compiled after start-up").count();
+    assert_eq!(logged, 1, "only the first start had modules to compile: {}", gw.stderr());
 }

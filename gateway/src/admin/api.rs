@@ -534,6 +534,8 @@ async fn module_settings(admin: &Admin, req: &Request<'_>, name: String) -> Resu
 pub(crate) struct WriteContext {
     /// Loaded plugin modules.
     pub(crate) modules: std::collections::HashMap<String, Arc<crate::plugins::module::Module>>,
+    /// Modules still compiling after start-up.
+    pub(crate) compiling: std::collections::BTreeSet<String>,
     /// The live entities.
     pub(crate) entities: Arc<crate::entities::Entities>,
     /// Seconds since the epoch.
@@ -549,6 +551,7 @@ impl WriteContext {
         parent: Option<(&'static str, String)>,
         form: bool,
     ) -> Write<'a> {
-        Write { records, existing, id, parent, form, modules: &self.modules, entities: &self.entities, now: self.now }
+        let (modules, compiling) = (&self.modules, &self.compiling);
+        Write { records, existing, id, parent, form, modules, compiling, entities: &self.entities, now: self.now }
     }
 }

@@ -33,6 +33,8 @@ pub(crate) struct Write<'a> {
     pub(crate) form: bool,
     /// Loaded plugin modules, by name.
     pub(crate) modules: &'a HashMap<String, Arc<Module>>,
+    /// Modules still compiling after start-up.
+    pub(crate) compiling: &'a std::collections::BTreeSet<String>,
     /// The live entities (plugins check names against them when configured).
     pub(crate) entities: &'a Arc<Entities>,
     /// Seconds since the epoch.
@@ -280,6 +282,11 @@ fn plugin_input(mut input: Map<String, Value>, w: &Write<'_>) -> Result<Map<Stri
         None | Some(Value::Null) => return Err(ApiError::field("name", "required field missing")),
         Some(_) => return Err(ApiError::field("name", "expected a string")),
     };
+    if w.compiling.contains(&name) {
+        return Err(ApiError::unavailable(format!(
+            "plugin '{name}' is still compiling (the gateway started without its compiled code); retry in a few seconds"
+        )));
+    }
     let Some(module) = w.modules.get(&name) else {
         let mut known: Vec<&str> = w.modules.keys().map(String::as_str).collect();
         known.sort();

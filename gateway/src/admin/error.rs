@@ -105,6 +105,11 @@ impl ApiError {
         )
     }
 
+    /// 503 for a write that needs something not ready yet (a module still compiling).
+    pub(crate) fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(503, json!({"message": message.into()}))
+    }
+
     /// 400 for a body that cannot be read.
     pub(crate) fn bad_body(message: impl Into<String>) -> ApiError {
         ApiError::new(400, json!({"message": message.into()}))

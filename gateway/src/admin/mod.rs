@@ -143,6 +143,7 @@ impl Admin {
         let mut next = (*inner.records).clone();
         let ctx = WriteContext {
             modules: self.reloader.modules(),
+            compiling: self.reloader.compiling(),
             entities: self.reloader.live().load().entities.clone(),
             now: now(),
         };

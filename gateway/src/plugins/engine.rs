@@ -65,6 +65,11 @@ impl PluginEngine {
         linker.instantiate_pre(component)
     }
 
+    /// Whether the compiled form of the module whose SHA-256 is `hash` is in the cache.
+    pub(crate) fn is_cached(&self, hash: &str) -> bool {
+        self.cache_dir.as_ref().is_some_and(|dir| cache_file(dir, hash, &self.compat).is_file())
+    }
+
     /// Compiles a component, or loads its compiled form from the cache (`hash` is the SHA-256 of
     /// `bytes`, hex). The flag says whether it came from the cache.
     pub(crate) fn compile(&self, bytes: &[u8], hash: &str) -> wasmtime::Result<(Component, bool)> {

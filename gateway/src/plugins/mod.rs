@@ -28,8 +28,9 @@ use module::Module;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use shared::Shared;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 pub(crate) use chain::{Chain, PluginSet};
@@ -41,15 +42,31 @@ pub struct PluginHost {
     engine: OnceLock<Result<PluginEngine, String>>,
     shared: Arc<Shared>,
     loaded: Mutex<HashMap<String, Arc<Module>>>,
+    /// At start-up: modules that no configuration uses and that are not in the code cache are
+    /// left for [`PluginHost::compile_deferred`] instead of compiled before serving.
+    deferring: AtomicBool,
+    deferred: Mutex<Vec<Deferred>>,
+}
+
+/// A module left to compile after start-up.
+struct Deferred {
+    name: String,
+    path: PathBuf,
+    settings: crate::config::ModuleSettings,
+    defaults: Limits,
+    plugins_toml: PathBuf,
 }
 
 impl PluginHost {
     /// Loads every module `file` names (all `*.wasm` in its `plugins_dir`, plus `[modules]` paths).
-    /// `file_path` is where `plugins.toml` lives; relative paths are resolved against it.
+    /// `file_path` is where `plugins.toml` lives; relative paths are resolved against it. While
+    /// deferring (see [`PluginHost::defer_unused`]), a module that is not in `used`, not loaded
+    /// and not in the code cache is left out, for [`PluginHost::compile_deferred`].
     pub fn load_modules(
         &self,
         file: &PluginsFile,
         file_path: &Path,
+        used: Option<&BTreeSet<String>>,
     ) -> Result<HashMap<String, Arc<Module>>, ConfigErrors> {
         let mut errors = ConfigErrors::default();
         let sources = module_sources(file, file_path, &mut errors);
@@ -72,9 +89,16 @@ impl PluginHost {
                 defaults: file.defaults,
                 plugins_toml: file_path,
             };
-            match self.module(engine, &mut loaded, wanted) {
-                Ok(m) => {
+            let may_defer = self.deferring.load(Ordering::Acquire) && used.is_some_and(|u| !u.contains(&name));
+            match self.module(engine, &mut loaded, wanted, may_defer) {
+                Ok(Some(m)) => {
                     modules.insert(name, m);
+                }
+                Ok(None) => {
+                    let mut deferred = self.deferred.lock();
+                    deferred.retain(|d| d.name != name);
+                    let plugins_toml = file_path.to_path_buf();
+                    deferred.push(Deferred { name, path, settings, defaults: file.defaults, plugins_toml });
                 }
                 Err(e) => errors.push(format!("module {name:?} ({}): {e}", path.display())),
             }
@@ -89,16 +113,54 @@ impl PluginHost {
         let engine = self.engine.get_or_init(|| PluginEngine::new(cache_dir).map_err(|e| format!("{e:#}"))).as_ref()?;
         let settings = crate::config::ModuleSettings::default();
         let wanted = Wanted { name, path, settings: &settings, defaults: Limits::default(), plugins_toml: path };
-        self.module(engine, &mut self.loaded.lock(), wanted)
+        Ok(self.module(engine, &mut self.loaded.lock(), wanted, false)?.expect("not deferred"))
     }
 
-    /// The module `name` from `path`, reusing the loaded one when file and settings are unchanged.
+    /// From now on, leaves modules that no configuration uses and that would need compiling to
+    /// [`PluginHost::compile_deferred`] (`wasmgate run` at start-up: serve first, compile after).
+    pub fn defer_unused(&self) {
+        self.deferring.store(true, Ordering::Release);
+    }
+
+    /// Stops deferring, and compiles the modules left so far into the loaded ones (without
+    /// holding anything a request or a load waits for). How many there were; errors are logged
+    /// (a broken module nobody uses does not stop the gateway).
+    pub fn compile_deferred(&self) -> usize {
+        self.deferring.store(false, Ordering::Release);
+        let Some(Ok(engine)) = self.engine.get() else { return 0 };
+        let deferred = std::mem::take(&mut *self.deferred.lock());
+        for d in &deferred {
+            let wanted = Wanted {
+                name: &d.name,
+                path: &d.path,
+                settings: &d.settings,
+                defaults: d.defaults,
+                plugins_toml: &d.plugins_toml,
+            };
+            let mut scratch = HashMap::new();
+            match self.module(engine, &mut scratch, wanted, false) {
+                Ok(Some(m)) => drop(self.loaded.lock().insert(d.name.clone(), m)),
+                Ok(None) => {}
+                Err(e) => tracing::error!("module {:?} ({}): {e}", d.name, d.path.display()),
+            }
+        }
+        deferred.len()
+    }
+
+    /// The names of the modules left to compile after start-up.
+    pub(crate) fn compiling(&self) -> BTreeSet<String> {
+        self.deferred.lock().iter().map(|d| d.name.clone()).collect()
+    }
+
+    /// The module `name` from `path`, reusing the loaded one when file and settings are unchanged;
+    /// `None` when `may_defer` and it would need compiling.
     fn module(
         &self,
         engine: &PluginEngine,
         loaded: &mut HashMap<String, Arc<Module>>,
         wanted: Wanted<'_>,
-    ) -> Result<Arc<Module>, String> {
+        may_defer: bool,
+    ) -> Result<Option<Arc<Module>>, String> {
         let Wanted { name, path, settings, defaults, plugins_toml } = wanted;
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
         let hash = hex::encode(Sha256::digest(&bytes));
@@ -107,13 +169,16 @@ impl PluginHost {
             && m.hash == hash
             && m.loaded_with == (settings.clone(), defaults)
         {
-            return Ok(m.clone());
+            return Ok(Some(m.clone()));
+        }
+        if may_defer && !engine.is_cached(&hash) {
+            return Ok(None);
         }
         let grants = SinkGrants::new(name, &settings.allow_log_files, &settings.allow_log_endpoints, plugins_toml)?;
         let source = module::Source { name, path: path.to_path_buf(), bytes: &bytes, hash, grants };
         let module = Arc::new(Module::load(engine, &self.shared, source, settings, defaults)?);
         loaded.insert(name.to_string(), module.clone());
-        Ok(module)
+        Ok(Some(module))
     }
 }
 

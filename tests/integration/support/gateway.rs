@@ -225,6 +225,12 @@ impl GatewayBuilder {
         b
     }
 
+    /// `plugins.toml` as it is (after `embedded`, replacing the one that sets).
+    pub fn plugins_file(mut self, text: &str) -> Self {
+        self.plugins_file = Some(text.to_string());
+        self
+    }
+
     /// Makes the plugins directory a symlink (to `plugins.real`), as deployments often do.
     pub fn linked_plugins_dir(mut self) -> Self {
         self.linked_plugins_dir = true;

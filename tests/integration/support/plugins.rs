@@ -21,8 +21,25 @@ pub fn built() -> &'static [PathBuf; 2] {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        [repo().join("target/plugins"), repo().join("target/test-plugins")]
+        let dirs = [repo().join("target/plugins"), repo().join("target/test-plugins")];
+        dirs.iter().for_each(|d| compile_into_cache(d));
+        dirs
     })
+}
+
+/// Compiles every module in `dir` into the shared cache (`wasmgate check` compiles them all), so
+/// that test gateways find them compiled: a gateway leaves uncompiled modules that its
+/// configuration does not use until after start-up, which would make a test's timing decide
+/// whether a module is there yet. (`unused_modules_compile_after_the_listener_opens` tests that
+/// on a cache of its own.)
+fn compile_into_cache(dir: &Path) {
+    let work = tempfile::tempdir().unwrap();
+    let plugins =
+        format!("plugins_dir = {:?}\ncache_dir = {:?}\n", dir.display().to_string(), cache_dir().display().to_string());
+    std::fs::write(work.path().join("plugins.toml"), plugins).unwrap();
+    std::fs::write(work.path().join("gateway.toml"), "[server]\nplugins_file = \"plugins.toml\"\n").unwrap();
+    // A module that is refused on purpose (`escape`) fails the check; the others are cached.
+    let _ = super::gateway::run_cli(&["check", "-c", "gateway.toml"], work.path());
 }
 
 /// The path of a built plugin module, bundled or test-only (`stamp-v2` included).

@@ -14,7 +14,9 @@
 #
 # Targets are interleaved over ROUNDS rounds and each figure is the median. Each proxy runs only
 # during its own measurement. With two or more cores the proxy under test is pinned to the last
-# core and wrk and the backend to the others, so that the client never competes with it.
+# core and wrk and the backend to the others, so that the client never competes with it; then each
+# target is measured again unpinned, everything sharing every core, as users run it (the
+# "unpinned" columns; PINNED_ONLY=1 skips them).
 # Results: stdout and target/bench-compare.md. Compare rows of one run, never across runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,7 +96,21 @@ CONF
 
 nginx_conf "$work/backend" "server { listen $BACKEND reuseport; location / { default_type text/plain; return 200 'hello from the backend\n'; } }"
 $client_cpu nginx -p "$work/backend" -c nginx.conf &
+backend_pid=$!
 pids+=($!)
+
+# Users do not pin: each target is also measured with the proxy, wrk and the backend sharing
+# every core (rows "u-NAME"). PINNED_ONLY=1 skips that second pass.
+pinning() { # pinned | unpinned
+  local all="0-$((cores - 1))" client="0-$((cores - 2))"
+  case "$1" in
+    unpinned) proxy_cpu=""; client_cpu=""; taskset -a -p -c "$all" "$backend_pid" >/dev/null ;;
+    pinned) proxy_cpu="taskset -c $((cores - 1))"; client_cpu="taskset -c $client"
+      taskset -a -p -c "$client" "$backend_pid" >/dev/null ;;
+  esac
+}
+modes=(pinned)
+[ "$cores" -lt 2 ] || [ "${PINNED_ONLY:-0}" = 1 ] || modes+=(unpinned)
 
 # --- the targets ---------------------------------------------------------------------------------
 proxy_pass='proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";'
@@ -351,11 +367,11 @@ measure() {
   (cd "$dir" && exec $proxy_cpu $cmd >"$work/$name.log" 2>&1) &
   local pid=$! swapper=""
   wait_ready "$name"
-  local url="http://127.0.0.1:$PORT/svc5000"
-  [[ "$name" != tls-* ]] || url="https://127.0.0.1:$TLS_PORT/svc5000"
+  local url="http://127.0.0.1:$PORT/svc5000" base="${name#u-}"
+  [[ "$base" != tls-* ]] || url="https://127.0.0.1:$TLS_PORT/svc5000"
   # shellcheck disable=SC2086
   $client_cpu wrk -t1 -c"$conns" -d2s -H 'apikey: bench-key' $extra "$url" >/dev/null
-  if [ "$name" = hotload ]; then
+  if [ "$base" = hotload ]; then
     (
       i=0
       while true; do
@@ -367,7 +383,7 @@ measure() {
     ) &
     swapper=$!
   fi
-  if [ "$name" = loop ] || [ "$name" = loop-noq ]; then
+  if [ "$base" = loop ] || [ "$base" = loop-noq ]; then
     # One client sends a looping input every 100 ms; wrk's requests are the other clients.
     (
       while true; do
@@ -393,7 +409,7 @@ measure() {
   if [ -n "$swapper" ]; then
     kill "$swapper"; wait "$swapper" 2>/dev/null || true
   fi
-  if [ "$name" = hotload ]; then
+  if [ "$base" = hotload ]; then
     cp target/test-plugins/stamp.wasm "$work/plugins/stamp.wasm"
     echo "  stamp.wasm was loaded $(grep 'plugin module loaded' "$work/$name.log" | grep -c stamp) times" >&2
   fi
@@ -446,14 +462,21 @@ paths = ["/idle"]' > "$d/gateway.toml"
 
 echo "bench-compare: $rounds rounds x ${duration}s, wrk -t1 -c$conns, $(nproc) cores" >&2
 for round in $(seq 1 "$rounds"); do
-  echo "round $round/$rounds" >&2
-  for t in "${targets[@]}"; do
-    IFS='|' read -r name label cmd extra <<<"$t"
-    # ONLY="none five" measures just those targets.
-    [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $name "* ]] || continue
-    measure "$name" "$label" "$cmd" "$extra"
+  for mode in "${modes[@]}"; do
+    echo "round $round/$rounds ($mode)" >&2
+    pinning "$mode"
+    prefix=""; [ "$mode" = pinned ] || prefix="u-"
+    for t in "${targets[@]}"; do
+      IFS='|' read -r name label cmd extra <<<"$t"
+      # ONLY="none five" measures just those targets.
+      [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $name "* ]] || continue
+      # The unpinned row runs in the pinned one's directory.
+      [ -z "$prefix" ] || ln -sfn "$work/$name" "$work/$prefix$name"
+      measure "$prefix$name" "$label${prefix:+ (unpinned)}" "$cmd" "$extra"
+    done
   done
 done
+[ "$cores" -lt 2 ] || pinning pinned
 [ -n "${ONLY:-}" ] || idle=$(idle_rss)
 
 # --- edge protocols (--edge) ---------------------------------------------------------------------
@@ -522,19 +545,20 @@ median() { sort -g | awk '{a[NR] = $1} END { print a[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 col() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$work/results" | median; }
 {
-  echo "| target | req/s | p50 ms | p99 ms | CPU µs/req | RSS MB | errors | x nginx | x bare Pingora |"
-  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-  nginx_rps=$(col nginx 2); bare_rps=$(col bare 2); bare_mi_rps=$(col bare-mimalloc 2)
+  echo "| target | req/s | p50 ms | p99 ms | CPU µs/req | RSS MB | errors | x nginx | x bare Pingora | req/s unpinned | x bare unpinned |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  nginx_rps=$(col nginx 2); bare_rps=$(col bare 2); bare_mi_rps=$(col bare-mimalloc 2); bare_u=$(col u-bare 2)
   for t in "${targets[@]}"; do
     IFS='|' read -r name label _ _ <<<"$t"
     rps=$(col "$name" 2)
     [ -n "$rps" ] || continue
     errors=$(awk -v n="$name" '$1 == n {s += $7} END {print s + 0}' "$work/results")
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$rps" "$(col "$name" 3)" \
+    rps_u=$(col "u-$name" 2)
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$rps" "$(col "$name" 3)" \
       "$(col "$name" 4)" "$(col "$name" 5)" "$(col "$name" 6)" "$errors" "$(ratio "$rps" "$nginx_rps")" \
-      "$(ratio "$rps" "$bare_rps")"
+      "$(ratio "$rps" "$bare_rps")" "${rps_u:--}" "$(ratio "$rps_u" "$bare_u")"
   done
-  none=$(col none 2)
+  none=$(col none 2); none_u=$(col u-none 2)
   echo
   echo "Ratios (goals in docs/BENCHMARKS.md):"
   echo "- wasmgate no plugins / bare Pingora: $(ratio "$none" "$bare_rps") req/s, $(ratio "$(col none 4)" "$(col bare 4)") p99 (goals: >= 0.95, <= 1.1)"
@@ -542,6 +566,7 @@ col() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$work/results" | median; }
   [ -z "${BASELINE:-}" ] || echo "- wasmgate no plugins / the baseline build: $(ratio "$none" "$(col baseline 2)") req/s, $(ratio "$(col none 5)" "$(col baseline 5)") CPU per request"
   echo "- key-auth + rate-limiting / no plugins: $(ratio "$(col keyauth-rl 2)" "$none") (goal: >= 0.85)"
   echo "- five plugins / no plugins: $(ratio "$(col five 2)" "$none") (goal: >= 0.75)"
+  echo "- unpinned (proxy, wrk and backend sharing the cores): no plugins / bare Pingora $(ratio "$none_u" "$bare_u"), key-auth + rate-limiting / no plugins $(ratio "$(col u-keyauth-rl 2)" "$none_u"), five plugins / no plugins $(ratio "$(col u-five 2)" "$none_u")"
   echo "- metrics on / off: $(ratio "$none" "$(col none-nometrics 2)") req/s with no plugins, $(ratio "$(col five 2)" "$(col five-nometrics 2)") with five (goal: >= 0.97)"
   echo "- jwt / no plugins: HS256 $(ratio "$(col jwt-hs 2)" "$none") (goal: >= 0.9), RS256 $(ratio "$(col jwt-rs 2)" "$none") (goal: >= 0.8); cors: $(ratio "$(col cors 2)" "$none")"
   echo "- three header operations / no plugins: request-transformer $(ratio "$(col req-transformer 2)" "$none"), response-transformer $(ratio "$(col resp-transformer 2)" "$none") (goals: >= 0.9)"

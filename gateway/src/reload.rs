@@ -241,6 +241,7 @@ impl Reloader {
             );
             self.reload(Trigger::PluginFile);
         }
+        self.loader.host.forget_deferred();
     }
 
     /// Builds a new snapshot and swaps it in, or logs why not and keeps the current one. In

@@ -282,7 +282,7 @@ fn plugin_input(mut input: Map<String, Value>, w: &Write<'_>) -> Result<Map<Stri
         None | Some(Value::Null) => return Err(ApiError::field("name", "required field missing")),
         Some(_) => return Err(ApiError::field("name", "expected a string")),
     };
-    if w.compiling.contains(&name) {
+    if w.compiling.contains(&name) && !w.modules.contains_key(&name) {
         return Err(ApiError::unavailable(format!(
             "plugin '{name}' is still compiling (the gateway started without its compiled code); retry in a few seconds"
         )));

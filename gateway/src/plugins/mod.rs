@@ -49,6 +49,7 @@ pub struct PluginHost {
 }
 
 /// A module left to compile after start-up.
+#[derive(Clone)]
 struct Deferred {
     name: String,
     path: PathBuf,
@@ -124,11 +125,12 @@ impl PluginHost {
 
     /// Stops deferring, and compiles the modules left so far into the loaded ones (without
     /// holding anything a request or a load waits for). How many there were; errors are logged
-    /// (a broken module nobody uses does not stop the gateway).
+    /// (a broken module nobody uses does not stop the gateway). They count as compiling until
+    /// [`PluginHost::forget_deferred`], once a load has taken them in.
     pub fn compile_deferred(&self) -> usize {
         self.deferring.store(false, Ordering::Release);
         let Some(Ok(engine)) = self.engine.get() else { return 0 };
-        let deferred = std::mem::take(&mut *self.deferred.lock());
+        let deferred: Vec<Deferred> = self.deferred.lock().iter().map(Deferred::clone).collect();
         for d in &deferred {
             let wanted = Wanted {
                 name: &d.name,
@@ -145,6 +147,11 @@ impl PluginHost {
             }
         }
         deferred.len()
+    }
+
+    /// Ends the start-up compilation: the modules are loaded now.
+    pub fn forget_deferred(&self) {
+        self.deferred.lock().clear();
     }
 
     /// The names of the modules left to compile after start-up.

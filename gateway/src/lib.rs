@@ -31,5 +31,6 @@ mod signatures;
 mod sinks;
 mod snapshot;
 mod status;
+mod ticket_keys;
 mod tls;
 pub mod transfer;

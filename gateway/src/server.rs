@@ -46,6 +46,8 @@ pub fn run(opts: RunOptions) -> Result<(), ConfigErrors> {
     };
     let entities = store.as_ref().map(|(_, records)| records.to_config()).transpose()?;
     let (reloader, server_cfg) = Reloader::start(loader, entities)?;
+    // What loading the configuration and the plugins used and freed is not needed again.
+    crate::memory::release_free();
 
     let in_flight = Arc::new(AtomicUsize::new(0));
     let conf = server_conf(&server_cfg);
@@ -107,6 +109,7 @@ fn add_listeners(
     let policy = TlsPolicy::from_server(server)
         .and_then(|p| p.read_client_ca(server, config_file))
         .map_err(ConfigErrors::from)?;
+    let tickets = policy.ticket_keys().map_err(|e| ConfigErrors::from(format!("server: TLS session tickets: {e}")))?;
     for l in listeners {
         let addr = l.addr.to_string();
         let mut options = TcpSocketOptions::default();
@@ -118,7 +121,7 @@ fn add_listeners(
                     ConfigErrors::from(format!("server: proxy_listen: {addr}: TLS settings: {e}"))
                 };
                 let mut tls = TlsSettings::with_callbacks(Box::new(chooser)).map_err(|e| settings_error(&e))?;
-                policy.apply(&mut tls).map_err(|e| settings_error(&e))?;
+                policy.apply(&mut tls, tickets.as_ref()).map_err(|e| settings_error(&e))?;
                 if l.http2 {
                     tls.enable_h2();
                 }

@@ -585,3 +585,38 @@ async fn rsa_and_ecdsa_pairs_and_an_expired_certificate() {
     let served = String::from_utf8_lossy(&served.stdout);
     assert!(served.contains("subject=CN = old.test"), "an expired certificate is still served: {served}");
 }
+
+/// Ticket keys rotate every `ssl_session_ticket_rotation`: a ticket resumes under the current
+/// key and the one before it (and is then renewed), and one under an older key gets a full
+/// handshake, not an error.
+#[tokio::test(flavor = "multi_thread")]
+async fn session_ticket_keys_rotate() {
+    let up = Upstream::start("up").await;
+    let certs = tempfile::tempdir().unwrap();
+    let api = certificate(certs.path(), "api", "api.test");
+    let tls = free_port();
+    let _gw = api_over_tls(&up, &api, tls).server("ssl_session_ticket_rotation = 2").start().await;
+    let session = |name: &str| certs.path().join(name).to_str().unwrap().to_string();
+    let (first, second) = (session("first.pem"), session("second.pem"));
+    let start = std::time::Instant::now();
+    let at = |seconds: f64| async move {
+        tokio::time::sleep(std::time::Duration::from_secs_f64(seconds).saturating_sub(start.elapsed())).await
+    };
+    assert!(s_client(tls, &["-tls1_2", "-sess_out", &first]).contains("New, TLSv1.2"));
+    assert!(s_client(tls, &["-tls1_2", "-sess_in", &first]).contains("Reused, TLSv1.2"));
+    // In the second period the first key is still accepted; a new session gets a new key.
+    at(2.5).await;
+    let renewed = s_client(tls, &["-tls1_2", "-sess_in", &first]);
+    assert!(renewed.contains("Reused, TLSv1.2"), "the previous key still resumes: {renewed}");
+    assert!(s_client(tls, &["-tls1_2", "-sess_out", &second]).contains("New, TLSv1.2"));
+    // Two periods after it was replaced, the first key is gone: a full handshake, no error;
+    // the second ticket's key is the previous one now, and still resumes.
+    at(5.0).await;
+    let expired = s_client(tls, &["-tls1_2", "-sess_in", &first]);
+    assert!(expired.contains("New, TLSv1.2"), "a full handshake: {expired}");
+    let previous = s_client(tls, &["-tls1_2", "-sess_in", &second]);
+    assert!(previous.contains("Reused, TLSv1.2"), "{previous}");
+
+    let (code, out) = crate::support::config::check_files("[server]\nssl_session_ticket_rotation = 0\n", None);
+    assert!(code != 0 && out.contains("ssl_session_ticket_rotation: give seconds, at least 1"), "{out}");
+}

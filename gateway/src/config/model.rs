@@ -62,6 +62,8 @@ pub(crate) struct ServerConfig {
     pub(crate) ssl_ciphers: Option<String>,
     /// Session resumption with TLS tickets.
     pub(crate) ssl_session_tickets: bool,
+    /// Seconds between ticket-key rotations: a ticket resumes for one to two of them.
+    pub(crate) ssl_session_ticket_rotation: u64,
     /// A PEM file of CA certificates: the `ssl` listeners ask clients for a certificate signed
     /// by one of them (mutual TLS); plugins see its subject and fingerprint.
     pub(crate) ssl_client_ca: Option<PathBuf>,
@@ -140,6 +142,7 @@ impl Default for ServerConfig {
             ssl_cipher_suite: "intermediate".into(),
             ssl_ciphers: None,
             ssl_session_tickets: true,
+            ssl_session_ticket_rotation: 3600,
             ssl_client_ca: None,
             ssl_verify_client: "optional".into(),
             http2_max_concurrent_streams: 128,

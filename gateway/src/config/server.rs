@@ -218,6 +218,7 @@ pub(crate) const RELOAD_POLICY: &[FieldPolicy] = policy![
     ssl_cipher_suite: OnRestart,
     ssl_ciphers: OnRestart,
     ssl_session_tickets: OnRestart,
+    ssl_session_ticket_rotation: OnRestart,
     ssl_client_ca: OnRestart,
     ssl_verify_client: OnRestart,
     http2_max_concurrent_streams: OnRestart,

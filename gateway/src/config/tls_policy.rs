@@ -1,12 +1,16 @@
 //! The TLS policy of the proxy listeners, in Kong's names: `ssl_protocols` ("TLSv1.2 TLSv1.3"),
 //! `ssl_cipher_suite` (Mozilla's `modern`, `intermediate`, `old`, or `custom` with
-//! `ssl_ciphers`), `ssl_session_tickets`, and client certificates (`ssl_client_ca`,
+//! `ssl_ciphers`), `ssl_session_tickets` (with keys rotated every `ssl_session_ticket_rotation`
+//! seconds), and client certificates (`ssl_client_ca`,
 //! `ssl_verify_client`, nginx's names).
 
 use super::{ServerConfig, relative_to};
+use crate::ticket_keys::TicketKeys;
 use openssl::ssl::{SslAcceptorBuilder, SslOptions, SslVerifyMode, SslVersion};
 use openssl::x509::X509;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Mozilla's "old" TLS 1.0–1.2 cipher list (nginx's, as Kong ships it).
 const OLD_CIPHERS: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:\
@@ -23,8 +27,8 @@ pub(crate) struct TlsPolicy {
     versions: (SslVersion, SslVersion),
     /// A TLS 1.2 cipher list replacing Mozilla's intermediate one (the acceptor's own).
     ciphers: Option<String>,
-    /// Session resumption through tickets.
-    tickets: bool,
+    /// Session resumption through tickets, and how often their key is replaced.
+    tickets: Option<Duration>,
     /// CAs that sign client certificates, and whether a client must present one.
     client_ca: Option<(Vec<X509>, bool)>,
 }
@@ -82,16 +86,20 @@ impl TlsPolicy {
             "on" => true,
             other => return Err(format!("server: ssl_verify_client: {other:?} is not one of optional, on")),
         };
+        if s.ssl_session_ticket_rotation == 0 {
+            return Err("server: ssl_session_ticket_rotation: give seconds, at least 1 (default 3600)".into());
+        }
+        let rotation = Duration::from_secs(s.ssl_session_ticket_rotation);
         let policy = TlsPolicy {
             versions,
             ciphers,
-            tickets: s.ssl_session_tickets,
+            tickets: s.ssl_session_tickets.then_some(rotation),
             client_ca: s.ssl_client_ca.as_ref().map(|_| (Vec::new(), require_client)),
         };
         // A cipher list OpenSSL does not take is found now, not at the first handshake.
         let mut probe = openssl::ssl::SslAcceptor::mozilla_intermediate_v5(openssl::ssl::SslMethod::tls())
             .map_err(|e| format!("server: TLS: {e}"))?;
-        policy.apply(&mut probe).map_err(|e| format!("server: ssl_ciphers: {e}"))?;
+        policy.apply(&mut probe, None).map_err(|e| format!("server: ssl_ciphers: {e}"))?;
         Ok(policy)
     }
 
@@ -109,8 +117,17 @@ impl TlsPolicy {
         Ok(self)
     }
 
-    /// Sets the policy on a listener's acceptor.
-    pub(crate) fn apply(&self, b: &mut SslAcceptorBuilder) -> Result<(), openssl::error::ErrorStack> {
+    /// The ticket keys the listeners share, if tickets are on.
+    pub(crate) fn ticket_keys(&self) -> Result<Option<Arc<TicketKeys>>, openssl::error::ErrorStack> {
+        self.tickets.map(TicketKeys::new).transpose()
+    }
+
+    /// Sets the policy on a listener's acceptor, with the process's ticket keys.
+    pub(crate) fn apply(
+        &self,
+        b: &mut SslAcceptorBuilder,
+        tickets: Option<&Arc<TicketKeys>>,
+    ) -> Result<(), openssl::error::ErrorStack> {
         if let Some((cas, required)) = &self.client_ca {
             let mut mode = SslVerifyMode::PEER;
             if *required {
@@ -129,8 +146,12 @@ impl TlsPolicy {
         if let Some(list) = &self.ciphers {
             b.set_cipher_list(list)?;
         }
-        if !self.tickets {
-            b.set_options(SslOptions::NO_TICKET);
+        match (self.tickets, tickets) {
+            (None, _) => {
+                b.set_options(SslOptions::NO_TICKET);
+            }
+            (Some(_), Some(keys)) => keys.install(b)?,
+            (Some(_), None) => {}
         }
         Ok(())
     }

@@ -9,6 +9,18 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Huge pages off before any constructor runs, the allocator's included (`.preinit_array`), so
+/// that no 2 MiB page is taken before they are: see [`wasmgate::memory::no_huge_pages`].
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".preinit_array")]
+static NO_HUGE_PAGES: extern "C" fn() = {
+    extern "C" fn no_huge_pages() {
+        wasmgate::memory::no_huge_pages()
+    }
+    no_huge_pages
+};
+
 #[derive(Parser)]
 #[command(name = "wasmgate", version, about = "API gateway on Pingora with WebAssembly plugins")]
 struct Cli {

@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// The layers, bottom first.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("configuration", &["config", "dns", "memory", "passwords", "signatures"]),
+    ("configuration", &["config", "dns", "memory", "passwords", "signatures", "ticket_keys"]),
     ("entity parts", &["balancer", "consumers", "health", "ids", "router", "tls"]),
     ("compiled entities", &["entities"]),
     ("the request", &["request"]),

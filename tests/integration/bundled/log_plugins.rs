@@ -212,9 +212,20 @@ async fn http_log_drops_past_the_queue_bound_and_counts_it() {
     let settings = "queue = { max_entries = 5, initial_retry_delay = 0.05, max_retry_delay = 0.1 }";
     let (_gw, status) = requests_logged_to(&endpoint, settings, 0).await;
     let sink = format!("http://127.0.0.1:{port}/logs");
-    let dropped = entries(status, &sink, "dropped").await;
+    // Entries are queued after their answers: wait until all but the six the queue can hold
+    // (one being retried, five behind it) were dropped, before the endpoint comes up.
+    crate::support::wait::eventually("the entries past the bound to be dropped", async || {
+        entries(status, &sink, "dropped").await >= 14
+    })
+    .await;
     let collector = Collector::start_on(port).await;
-    let got = collector.wait_until(Duration::from_secs(10), |r| r.len() as u64 + dropped >= 20).await;
+    let mut dropped = 0;
+    crate::support::wait::eventually("each entry to be delivered or dropped", async || {
+        dropped = entries(status, &sink, "dropped").await;
+        collector.received().len() as u64 + dropped >= 20
+    })
+    .await;
+    let got = collector.received();
     // One entry is being retried; five wait behind it; the rest had no room.
     assert!((5..=6).contains(&got.len()), "delivered {} of 20", got.len());
     assert_eq!(got.len() as u64 + dropped, 20, "each entry is delivered or counted as dropped");

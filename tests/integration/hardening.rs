@@ -352,3 +352,19 @@ async fn a_flood_of_one_failure_kind_does_not_hide_the_first_of_another() {
         assert!(log.contains(first), "the first {first:?} is logged after the flood:\n{log}");
     }
 }
+
+/// A plugin that loops while validating its configuration stops the load at the load deadline
+/// (at least 1 s, or `cpu_ms` when longer), and says so; the phase deadline does not apply.
+#[test]
+fn a_configuration_that_loops_in_validation_is_refused_at_the_load_deadline() {
+    for (cpu_ms, says) in [(50, "stopped at its CPU deadline (1000 ms)"), (1500, "(1500 ms)")] {
+        let started = std::time::Instant::now();
+        let (code, out) = Config::new()
+            .plugins_toml(&format!("[defaults]\ncpu_ms = {cpu_ms}"))
+            .plugin("misbehave", "", "configure_loop = true")
+            .only_modules(&["misbehave"])
+            .check();
+        assert!(code != 0 && out.contains(says), "{out}");
+        assert!(started.elapsed() >= Duration::from_millis(1000), "{:?}", started.elapsed());
+    }
+}

@@ -147,6 +147,10 @@ pub struct CallScope<'a> {
 
 /// The longest CPU deadline of a call, ms: a minute holds a worker thread long enough.
 const MAX_CPU_MS: u64 = 60_000;
+/// The least CPU deadline of the calls a load makes (instantiation, `metadata`, validating each
+/// configuration): they run once, off the request path, often while the machine is busy
+/// starting or reloading, and a `cpu_ms` sized for phase calls would fail the load.
+const LOAD_CPU_MS: u64 = 1000;
 
 /// A module file to load.
 pub struct Source<'a> {
@@ -223,11 +227,12 @@ impl Module {
             log_limit: Arc::default(),
             quarantines: Mutex::default(),
         };
+        let load_ms = module.limits.cpu_ms.max(LOAD_CPU_MS);
         let (mut instance, meta) = block_on(async {
-            let mut instance = module.instantiate().await.map_err(|e| format!("cannot be instantiated: {e}"))?;
-            module.start_call(&mut instance.store);
+            let mut instance = module.instantiate(load_ms).await.map_err(|e| format!("cannot be instantiated: {e}"))?;
+            module.start_call(&mut instance.store, load_ms);
             let meta = instance.plugin.wasmgate_plugin_handler().call_metadata(&mut instance.store).await;
-            let meta = meta.map_err(|e| format!("metadata(): {}", module.classify(e)))?;
+            let meta = meta.map_err(|e| format!("metadata(): {}", module.classify(e, load_ms)))?;
             Ok::<_, String>((instance, meta))
         })?;
         instance.store.data_mut().usage = Default::default();
@@ -248,13 +253,13 @@ impl Module {
     /// Starts the CPU deadline of a call: `cpu_ms` from now, plus one tick, because the first
     /// tick may come right after the call starts (otherwise a 1 ms budget could interrupt a call
     /// of a few µs). The call yields at the next tick, and at every one after it.
-    fn start_call(&self, store: &mut Store<HostState>) {
-        let budget = Duration::from_millis(self.limits.cpu_ms) + TICK;
+    fn start_call(&self, store: &mut Store<HostState>, cpu_ms: u64) {
+        let budget = Duration::from_millis(cpu_ms) + TICK;
         store.data_mut().usage.deadline = Some(Instant::now() + budget);
         store.set_epoch_deadline(1);
     }
 
-    async fn instantiate(&self) -> Result<Box<Instance>, CallError> {
+    async fn instantiate(&self, cpu_ms: u64) -> Result<Box<Instance>, CallError> {
         let state = HostState::new(
             self.name.clone(),
             self.shared.clone(),
@@ -272,8 +277,8 @@ impl Module {
             // the call first in line, and the I/O waiting, for up to 61 ticks).
             _ => Ok(wasmtime::UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))),
         });
-        self.start_call(&mut store);
-        let plugin = self.pre.instantiate_async(&mut store).await.map_err(|e| self.classify(e))?;
+        self.start_call(&mut store, cpu_ms);
+        let plugin = self.pre.instantiate_async(&mut store).await.map_err(|e| self.classify(e, cpu_ms))?;
         let generation = self.generation.load(Ordering::Acquire);
         Ok(Box::new(Instance { generation, store, plugin, configured: Vec::new() }))
     }
@@ -289,18 +294,17 @@ impl Module {
         let mut req = RequestHeader::build("GET", b"/", None).expect("static request");
         let mut state = RequestState::new(entities.clone());
         let mut scope = CallScope { phase: Phase::Configure, req: &mut req, resp: None, state: &mut state };
-        let (needs, redactions, skips_body) = self
-            .call_blocking(&mut scope, None, async |p, s| {
-                let accepted = p.wasmgate_plugin_handler().call_configure(&mut *s, id, json).await;
-                let usage = &mut s.data_mut().usage;
-                let (redactions, skips) =
-                    (std::mem::take(&mut usage.redactions), std::mem::take(&mut usage.skips_body_filter));
-                accepted.map(|r| r.map(|needs| (needs, redactions, skips)))
-            })
-            .map_err(|e| match e {
-                CallError::Plugin(msg) => msg,
-                other => other.to_string(),
-            })?;
+        let validating = self.call_within(self.limits.cpu_ms.max(LOAD_CPU_MS), &mut scope, None, async |p, s| {
+            let accepted = p.wasmgate_plugin_handler().call_configure(&mut *s, id, json).await;
+            let usage = &mut s.data_mut().usage;
+            let (redactions, skips) =
+                (std::mem::take(&mut usage.redactions), std::mem::take(&mut usage.skips_body_filter));
+            accepted.map(|r| r.map(|needs| (needs, redactions, skips)))
+        });
+        let (needs, redactions, skips_body) = block_on(validating).map_err(|e| match e {
+            CallError::Plugin(msg) => msg,
+            other => other.to_string(),
+        })?;
         let filters_body = self.phases.has(Phase::BodyFilter) && !skips_body;
         Ok(Accepted { needs_body: needs.request_body, redactions, filters_body })
     }
@@ -313,15 +317,26 @@ impl Module {
         config: Option<(u64, &str)>,
         f: impl AsyncFnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, CallError> {
+        self.call_within(self.limits.cpu_ms, scope, config, f).await
+    }
+
+    /// [`Module::call`] with a CPU deadline of `cpu_ms`.
+    async fn call_within<R>(
+        &self,
+        cpu_ms: u64,
+        scope: &mut CallScope<'_>,
+        config: Option<(u64, &str)>,
+        f: impl AsyncFnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
+    ) -> Result<R, CallError> {
         let popped = self.idle.lock().pop();
         let mut instance = match popped {
             Some(i) => i,
-            None => self.instantiate().await?,
+            None => self.instantiate(cpu_ms).await?,
         };
         swap_in(&mut instance.store, scope);
-        self.start_call(&mut instance.store);
-        let result = match self.configure_instance(&mut instance, config).await {
-            Ok(()) => f(&instance.plugin, &mut instance.store).await.map_err(|e| self.classify(e)),
+        self.start_call(&mut instance.store, cpu_ms);
+        let result = match self.configure_instance(&mut instance, config, cpu_ms).await {
+            Ok(()) => f(&instance.plugin, &mut instance.store).await.map_err(|e| self.classify(e, cpu_ms)),
             Err(e) => Err(e),
         };
         instance.store.data_mut().flush_stderr();
@@ -357,7 +372,12 @@ impl Module {
         block_on(self.call(scope, config, f))
     }
 
-    async fn configure_instance(&self, instance: &mut Instance, config: Option<(u64, &str)>) -> Result<(), CallError> {
+    async fn configure_instance(
+        &self,
+        instance: &mut Instance,
+        config: Option<(u64, &str)>,
+        cpu_ms: u64,
+    ) -> Result<(), CallError> {
         let Some((id, json)) = config else { return Ok(()) };
         if instance.configured.contains(&id) {
             return Ok(());
@@ -366,7 +386,7 @@ impl Module {
         let phase = std::mem::replace(&mut instance.store.data_mut().call.phase, Phase::Configure);
         let configured = instance.plugin.wasmgate_plugin_handler().call_configure(&mut instance.store, id, json).await;
         instance.store.data_mut().call.phase = phase;
-        match configured.map_err(|e| self.classify(e))? {
+        match configured.map_err(|e| self.classify(e, cpu_ms))? {
             Ok(_) => {
                 instance.configured.push(id);
                 Ok(())
@@ -392,9 +412,10 @@ impl Module {
         }
     }
 
-    fn classify(&self, e: wasmtime::Error) -> CallError {
+    /// What a failed call was, `cpu_ms` being its deadline.
+    fn classify(&self, e: wasmtime::Error, cpu_ms: u64) -> CallError {
         if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
-            return CallError::Timeout(self.limits.cpu_ms);
+            return CallError::Timeout(cpu_ms);
         }
         let text = format!("{e:#}");
         if text.contains("forcing trap when growing memory") {

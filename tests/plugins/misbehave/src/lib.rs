@@ -3,12 +3,13 @@
 //! its CPU deadline), `grow` (allocates past its memory cap), `error` (returns an error) or `ok`.
 //! It also tries to make the host keep too much: `headers` (10,000 response headers), `bigheader`
 //! (one of 1 MiB), `context` (3 MiB of context values), `cache` (three 256 KiB cache entries under
-//! keys named after the `x-n` header) and `stderr` (1 MiB to stderr).
+//! keys named after the `x-n` header) and `stderr` (1 MiB to stderr). With `configure_loop`, it
+//! loops in `configure` instead, as validation of a configuration.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::hint::black_box;
-use wasmgate_plugin_sdk::{Action, Phases, Plugin, cache, context, export_plugin, request, response};
+use wasmgate_plugin_sdk::{Action, ConfigNeeds, Phases, Plugin, cache, context, export_plugin, request, response};
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -16,6 +17,9 @@ struct Config {
     /// What to do: ok, trap, panic, loop, grow, error, or header (read `x-misbehave`).
     #[serde(default = "header")]
     mode: String,
+    /// Loop while the configuration is validated.
+    #[serde(default)]
+    configure_loop: bool,
 }
 
 fn header() -> String {
@@ -37,6 +41,13 @@ impl Plugin for Misbehave {
     const PRIORITY: i32 = 3000;
     const PHASES: Phases = Phases::ACCESS;
     const FAIL_CLOSED: bool = true;
+
+    fn configure(config: &mut Config) -> Result<ConfigNeeds, String> {
+        while config.configure_loop {
+            black_box(());
+        }
+        Ok(ConfigNeeds { request_body: false })
+    }
 
     fn access(config: &Config) -> Result<Action, String> {
         let mode = match config.mode.as_str() {

@@ -43,8 +43,10 @@ impl Plugin for Misbehave {
     const FAIL_CLOSED: bool = true;
 
     fn configure(config: &mut Config) -> Result<ConfigNeeds, String> {
-        while config.configure_loop {
-            black_box(());
+        if config.configure_loop {
+            loop {
+                black_box(());
+            }
         }
         Ok(ConfigNeeds { request_body: false })
     }

@@ -70,7 +70,9 @@ fn load(names: &[&str]) -> (HashMap<String, Arc<Module>>, Arc<Entities>) {
         std::fs::copy(built(name), dir.join(format!("{name}.wasm"))).unwrap();
     }
     let file = PluginsFile { plugins_dir: dir.clone(), ..PluginsFile::default() };
-    let modules = PluginHost::default().load_modules(&file, &dir.join("plugins.toml"), None).expect("plugins load");
+    let modules = PluginHost::default()
+        .load_modules(&file, &dir.join("plugins.toml"), &Default::default())
+        .expect("plugins load");
     let cfg: GatewayConfig = toml::from_str(GATEWAY).unwrap();
     (modules, Arc::new(Entities::compile(&cfg).unwrap()))
 }
@@ -143,7 +145,7 @@ fn bench_five_plugins(c: &mut Criterion) {
     let cfg: GatewayConfig = toml::from_str(&format!("{GATEWAY}{FIVE}")).unwrap();
     let entities = Arc::new(Entities::compile(&cfg).unwrap());
     let mut errors = ConfigErrors::default();
-    let set = PluginSet::build(&cfg.plugins, &modules, &entities, &mut errors);
+    let set = PluginSet::build(&cfg.plugins, &modules, &HashMap::new(), &entities, &mut errors);
     assert!(errors.is_empty(), "{errors:?}");
     // What wrk sends, parsed as Pingora parses it: the maps sized for the headers that came.
     let request = || {

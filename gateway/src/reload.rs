@@ -7,7 +7,7 @@ use crate::config::{self, ConfigErrors, Database, GatewayConfig, ServerConfig, r
 use crate::entities::Entities;
 use crate::health::HealthRegistry;
 use crate::plugins::module::Module;
-use crate::plugins::{PluginHost, PluginSet};
+use crate::plugins::{Compiled, PluginHost, PluginSet};
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -90,10 +90,10 @@ impl Loader {
         file_errors.in_file(source).into_result(())?;
         let built = Arc::new(Entities::build(&cfg, &self.health).map_err(|e| e.in_file(source))?);
         let plugins_path = plugins_path.unwrap_or_else(|| self.gateway_file.clone());
-        // Modules no configuration names may wait (at start-up, when they would need compiling).
+        // At start-up, modules that need compiling wait (those configurations use come first).
         let used: BTreeSet<String> = cfg.plugins.iter().chain(&plugins_file.plugins).map(|p| p.name.clone()).collect();
         let modules =
-            self.host.load_modules(&plugins_file, &plugins_path, Some(&used)).map_err(|e| e.in_file(&plugins_path))?;
+            self.host.load_modules(&plugins_file, &plugins_path, &used).map_err(|e| e.in_file(&plugins_path))?;
         let mut errors = ConfigErrors::default();
         match entities {
             // The store (or a posted configuration) holds every plugin instance.
@@ -105,7 +105,7 @@ impl Loader {
             Some(_) => {}
             None => cfg.plugins.append(&mut plugins_file.plugins),
         }
-        let plugins = PluginSet::build(&cfg.plugins, &modules, &built, &mut errors);
+        let plugins = PluginSet::build(&cfg.plugins, &modules, &self.host.pending(), &built, &mut errors);
         let source = if entities.is_some() { source } else { plugins_path.as_path() };
         errors.in_file(source).into_result(())?;
 
@@ -119,10 +119,10 @@ impl Loader {
         Ok(Loaded { server, snapshot, plugin_paths, modules, config: Arc::new(cfg) })
     }
 
-    /// Leaves modules that no configuration uses, and that would need compiling, until after
-    /// start-up (`wasmgate run`): the listener opens without waiting for them.
-    pub fn defer_unused_modules(&self) {
-        self.host.defer_unused();
+    /// Leaves modules that would need compiling until after start-up (`wasmgate run`): the
+    /// listener opens without waiting for them, and the routes whose plugins wait answer 503.
+    pub fn defer_compiling(&self) {
+        self.host.defer_compiling();
     }
 
     /// Drops the health of targets that `snapshot` (about to go live) no longer has.
@@ -229,16 +229,30 @@ impl Reloader {
         self.loader.host.compiling()
     }
 
-    /// Compiles the modules left until after start-up, then loads them (as a hot load does).
+    /// Compiles the modules left until after start-up and loads them, as a hot load does: each
+    /// one a configuration uses as soon as it is compiled (its routes serve from then on), the
+    /// others together at the end. A used module whose load is refused (say, its configuration)
+    /// leaves its routes answering 503 without `Retry-After`; the log says why.
     fn compile_deferred(&self) {
         let started = std::time::Instant::now();
-        let count = self.loader.host.compile_deferred();
+        let (mut count, mut unused) = (0, 0);
+        while let Some(compiled) = self.loader.host.compile_next_deferred() {
+            count += 1;
+            match compiled {
+                Compiled { loaded: true, used: true, pending } => {
+                    if !self.reload(Trigger::PluginFile) {
+                        pending.fail();
+                    }
+                }
+                Compiled { loaded: true, used: false, .. } => unused += 1,
+                Compiled { loaded: false, .. } => {}
+            }
+        }
         if count > 0 {
-            tracing::info!(
-                count,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "unused plugin modules compiled after start-up"
-            );
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            tracing::info!(count, elapsed_ms, "plugin modules compiled after start-up");
+        }
+        if unused > 0 {
             self.reload(Trigger::PluginFile);
         }
         self.loader.host.forget_deferred();

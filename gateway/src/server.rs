@@ -39,7 +39,7 @@ pub fn run(opts: RunOptions) -> Result<(), ConfigErrors> {
     let server_file = crate::config::load_gateway(&opts.config)?.server;
     crate::logging::init(&server_file);
     let loader = Loader::new(opts.config.clone(), opts.plugins);
-    loader.defer_unused_modules();
+    loader.defer_compiling();
     let store = match server_file.database {
         Database::Embedded => Some(open_store(&opts.config, &server_file)?),
         Database::Off => None,

@@ -313,6 +313,7 @@ async fn compiled_modules_are_cached_on_disk() {
     let up = Upstream::start("up").await;
     let canary = Upstream::start("canary").await;
     let first = entities(&up, &canary).plugins_toml(&plugins).only_modules(&["probe"]).gateway().start().await;
+    first.wait_for_log("plugin modules compiled after start-up", 1).await;
     assert!(
         first.stderr().contains("plugin=\"probe\"") && first.stderr().contains("cached=false"),
         "{}",
@@ -342,6 +343,7 @@ async fn a_cache_directory_others_may_write_or_own_is_not_used() {
         let plugins = format!("cache_dir = {:?}\n{PROBE}", cache.path().display().to_string());
         let gw = entities(&up, &canary).plugins_toml(&plugins).only_modules(&["probe"]).start().await;
         assert!(gw.stderr().contains("not using the compiled-code cache"), "{planted}:\n{}", gw.stderr());
+        gw.wait_for_log("plugin modules compiled after start-up", 1).await;
         let tag = Echo::from(&request(gw.port, "GET", "/", &[], b"").await).header("x-probe-tag").map(str::to_string);
         assert_eq!(tag.as_deref(), Some("t"), "{planted}: the plugin runs, compiled in memory");
         assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0, "{planted}: nothing written there");
@@ -422,7 +424,7 @@ async fn unused_modules_compile_after_the_listener_opens() {
     })
     .await;
     assert_eq!(request(gw.port, "GET", "/", &[], b"").await.status, 401);
-    gw.wait_for_log("unused plugin modules compiled after start-up", 1).await;
+    gw.wait_for_log("plugin modules compiled after start-up", 1).await;
     assert!(gw.stderr().contains("count=4"), "{}", gw.stderr());
     let enabled = call(&gw, "GET", "/plugins/enabled", "").await.json();
     assert_eq!(enabled["enabled_plugins"].as_array().map(Vec::len), Some(4), "{enabled}");
@@ -432,4 +434,79 @@ async fn unused_modules_compile_after_the_listener_opens() {
     assert_eq!(request(gw.port, "GET", "/", &[], b"").await.status, 401);
     let logged = gw.stderr().matches("compiled after start-up").count();
     assert_eq!(logged, 1, "only the first start had modules to compile: {}", gw.stderr());
+}
+
+/// A gateway on an empty code cache with the modules in `modules`, `plugins` (`[[plugins]]`)
+/// in its plugins.toml, and the routes `open` (no plugins) and `locked` on `up`.
+async fn uncompiled(up: &Upstream, modules: &[&str], plugins: &str) -> (Gateway, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let (plugins_dir, cache) = (dir.path().join("plugins"), dir.path().join("cache"));
+    std::fs::create_dir(&plugins_dir).unwrap();
+    for m in modules {
+        std::fs::copy(crate::support::plugins::wasm(m), plugins_dir.join(format!("{m}.wasm"))).unwrap();
+    }
+    let (plugins_dir, cache) = (plugins_dir.display().to_string(), cache.display().to_string());
+    let file = format!("plugins_dir = {plugins_dir:?}\ncache_dir = {cache:?}\n{plugins}");
+    let config = format!(
+        "[[services]]\nname = \"s\"\nurl = \"{}\"\n\
+         [[services.routes]]\nname = \"open\"\npaths = [\"/open\"]\n\
+         [[services.routes]]\nname = \"locked\"\npaths = [\"/locked\"]\n\
+         [[upstreams]]\nname = \"canary\"\n[[upstreams.targets]]\ntarget = \"{}\"\n\
+         [[consumers]]\nusername = \"alice\"\n[[consumers.keyauth_credentials]]\nkey = \"k-alice\"\n",
+        up.url(),
+        up.addr()
+    );
+    let gw = Gateway::builder(&config).server("plugins_file = \"plugins.toml\"").plugins_file(&file).start().await;
+    (gw, dir)
+}
+
+/// With an empty code cache, the listener opens before the modules the configuration uses are
+/// compiled: a route without plugins serves at once, and a route whose plugins are still
+/// compiling answers 503 with `Retry-After` (never its upstream with part of its chain) until
+/// they are loaded, then runs them.
+#[tokio::test(flavor = "multi_thread")]
+async fn routes_wait_for_their_plugins_to_compile_while_the_others_serve() {
+    let up = Upstream::start("up").await;
+    let plugins = "[[plugins]]\nname = \"key-auth\"\nroute = \"locked\"\n\
+                   [[plugins]]\nname = \"gray-release-go\"\nroute = \"locked\"\n\
+                   config = { canary_upstream = \"canary\", percentage = 0 }\n";
+    let (gw, _dir) = uncompiled(&up, &["key-auth", "gray-release-go", "cors"], plugins).await;
+    assert_eq!(request(gw.port, "GET", "/open", &[], b"").await.status, 200, "served before anything compiled");
+    let mut answers = Vec::new();
+    crate::support::wait::eventually_within(std::time::Duration::from_secs(90), "the route's plugins", async || {
+        let resp = request(gw.port, "GET", "/locked", &[], b"").await;
+        if resp.status == 503 {
+            assert_eq!(resp.header("retry-after"), Some("2"), "{}", resp.text());
+            assert!(resp.text().contains("is still compiling; retry in a few seconds"), "{}", resp.text());
+        } else {
+            assert_eq!(resp.status, 401, "only the whole chain runs: {}", resp.text());
+        }
+        answers.push(resp.status);
+        resp.status == 401
+    })
+    .await;
+    assert_eq!(answers[0], 503, "the first answer came while the Go module compiled: {answers:?}");
+    let keyed = request(gw.port, "GET", "/locked", &[("apikey", "k-alice")], b"").await;
+    assert_eq!(keyed.status, 200, "{}", keyed.text());
+    gw.wait_for_log("plugin modules compiled after start-up", 1).await;
+    assert!(gw.stderr().contains("count=3"), "the unused one too: {}", gw.stderr());
+}
+
+/// A configuration that its module refuses once compiled leaves its route answering 503, now
+/// without `Retry-After`, and never forwarding; the log names the field.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configuration_refused_after_compiling_leaves_its_route_unavailable() {
+    let up = Upstream::start("up").await;
+    let plugins = "[[plugins]]\nname = \"request-termination\"\nroute = \"locked\"\nconfig = { status_code = 99 }\n";
+    let (gw, _dir) = uncompiled(&up, &["request-termination"], plugins).await;
+    assert_eq!(request(gw.port, "GET", "/open", &[], b"").await.status, 200);
+    crate::support::wait::eventually("the module to fail", async || {
+        let resp = request(gw.port, "GET", "/locked", &[], b"").await;
+        assert_eq!(resp.status, 503, "{}", resp.text());
+        resp.text().contains("plugin 'request-termination' could not be loaded; the gateway's log says why")
+            && resp.header("retry-after").is_none()
+    })
+    .await;
+    assert!(gw.stderr().contains("configuration rejected") && gw.stderr().contains("status_code"), "{}", gw.stderr());
+    assert_eq!(request(gw.port, "GET", "/open", &[], b"").await.status, 200, "the rest still serves");
 }

@@ -7,6 +7,7 @@
 //! service, global), higher priority runs first.
 
 use super::module::{Accepted, Module};
+use super::pending::Pending;
 use super::quarantine::Quarantine;
 use crate::config::ConfigErrors;
 use crate::config::PluginEntry;
@@ -25,12 +26,8 @@ pub(crate) struct Configured {
     pub(crate) config_id: u64,
     /// The configuration as JSON.
     pub(crate) config_json: String,
-    /// Scope: route index.
-    pub(crate) route: Option<usize>,
-    /// Scope: service index.
-    pub(crate) service: Option<usize>,
-    /// Scope: consumer index.
-    pub(crate) consumer: Option<usize>,
+    /// What it applies to.
+    pub(crate) scope: Scope,
     /// Whether it needs the request body before access.
     pub(crate) needs_body: bool,
     /// The credential places it reads.
@@ -42,7 +39,26 @@ pub(crate) struct Configured {
 }
 
 impl Configured {
-    /// Scope specificity, 1 (most specific) to 8 (global); `None` if it does not apply.
+    /// Order in a chain: higher priority first, then by name.
+    fn order_key(&self) -> (std::cmp::Reverse<i32>, &str) {
+        (std::cmp::Reverse(self.module.priority), &self.module.name)
+    }
+}
+
+/// What a plugin instance applies to: route, service and consumer indexes (unset: any).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Scope {
+    /// Route index.
+    pub(crate) route: Option<usize>,
+    /// Service index.
+    pub(crate) service: Option<usize>,
+    /// Consumer index.
+    pub(crate) consumer: Option<usize>,
+}
+
+impl Scope {
+    /// Specificity for a request's route, service and consumer, 1 (most specific) to 8
+    /// (global); `None` if it does not apply.
     fn rank(&self, route: Option<usize>, service: Option<usize>, consumer: Option<usize>) -> Option<u8> {
         let fits = |scope: Option<usize>, actual: Option<usize>| scope.is_none() || scope == actual;
         if !(fits(self.route, route) && fits(self.service, service) && fits(self.consumer, consumer)) {
@@ -59,11 +75,6 @@ impl Configured {
             (false, false, false) => 8,
         })
     }
-
-    /// Order in a chain: higher priority first, then by name.
-    fn order_key(&self) -> (std::cmp::Reverse<i32>, &str) {
-        (std::cmp::Reverse(self.module.priority), &self.module.name)
-    }
 }
 
 /// The plugins that run for a request, in order.
@@ -77,15 +88,23 @@ pub struct Chain {
     pub(crate) filters_body: bool,
     /// Some plugin has a log phase.
     pub(crate) logs: bool,
+    /// A plugin of the chain whose module is still compiling: the chain does not run, and
+    /// requests get its 503.
+    pub(crate) pending: Option<Arc<Pending>>,
 }
 
 impl Chain {
-    fn new(mut plugins: Vec<Arc<Configured>>) -> Chain {
+    fn new(mut plugins: Vec<Arc<Configured>>, pending: Option<Arc<Pending>>) -> Chain {
         plugins.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
         let needs_body = plugins.iter().any(|p| p.needs_body);
         let filters_body = plugins.iter().any(|p| p.filters_body);
         let logs = plugins.iter().any(|p| p.module.phases.has(crate::request::Phase::Log));
-        Chain { plugins, needs_body, filters_body, logs }
+        Chain { plugins, needs_body, filters_body, logs, pending }
+    }
+
+    /// Whether the rewrite and access phases have nothing to do: no plugins, none pending.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.plugins.is_empty() && self.pending.is_none()
     }
 
     /// Index of the first plugin that runs after `after` (by order), for switching chains midway.
@@ -101,6 +120,8 @@ type Chained = Arc<Chain>;
 #[derive(Default)]
 pub struct PluginSet {
     by_name: BTreeMap<Arc<str>, Vec<Arc<Configured>>>,
+    /// Instances of modules still compiling, with their scopes.
+    waiting: Vec<(Arc<Pending>, Scope)>,
     global: Arc<Chain>,
     routes: Vec<Arc<Chain>>,
     consumer_scoped: bool,
@@ -111,60 +132,83 @@ pub struct PluginSet {
 
 impl PluginSet {
     /// Validates entries against the modules and entities (each plugin checks its own
-    /// configuration) and resolves the chains. Problems go to `errors`.
+    /// configuration) and resolves the chains. An entry whose module is `pending` (still
+    /// compiling) is kept as a placeholder, its scope checked and its configuration not yet.
+    /// Problems go to `errors`.
     pub fn build(
         entries: &[PluginEntry],
         modules: &HashMap<String, Arc<Module>>,
+        pending: &HashMap<String, Arc<Pending>>,
         entities: &Arc<Entities>,
         errors: &mut ConfigErrors,
     ) -> PluginSet {
         let mut by_name: BTreeMap<Arc<str>, Vec<Arc<Configured>>> = BTreeMap::new();
+        let mut waiting = Vec::new();
         let mut seen_scopes = HashMap::new();
         for (i, e) in entries.iter().enumerate() {
             let label = entry_label(i, e);
-            match configure_entry(e, modules, entities) {
-                Ok(c) if e.enabled => {
-                    if let Some(prev) = seen_scopes.insert((e.name.clone(), c.route, c.service, c.consumer), i) {
-                        errors.push(format!(
-                            "{label}: plugins[{prev}] already configures {:?} for this scope; merge them",
-                            e.name
-                        ));
-                    }
-                    by_name.entry(c.module.name.clone()).or_default().push(Arc::new(c));
+            let placeholder = pending.get(&e.name).filter(|_| !modules.contains_key(&e.name));
+            let entry = match placeholder {
+                Some(p) => scope_of(e, entities).map(|scope| Entry::Waiting(p.clone(), scope)),
+                None => configure_entry(e, modules, entities).map(Entry::Configured),
+            };
+            let entry = match entry {
+                Ok(entry) if e.enabled => entry,
+                Ok(_) => continue,
+                Err(msgs) => {
+                    errors.0.extend(msgs.into_iter().map(|m| format!("{label}: {m}")));
+                    continue;
                 }
-                Ok(_) => {}
-                Err(msgs) => errors.0.extend(msgs.into_iter().map(|m| format!("{label}: {m}"))),
+            };
+            let scope = match &entry {
+                Entry::Configured(c) => c.scope,
+                Entry::Waiting(_, scope) => *scope,
+            };
+            if let Some(prev) = seen_scopes.insert((e.name.clone(), scope), i) {
+                errors.push(format!(
+                    "{label}: plugins[{prev}] already configures {:?} for this scope; merge them",
+                    e.name
+                ));
+            }
+            match entry {
+                Entry::Configured(c) => by_name.entry(c.module.name.clone()).or_default().push(Arc::new(c)),
+                Entry::Waiting(p, scope) => waiting.push((p, scope)),
             }
         }
-        let consumer_scoped = by_name.values().flatten().any(|c| c.consumer.is_some());
+        let mut scopes = by_name.values().flatten().map(|c| c.scope).chain(waiting.iter().map(|(_, s)| *s));
+        let consumer_scoped = scopes.any(|s| s.consumer.is_some());
         let mut redactions = Redactions::default();
         for c in by_name.values().flatten() {
             redactions.merge(&c.redactions);
         }
         let redactions = Arc::new(redactions);
-        let mut set = PluginSet { by_name, consumer_scoped, redactions, ..PluginSet::default() };
-        set.global = Arc::new(Chain::new(set.resolve(None, None, None)));
+        let mut set = PluginSet { by_name, waiting, consumer_scoped, redactions, ..PluginSet::default() };
+        set.global = Arc::new(set.resolve(None, None, None));
         set.routes = entities
             .routes
             .iter()
             .enumerate()
-            .map(|(r, route)| Arc::new(Chain::new(set.resolve(Some(r), route.service, None))))
+            .map(|(r, route)| Arc::new(set.resolve(Some(r), route.service, None)))
             .collect();
         set
     }
 
-    /// The most specific instance of each plugin name for this scope.
-    fn resolve(&self, route: Option<usize>, service: Option<usize>, consumer: Option<usize>) -> Vec<Arc<Configured>> {
-        self.by_name
+    /// The chain for this scope: the most specific instance of each plugin name, and the
+    /// first instance that applies of a module still compiling.
+    fn resolve(&self, route: Option<usize>, service: Option<usize>, consumer: Option<usize>) -> Chain {
+        let plugins = self
+            .by_name
             .values()
             .filter_map(|candidates| {
                 candidates
                     .iter()
-                    .filter_map(|c| c.rank(route, service, consumer).map(|r| (r, c)))
+                    .filter_map(|c| c.scope.rank(route, service, consumer).map(|r| (r, c)))
                     .min_by_key(|(r, _)| *r)
                     .map(|(_, c)| c.clone())
             })
-            .collect()
+            .collect();
+        let pending = self.waiting.iter().find(|(_, scope)| scope.rank(route, service, consumer).is_some());
+        Chain::new(plugins, pending.map(|(p, _)| p.clone()))
     }
 
     /// Global plugins: the rewrite phase, and requests that matched no route.
@@ -192,7 +236,7 @@ impl PluginSet {
         if let Some(chain) = self.consumer_chains.read().get(&(route, consumer)) {
             return chain.clone();
         }
-        let chain = Arc::new(Chain::new(self.resolve(route, service, Some(consumer))));
+        let chain = Arc::new(self.resolve(route, service, Some(consumer)));
         self.consumer_chains.write().entry((route, consumer)).or_insert(chain).clone()
     }
 
@@ -220,17 +264,15 @@ fn entry_label(i: usize, e: &PluginEntry) -> String {
     format!("plugins[{i}] ({} on {scope})", e.name)
 }
 
-fn configure_entry(
-    e: &PluginEntry,
-    modules: &HashMap<String, Arc<Module>>,
-    entities: &Arc<Entities>,
-) -> Result<Configured, Vec<String>> {
+/// An accepted entry: configured, or waiting for its module.
+enum Entry {
+    Configured(Configured),
+    Waiting(Arc<Pending>, Scope),
+}
+
+/// The route, service and consumer an entry names, each of which must exist.
+fn scope_of(e: &PluginEntry, entities: &Entities) -> Result<Scope, Vec<String>> {
     let mut errors = Vec::new();
-    let Some(module) = modules.get(&e.name) else {
-        let mut known: Vec<_> = modules.keys().map(String::as_str).collect();
-        known.sort();
-        return Err(vec![format!("name: no plugin module {:?} is loaded (loaded: {})", e.name, known.join(", "))]);
-    };
     let mut find = |kind: &str, name: &Option<String>, lookup: &dyn Fn(&str) -> Option<usize>| -> Option<usize> {
         let name = name.as_ref()?;
         let found = lookup(name);
@@ -242,6 +284,26 @@ fn configure_entry(
     let route = find("route", &e.route, &|n| entities.route_index(n));
     let service = find("service", &e.service, &|n| entities.service_index(n));
     let consumer = find("consumer", &e.consumer, &|n| entities.consumers.find(n));
+    match errors.is_empty() {
+        true => Ok(Scope { route, service, consumer }),
+        false => Err(errors),
+    }
+}
+
+fn configure_entry(
+    e: &PluginEntry,
+    modules: &HashMap<String, Arc<Module>>,
+    entities: &Arc<Entities>,
+) -> Result<Configured, Vec<String>> {
+    let Some(module) = modules.get(&e.name) else {
+        let mut known: Vec<_> = modules.keys().map(String::as_str).collect();
+        known.sort();
+        return Err(vec![format!("name: no plugin module {:?} is loaded (loaded: {})", e.name, known.join(", "))]);
+    };
+    let (scope, mut errors) = match scope_of(e, entities) {
+        Ok(scope) => (Some(scope), Vec::new()),
+        Err(errors) => (None, errors),
+    };
     if e.consumer.is_some() && module.no_consumer {
         errors.push(format!("consumer: {:?} cannot be scoped to a consumer", e.name));
     }
@@ -266,15 +328,15 @@ fn configure_entry(
     if !errors.is_empty() {
         return Err(errors);
     }
-    let Some(Accepted { needs_body, redactions, filters_body }) = accepted else { return Err(errors) };
+    let (Some(Accepted { needs_body, redactions, filters_body }), Some(scope)) = (accepted, scope) else {
+        return Err(errors);
+    };
     let quarantine = module.quarantine(config_id);
     Ok(Configured {
         module: module.clone(),
         config_id,
         config_json,
-        route,
-        service,
-        consumer,
+        scope,
         needs_body,
         redactions,
         filters_body,

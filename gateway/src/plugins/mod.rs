@@ -16,6 +16,7 @@ pub mod engine;
 pub mod host;
 pub(crate) mod log_limit;
 pub mod module;
+pub mod pending;
 pub mod phases;
 pub(crate) mod quarantine;
 pub mod shared;
@@ -26,11 +27,11 @@ use crate::sinks::SinkGrants;
 use engine::PluginEngine;
 use module::Module;
 use parking_lot::Mutex;
+use pending::Pending;
 use sha2::{Digest, Sha256};
 use shared::Shared;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 pub(crate) use chain::{Chain, PluginSet};
@@ -42,10 +43,17 @@ pub struct PluginHost {
     engine: OnceLock<Result<PluginEngine, String>>,
     shared: Arc<Shared>,
     loaded: Mutex<HashMap<String, Arc<Module>>>,
-    /// At start-up: modules that no configuration uses and that are not in the code cache are
-    /// left for [`PluginHost::compile_deferred`] instead of compiled before serving.
-    deferring: AtomicBool,
-    deferred: Mutex<Vec<Deferred>>,
+    /// Modules left to compile after start-up. Locked after `loaded` when both are.
+    deferral: Mutex<Deferral>,
+}
+
+/// At start-up, modules that are not in the code cache are left for
+/// [`PluginHost::compile_next_deferred`] instead of compiled before serving.
+#[derive(Default)]
+struct Deferral {
+    /// Whether loads defer such modules now.
+    on: bool,
+    modules: Vec<Deferred>,
 }
 
 /// A module left to compile after start-up.
@@ -53,21 +61,39 @@ pub struct PluginHost {
 struct Deferred {
     name: String,
     path: PathBuf,
+    /// SHA-256 of the file deferred.
+    hash: String,
     settings: crate::config::ModuleSettings,
     defaults: Limits,
     plugins_toml: PathBuf,
+    /// A configuration uses it: compiled first, and its instances wait for it.
+    used: bool,
+    /// Its compilation has started.
+    started: bool,
+    pending: Arc<Pending>,
+}
+
+/// A module compiled after start-up (see [`PluginHost::compile_next_deferred`]).
+pub struct Compiled {
+    /// It is loaded now (otherwise it failed, and the log says why).
+    pub loaded: bool,
+    /// A configuration uses it.
+    pub used: bool,
+    /// Its placeholder in the snapshots built meanwhile.
+    pub pending: Arc<Pending>,
 }
 
 impl PluginHost {
     /// Loads every module `file` names (all `*.wasm` in its `plugins_dir`, plus `[modules]` paths).
     /// `file_path` is where `plugins.toml` lives; relative paths are resolved against it. While
-    /// deferring (see [`PluginHost::defer_unused`]), a module that is not in `used`, not loaded
-    /// and not in the code cache is left out, for [`PluginHost::compile_deferred`].
+    /// deferring (see [`PluginHost::defer_compiling`]), a module that is neither loaded nor in the
+    /// code cache is only validated, and left for [`PluginHost::compile_next_deferred`] (those
+    /// in `used` first); [`PluginHost::pending`] has it meanwhile.
     pub fn load_modules(
         &self,
         file: &PluginsFile,
         file_path: &Path,
-        used: Option<&BTreeSet<String>>,
+        used: &BTreeSet<String>,
     ) -> Result<HashMap<String, Arc<Module>>, ConfigErrors> {
         let mut errors = ConfigErrors::default();
         let sources = module_sources(file, file_path, &mut errors);
@@ -90,16 +116,26 @@ impl PluginHost {
                 defaults: file.defaults,
                 plugins_toml: file_path,
             };
-            let may_defer = self.deferring.load(Ordering::Acquire) && used.is_some_and(|u| !u.contains(&name));
-            match self.module(engine, &mut loaded, wanted, may_defer) {
-                Ok(Some(m)) => {
+            // Held while deciding, so that deferring cannot end between the decision and the entry.
+            let mut deferral = Some(self.deferral.lock()).filter(|d| d.on);
+            match self.module(engine, &mut loaded, wanted, deferral.is_some()) {
+                Ok(Loading::Ready(m)) => {
                     modules.insert(name, m);
                 }
-                Ok(None) => {
-                    let mut deferred = self.deferred.lock();
-                    deferred.retain(|d| d.name != name);
+                Ok(Loading::Deferred(hash)) => {
+                    let used = used.contains(&name);
                     let plugins_toml = file_path.to_path_buf();
-                    deferred.push(Deferred { name, path, settings, defaults: file.defaults, plugins_toml });
+                    deferral.as_mut().expect("deferring").keep(Deferred {
+                        pending: Pending::new(&name),
+                        name,
+                        path,
+                        hash,
+                        settings,
+                        defaults: file.defaults,
+                        plugins_toml,
+                        used,
+                        started: false,
+                    });
                 }
                 Err(e) => errors.push(format!("module {name:?} ({}): {e}", path.display())),
             }
@@ -114,60 +150,84 @@ impl PluginHost {
         let engine = self.engine.get_or_init(|| PluginEngine::new(cache_dir).map_err(|e| format!("{e:#}"))).as_ref()?;
         let settings = crate::config::ModuleSettings::default();
         let wanted = Wanted { name, path, settings: &settings, defaults: Limits::default(), plugins_toml: path };
-        Ok(self.module(engine, &mut self.loaded.lock(), wanted, false)?.expect("not deferred"))
-    }
-
-    /// From now on, leaves modules that no configuration uses and that would need compiling to
-    /// [`PluginHost::compile_deferred`] (`wasmgate run` at start-up: serve first, compile after).
-    pub fn defer_unused(&self) {
-        self.deferring.store(true, Ordering::Release);
-    }
-
-    /// Stops deferring, and compiles the modules left so far into the loaded ones (without
-    /// holding anything a request or a load waits for). How many there were; errors are logged
-    /// (a broken module nobody uses does not stop the gateway). They count as compiling until
-    /// [`PluginHost::forget_deferred`], once a load has taken them in.
-    pub fn compile_deferred(&self) -> usize {
-        self.deferring.store(false, Ordering::Release);
-        let Some(Ok(engine)) = self.engine.get() else { return 0 };
-        let deferred: Vec<Deferred> = self.deferred.lock().iter().map(Deferred::clone).collect();
-        for d in &deferred {
-            let wanted = Wanted {
-                name: &d.name,
-                path: &d.path,
-                settings: &d.settings,
-                defaults: d.defaults,
-                plugins_toml: &d.plugins_toml,
-            };
-            let mut scratch = HashMap::new();
-            match self.module(engine, &mut scratch, wanted, false) {
-                Ok(Some(m)) => drop(self.loaded.lock().insert(d.name.clone(), m)),
-                Ok(None) => {}
-                Err(e) => tracing::error!("module {:?} ({}): {e}", d.name, d.path.display()),
-            }
+        match self.module(engine, &mut self.loaded.lock(), wanted, false)? {
+            Loading::Ready(m) => Ok(m),
+            Loading::Deferred(_) => unreachable!("not deferring"),
         }
-        deferred.len()
+    }
+
+    /// From now on, leaves modules that would need compiling to
+    /// [`PluginHost::compile_next_deferred`] (`wasmgate run` at start-up: serve first, compile
+    /// after).
+    pub fn defer_compiling(&self) {
+        self.deferral.lock().on = true;
+    }
+
+    /// Compiles the next module left until after start-up (those a configuration uses first)
+    /// into the loaded ones, without holding anything a request or a load waits for; a failure
+    /// is logged and marks its placeholder failed. `None` when none is left: deferring ends
+    /// then. They count as compiling until [`PluginHost::forget_deferred`].
+    pub fn compile_next_deferred(&self) -> Option<Compiled> {
+        let Some(Ok(engine)) = self.engine.get() else {
+            self.deferral.lock().on = false;
+            return None;
+        };
+        let d = {
+            let mut deferral = self.deferral.lock();
+            let next = deferral.modules.iter_mut().filter(|d| !d.started).min_by_key(|d| !d.used);
+            let Some(next) = next else {
+                deferral.on = false;
+                return None;
+            };
+            next.started = true;
+            next.clone()
+        };
+        let wanted = Wanted {
+            name: &d.name,
+            path: &d.path,
+            settings: &d.settings,
+            defaults: d.defaults,
+            plugins_toml: &d.plugins_toml,
+        };
+        let loaded = match self.module(engine, &mut HashMap::new(), wanted, false) {
+            Ok(Loading::Ready(m)) => {
+                self.loaded.lock().insert(d.name.clone(), m);
+                true
+            }
+            Ok(Loading::Deferred(_)) => unreachable!("not deferring"),
+            Err(e) => {
+                tracing::error!("module {:?} ({}): {e}", d.name, d.path.display());
+                d.pending.fail();
+                false
+            }
+        };
+        Some(Compiled { loaded, used: d.used, pending: d.pending })
     }
 
     /// Ends the start-up compilation: the modules are loaded now.
     pub fn forget_deferred(&self) {
-        self.deferred.lock().clear();
+        self.deferral.lock().modules.clear();
     }
 
     /// The names of the modules left to compile after start-up.
     pub(crate) fn compiling(&self) -> BTreeSet<String> {
-        self.deferred.lock().iter().map(|d| d.name.clone()).collect()
+        self.deferral.lock().modules.iter().map(|d| d.name.clone()).collect()
+    }
+
+    /// Placeholders of the modules left to compile after start-up, by name.
+    pub(crate) fn pending(&self) -> HashMap<String, Arc<Pending>> {
+        self.deferral.lock().modules.iter().map(|d| (d.name.clone(), d.pending.clone())).collect()
     }
 
     /// The module `name` from `path`, reusing the loaded one when file and settings are unchanged;
-    /// `None` when `may_defer` and it would need compiling.
+    /// when `may_defer` and it would need compiling, only validated and left for later.
     fn module(
         &self,
         engine: &PluginEngine,
         loaded: &mut HashMap<String, Arc<Module>>,
         wanted: Wanted<'_>,
         may_defer: bool,
-    ) -> Result<Option<Arc<Module>>, String> {
+    ) -> Result<Loading, String> {
         let Wanted { name, path, settings, defaults, plugins_toml } = wanted;
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
         let hash = hex::encode(Sha256::digest(&bytes));
@@ -176,16 +236,41 @@ impl PluginHost {
             && m.hash == hash
             && m.loaded_with == (settings.clone(), defaults)
         {
-            return Ok(Some(m.clone()));
-        }
-        if may_defer && !engine.is_cached(&hash) {
-            return Ok(None);
+            return Ok(Loading::Ready(m.clone()));
         }
         let grants = SinkGrants::new(name, &settings.allow_log_files, &settings.allow_log_endpoints, plugins_toml)?;
+        if may_defer && !engine.is_cached(&hash) {
+            // A file that is not WebAssembly at all is refused now, as a compile would refuse it.
+            wasmparser::Validator::new()
+                .validate_all(&bytes)
+                .map_err(|e| format!("not a valid wasm component: failed to parse WebAssembly module: {e}"))?;
+            return Ok(Loading::Deferred(hash));
+        }
         let source = module::Source { name, path: path.to_path_buf(), bytes: &bytes, hash, grants };
         let module = Arc::new(Module::load(engine, &self.shared, source, settings, defaults)?);
         loaded.insert(name.to_string(), module.clone());
-        Ok(Some(module))
+        Ok(Loading::Ready(module))
+    }
+}
+
+/// What [`PluginHost::module`] made of a module file.
+enum Loading {
+    /// Loaded.
+    Ready(Arc<Module>),
+    /// Left to compile after start-up; the file's SHA-256.
+    Deferred(String),
+}
+
+impl Deferral {
+    /// Keeps `d` for later, replacing what was kept for its name unless that is the same file
+    /// (which keeps its state: a module that failed stays failed until its file changes).
+    fn keep(&mut self, d: Deferred) {
+        if let Some(kept) = self.modules.iter_mut().find(|k| k.name == d.name && k.path == d.path && k.hash == d.hash) {
+            kept.used = d.used;
+            return;
+        }
+        self.modules.retain(|k| k.name != d.name);
+        self.modules.push(d);
     }
 }
 

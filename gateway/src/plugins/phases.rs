@@ -24,6 +24,8 @@ pub enum Verdict {
     Respond(Answer),
     /// A fail-closed plugin failed: answer 500.
     Fail,
+    /// A plugin of the chain is not loaded yet (its module is compiling): its 503.
+    Unavailable(Answer),
 }
 
 fn answer(r: Response) -> Answer {
@@ -52,7 +54,7 @@ async fn call<R>(
     if p.quarantine.tracking() && !p.quarantine.admits(client()) {
         return Err(CallError::Quarantined);
     }
-    scope.state.scope_to(p.route, p.service);
+    scope.state.scope_to(p.scope.route, p.scope.service);
     let started = *clock.get_or_insert_with(Instant::now);
     let result = p.module.call(scope, Some((p.config_id, p.config_json.as_str())), f).await;
     let ended = Instant::now();
@@ -105,6 +107,9 @@ async fn call_action(p: &Configured, scope: &mut CallScope<'_>, clock: &mut Opti
 /// The rewrite phase: global plugins, before routing.
 pub(crate) async fn rewrite(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict {
     scope.phase = Phase::Rewrite;
+    if let Some(p) = &chain.pending {
+        return Verdict::Unavailable(p.answer());
+    }
     let mut clock = None;
     for p in chain.plugins.iter().filter(|p| p.module.phases.has(Phase::Rewrite)) {
         if let Some(verdict) = call_action(p, scope, &mut clock).await {
@@ -119,6 +124,9 @@ pub(crate) async fn rewrite(chain: &Chain, scope: &mut CallScope<'_>) -> Verdict
 /// phases use.
 pub async fn access(set: &PluginSet, chain: &mut Arc<Chain>, scope: &mut CallScope<'_>) -> Verdict {
     scope.phase = Phase::Access;
+    if let Some(p) = &chain.pending {
+        return Verdict::Unavailable(p.answer());
+    }
     let mut clock = None;
     let mut i = 0;
     while let Some(p) = chain.plugins.get(i) {
@@ -135,6 +143,9 @@ pub async fn access(set: &PluginSet, chain: &mut Arc<Chain>, scope: &mut CallSco
         {
             let p = p.clone();
             *chain = set.for_consumer(scope.state.info().route, scope.state.info().service, consumer);
+            if let Some(pending) = &chain.pending {
+                return Verdict::Unavailable(pending.answer());
+            }
             i = chain.position_after(&p);
         }
     }

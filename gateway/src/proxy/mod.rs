@@ -144,7 +144,7 @@ impl ProxyHttp for Gateway {
         }
 
         // REWRITE: global plugins, before routing.
-        if !ctx.chain.plugins.is_empty() {
+        if !ctx.chain.is_empty() {
             let chain = ctx.chain.clone();
             let verdict = phases::rewrite(&chain, &mut scope!(session, ctx, Phase::Rewrite, None)).await;
             if let Some(done) = self.settle(session, ctx, verdict).await? {
@@ -199,7 +199,7 @@ impl ProxyHttp for Gateway {
         {
             return Ok(done);
         }
-        if !ctx.chain.plugins.is_empty() {
+        if !ctx.chain.is_empty() {
             let mut chain = ctx.chain.clone();
             let verdict =
                 phases::access(&snap.plugins, &mut chain, &mut scope!(session, ctx, Phase::Access, None)).await;

@@ -24,6 +24,7 @@ impl Gateway {
         match verdict {
             Verdict::Continue => Ok(None),
             Verdict::Respond(a) => self.answer(session, ctx, a, Source::Exit).await.map(Some),
+            Verdict::Unavailable(a) => self.answer(session, ctx, a, Source::Error).await.map(Some),
             Verdict::Fail => {
                 ctx.plugin_failed = true;
                 self.answer(session, ctx, Answer::message(500, messages::UNEXPECTED), Source::Error).await.map(Some)

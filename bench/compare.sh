@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side proxy benchmark on loopback, one worker each: nginx, nginx + lua, bare Pingora and
-# wasmgate (no plugins; key-auth + rate-limiting; five plugins; gray-release in Rust and in Go;
+# wasmgate (no plugins; one no-op plugin; key-auth + rate-limiting; five plugins; gray-release in Rust and in Go;
 # jwt HS256 and RS256; cors; each transformer),
 # against one fixed nginx backend.
 #
@@ -166,6 +166,8 @@ for p in key-auth rate-limiting acl correlation-id gray-release jwt cors request
 done
 mkdir -p "$work/go-plugins"
 cp target/plugins/gray-release-go.wasm "$work/go-plugins/"
+mkdir -p "$work/noop-plugins"
+cp target/test-plugins/noop.wasm "$work/noop-plugins/"
 cp target/test-plugins/stamp.wasm "$work/plugins/stamp.wasm"
 
 gateway_toml() { # extra TOML appended to the base[, extra [server] lines]
@@ -226,6 +228,8 @@ wasmgate_dir keyauth-rl "" "$KEY_AUTH_RL"
 wasmgate_dir five "" "$FIVE"
 wasmgate_dir gray-rust "" "$GRAY"
 wasmgate_dir gray-go "" "${GRAY/gray-release/gray-release-go}" "$work/go-plugins"
+# A plugin whose access phase does nothing: what any plugin costs a request on the host side.
+wasmgate_dir noop "" "$(printf '[[plugins]]\nname = "noop"\nroute = "r"\n')" "$work/noop-plugins"
 # jwt with an HS256 and an RS256 credential of consumer "bench", tokens made here (openssl), and
 # wrk scripts that send them; cors with an allowed origin; each transformer with three header
 # operations.
@@ -272,6 +276,7 @@ targets=(
   "bare-mimalloc|bare Pingora + mimalloc|$bin/bare-pingora-mimalloc 127.0.0.1:$PORT $BACKEND 1|"
   "none|wasmgate, no plugins|$bin/wasmgate run -c gateway.toml|"
   "none-nometrics|wasmgate, no plugins, metrics off|$bin/wasmgate run -c gateway.toml|"
+  "noop|wasmgate, one no-op plugin (access)|$bin/wasmgate run -c gateway.toml|"
   "keyauth-rl|wasmgate, key-auth + rate-limiting|$bin/wasmgate run -c gateway.toml|"
   "five|wasmgate, 5 plugins|$bin/wasmgate run -c gateway.toml|"
   "five-nometrics|wasmgate, 5 plugins, metrics off|$bin/wasmgate run -c gateway.toml|"
@@ -464,7 +469,15 @@ idle_rss() { # set name, then module names
   for start in cold warm; do
     (cd "$d" && exec $proxy_cpu "$bin/wasmgate" run -c gateway.toml >"$work/idle-$set.log" 2>&1) &
     local pid=$!
-    wait_ready "idle-$set" 1200 # compiling them takes a while
+    wait_ready "idle-$set" 1200
+    # The modules compile after the listener opens (their routes answer 503 meanwhile); then
+    # each route serves one request, so that the code the requests run is resident.
+    for n in "$@"; do
+      for _ in $(seq 1 2400); do
+        curl -s -m 2 "http://127.0.0.1:$PORT/idle/$n" | grep -q 'is still compiling' || break
+        sleep 0.05
+      done
+    done
     sleep 1
     rss+=("$(rss_split "$pid")")
     kill -INT "$pid"; wait "$pid" 2>/dev/null || true
@@ -490,7 +503,8 @@ for round in $(seq 1 "$rounds"); do
   done
 done
 [ "$cores" -lt 2 ] || pinning pinned
-if [ -z "${ONLY:-}" ]; then
+# ONLY="... idle" measures the idle memory too.
+if [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" idle "* ]]; then
   idle9=$(idle_rss nine "${nine[@]}")
   idle13=$(idle_rss thirteen "${nine[@]}" file-log http-log gray-release-go header-transform)
 fi
@@ -580,6 +594,7 @@ col() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$work/results" | median; }
   echo "- wasmgate no plugins / bare Pingora: $(ratio "$none" "$bare_rps") req/s, $(ratio "$(col none 4)" "$(col bare 4)") p99 (goals: >= 0.95, <= 1.1)"
   echo "- wasmgate no plugins / bare Pingora + mimalloc: $(ratio "$none" "$bare_mi_rps") req/s, $(ratio "$(col none 4)" "$(col bare-mimalloc 4)") p99"
   [ -z "${BASELINE:-}" ] || echo "- wasmgate no plugins / the baseline build: $(ratio "$none" "$(col baseline 2)") req/s, $(ratio "$(col none 5)" "$(col baseline 5)") CPU per request"
+  echo "- one no-op plugin / no plugins: $(ratio "$(col noop 2)" "$none") req/s, $(ratio "$(col none 5)" "$(col noop 5)") CPU per request (the floor of any plugin)"
   echo "- key-auth + rate-limiting / no plugins: $(ratio "$(col keyauth-rl 2)" "$none") (goal: >= 0.85)"
   echo "- five plugins / no plugins: $(ratio "$(col five 2)" "$none") (goal: >= 0.75)"
   echo "- unpinned (proxy, wrk and backend sharing the cores): no plugins / bare Pingora $(ratio "$none_u" "$bare_u"), key-auth + rate-limiting / no plugins $(ratio "$(col u-keyauth-rl 2)" "$none_u"), five plugins / no plugins $(ratio "$(col u-five 2)" "$none_u")"

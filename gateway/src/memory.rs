@@ -2,6 +2,11 @@
 //! than glibc's malloc on the proxy path, docs/BENCHMARKS.md), which keeps freed memory for reuse;
 //! after a burst that will not recur, such as compiling plugin modules, it is returned.
 //!
+//! The compiled code of plugin modules is paged out once a module is loaded: loading runs it (its
+//! metadata, the validation of each configuration), and the kernel maps the neighbours of every
+//! page touched, so most of it would stay resident though requests never run it again. What the
+//! requests do run comes back on its first use, from the code cache's file.
+//!
 //! Transparent huge pages are off for the process: mimalloc asks for them on its 1 GiB arena
 //! (`MADV_HUGEPAGE`), and with them a few kilobytes of live data hold whole 2 MiB pages. That
 //! was 17 of the 88 MB of idle RSS with 13 plugin modules, and no throughput was measured to
@@ -23,4 +28,22 @@ pub fn no_huge_pages() {
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0)
     };
+}
+
+/// Asks the kernel to reclaim the pages of `range` now (`MADV_PAGEOUT`): file-backed ones are
+/// dropped and read again from their file when next touched. Only a hint: a kernel without it
+/// (before 5.4) keeps them.
+pub(crate) fn page_out(range: std::ops::Range<*const u8>) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `sysconf` takes an integer; `madvise` with `MADV_PAGEOUT` changes no contents,
+        // only which pages are resident, and is given whole pages that this process maps (the
+        // range's own pages, its start rounded down to a page boundary).
+        unsafe {
+            let page = libc::sysconf(libc::_SC_PAGESIZE).max(4096) as usize;
+            let start = range.start as usize & !(page - 1);
+            let len = (range.end as usize).saturating_sub(start);
+            libc::madvise(start as *mut libc::c_void, len, libc::MADV_PAGEOUT);
+        }
+    }
 }

@@ -190,6 +190,7 @@ impl Reloader {
     ) -> Result<(Arc<Reloader>, ServerConfig), ConfigErrors> {
         let entities = entities.map(Arc::new);
         let loaded = loader.load(entities.as_deref())?;
+        page_out(&HashMap::new(), &loaded.modules);
         let live = Arc::new(ArcSwap::from_pointee(loaded.snapshot));
         let server = loaded.server.clone();
         let reloader = Reloader {
@@ -256,6 +257,12 @@ impl Reloader {
             self.reload(Trigger::PluginFile);
         }
         self.loader.host.forget_deferred();
+        if count > 0 {
+            // The loads along the way validated every configuration again: their code is
+            // resident once more, and what they allocated is free.
+            page_out(&HashMap::new(), &self.state.lock().modules);
+            crate::memory::release_free();
+        }
     }
 
     /// Builds a new snapshot and swaps it in, or logs why not and keeps the current one. In
@@ -272,6 +279,7 @@ impl Reloader {
                 self.current.store(Arc::new(loaded.server.clone()));
                 let version = loaded.snapshot.version;
                 self.swap_in(loaded.snapshot);
+                page_out(&state.modules, &loaded.modules);
                 *state = State { entities, modules: loaded.modules, config: loaded.config };
                 self.reloads.0.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(reason, version, "configuration reloaded");
@@ -310,6 +318,7 @@ impl Reloader {
         let mut state = self.state.lock();
         let version = loaded.snapshot.version;
         self.swap_in(loaded.snapshot);
+        page_out(&state.modules, &loaded.modules);
         *state = State { entities: Some(entities), modules: loaded.modules, config: loaded.config };
         self.reloads.0.fetch_add(1, Ordering::Relaxed);
         tracing::info!(version, "configuration applied from the Admin API");
@@ -326,6 +335,14 @@ impl Reloader {
         let state = self.state.lock();
         (self.live.load().version, state.config.clone())
     }
+}
+
+/// Pages out the compiled code of the modules in `after` that are not in `before` (they just
+/// went live: the load ran their code, the requests bring back what they run). Modules kept from
+/// `before` are left alone, so that a reload costs requests no page faults.
+fn page_out(before: &HashMap<String, Arc<Module>>, after: &HashMap<String, Arc<Module>>) {
+    let new = after.iter().filter(|(name, m)| before.get(*name).is_none_or(|b| !Arc::ptr_eq(b, m)));
+    new.for_each(|(_, m)| m.page_out());
 }
 
 /// Says which `[server]` changes wait for a restart ([`config::RELOAD_POLICY`]); the rest apply

@@ -283,6 +283,12 @@ impl Module {
         Ok(Box::new(Instance { generation, store, plugin, configured: Vec::new() }))
     }
 
+    /// Lets the kernel reclaim the pages of its compiled code (see [`crate::memory`]): loading
+    /// and validating configurations ran much of it, and the requests run little.
+    pub(crate) fn page_out(&self) {
+        crate::memory::page_out(self.pre.instance_pre().component().image_range());
+    }
+
     /// The quarantine state of configuration `config_id` (shared by every snapshot using it).
     pub(crate) fn quarantine(&self, config_id: u64) -> Arc<Quarantine> {
         self.quarantines.lock().entry(config_id).or_default().clone()

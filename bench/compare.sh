@@ -11,6 +11,8 @@
 #                                           a client sending a looping input every 100 ms
 #   ROUNDS=3 DURATION=10 CONNS=50 bench/compare.sh
 #   BASELINE=/path/to/other/wasmgate bench/compare.sh    also that build, no plugins (an A/B)
+#   BASELINE_PLUGINS=1 BASELINE=...         and that build with the five plugins too (when it
+#                                           loads this build's modules)
 #
 # Targets are interleaved over ROUNDS rounds and each figure is the median. Each proxy runs only
 # during its own measurement. With two or more cores the proxy under test is pinned to the last
@@ -265,6 +267,7 @@ wasmgate_dir resp-transformer "" "$(on_r response-transformer 'add = { headers =
 # The baseline build gets no plugin modules: an older build may not load newer ones.
 mkdir -p "$work/no-plugins"
 wasmgate_dir baseline "" "" "$work/no-plugins"
+wasmgate_dir baseline-five "" "$FIVE"
 wasmgate_dir none-nometrics "" "" "" "metrics = false"
 wasmgate_dir five-nometrics "" "$FIVE" "" "metrics = false"
 
@@ -289,6 +292,8 @@ targets=(
   "resp-transformer|wasmgate, response-transformer (3 header operations)|$bin/wasmgate run -c gateway.toml|"
 )
 [ -z "${BASELINE:-}" ] || targets+=("baseline|wasmgate $BASELINE, no plugins|$BASELINE run -c gateway.toml|")
+[ -z "${BASELINE:-}" ] || [ "${BASELINE_PLUGINS:-0}" = 0 ] ||
+  targets+=("baseline-five|wasmgate $BASELINE, 5 plugins|$BASELINE run -c gateway.toml|")
 if [ "$edge" = 1 ]; then
   # The same processes, measured over TLS (keep-alive); the tls- prefix picks the https URL.
   targets+=(
@@ -594,6 +599,7 @@ col() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$work/results" | median; }
   echo "- wasmgate no plugins / bare Pingora: $(ratio "$none" "$bare_rps") req/s, $(ratio "$(col none 4)" "$(col bare 4)") p99 (goals: >= 0.95, <= 1.1)"
   echo "- wasmgate no plugins / bare Pingora + mimalloc: $(ratio "$none" "$bare_mi_rps") req/s, $(ratio "$(col none 4)" "$(col bare-mimalloc 4)") p99"
   [ -z "${BASELINE:-}" ] || echo "- wasmgate no plugins / the baseline build: $(ratio "$none" "$(col baseline 2)") req/s, $(ratio "$(col none 5)" "$(col baseline 5)") CPU per request"
+  [ -z "${BASELINE:-}" ] || [ "${BASELINE_PLUGINS:-0}" = 0 ] || echo "- wasmgate five plugins / the baseline build's: $(ratio "$(col five 2)" "$(col baseline-five 2)") req/s, $(ratio "$(col five 5)" "$(col baseline-five 5)") CPU per request"
   echo "- one no-op plugin / no plugins: $(ratio "$(col noop 2)" "$none") req/s, $(ratio "$(col none 5)" "$(col noop 5)") CPU per request (the floor of any plugin)"
   echo "- key-auth + rate-limiting / no plugins: $(ratio "$(col keyauth-rl 2)" "$none") (goal: >= 0.85)"
   echo "- five plugins / no plugins: $(ratio "$(col five 2)" "$none") (goal: >= 0.75)"

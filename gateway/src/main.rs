@@ -10,15 +10,16 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Huge pages off before any constructor runs, the allocator's included (`.preinit_array`), so
-/// that no 2 MiB page is taken before they are: see [`wasmgate::memory::no_huge_pages`].
+/// that no 2 MiB page is taken before they are, and freed memory returned at once during
+/// start-up: see [`wasmgate::memory::at_process_start`].
 #[cfg(target_os = "linux")]
 #[used]
 #[unsafe(link_section = ".preinit_array")]
-static NO_HUGE_PAGES: extern "C" fn() = {
-    extern "C" fn no_huge_pages() {
-        wasmgate::memory::no_huge_pages()
+static AT_PROCESS_START: extern "C" fn() = {
+    extern "C" fn at_process_start() {
+        wasmgate::memory::at_process_start()
     }
-    no_huge_pages
+    at_process_start
 };
 
 #[derive(Parser)]

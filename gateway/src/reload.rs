@@ -259,10 +259,10 @@ impl Reloader {
         self.loader.host.forget_deferred();
         if count > 0 {
             // The loads along the way validated every configuration again: their code is
-            // resident once more, and what they allocated is free.
+            // resident once more.
             page_out(&HashMap::new(), &self.state.lock().modules);
-            crate::memory::release_free();
         }
+        crate::memory::started();
     }
 
     /// Builds a new snapshot and swaps it in, or logs why not and keeps the current one. In

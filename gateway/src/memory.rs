@@ -25,8 +25,8 @@ pub(crate) fn release_free() {
     unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
-/// mimalloc's `mi_option_purge_delay` (the 16th of `mi_option_e` in its `mimalloc.h`; not
-/// exported by `libmimalloc-sys`), and its default in ms.
+/// mimalloc's `mi_option_purge_delay`: 15 in the `mi_option_e` of both its versions' `mimalloc.h`
+/// (v2 and v3), a name `libmimalloc-sys` does not export; and its default in ms.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 const DEFAULT_PURGE_DELAY_MS: std::os::raw::c_long = 10;
 

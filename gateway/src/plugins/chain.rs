@@ -343,3 +343,85 @@ fn configure_entry(
         quarantine,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::GatewayConfig;
+
+    const ENTITIES: &str = r#"
+[[services]]
+name = "s"
+url = "http://127.0.0.1:1"
+[[services.routes]]
+name = "a"
+paths = ["/a"]
+[[services.routes]]
+name = "b"
+paths = ["/b"]
+[[consumers]]
+username = "alice"
+[[consumers]]
+username = "bob"
+"#;
+
+    /// Builds a set whose `[[plugins]]` (TOML) name modules that are all still compiling.
+    fn waiting(plugins: &str) -> (PluginSet, Arc<Entities>, ConfigErrors) {
+        let cfg: GatewayConfig = toml::from_str(&format!("{ENTITIES}{plugins}")).expect("test config parses");
+        let entities = Arc::new(Entities::compile(&cfg).expect("test entities compile"));
+        let pending = ["jwt", "cors"].map(|n| (n.to_string(), Pending::new(n))).into_iter().collect();
+        let mut errors = ConfigErrors::default();
+        let set = PluginSet::build(&cfg.plugins, &HashMap::new(), &pending, &entities, &mut errors);
+        (set, entities, errors)
+    }
+
+    fn waits_for(chain: &Chain) -> Option<&str> {
+        chain.pending.as_ref().map(|p| &*p.name)
+    }
+
+    #[test]
+    fn a_placeholder_holds_the_chains_its_scope_reaches() {
+        let (set, e, errors) = waiting("[[plugins]]\nname = \"jwt\"\nroute = \"a\"\n");
+        assert!(errors.0.is_empty(), "{errors}");
+        let (a, b) = (e.route_index("a").unwrap(), e.route_index("b").unwrap());
+        assert_eq!(waits_for(set.for_route(a)), Some("jwt"));
+        assert!(set.for_route(a).plugins.is_empty() && !set.for_route(a).is_empty());
+        assert_eq!(waits_for(set.for_route(b)), None);
+        assert!(set.for_route(b).is_empty());
+        assert_eq!(waits_for(set.global()), None);
+    }
+
+    #[test]
+    fn a_global_placeholder_holds_every_chain() {
+        let (set, e, _) = waiting("[[plugins]]\nname = \"cors\"\n");
+        assert_eq!(waits_for(set.global()), Some("cors"));
+        assert_eq!(waits_for(set.for_route(e.route_index("b").unwrap())), Some("cors"));
+    }
+
+    #[test]
+    fn a_consumer_placeholder_holds_only_that_consumers_chains() {
+        let (set, e, _) = waiting("[[plugins]]\nname = \"jwt\"\nconsumer = \"alice\"\n");
+        assert!(set.has_consumer_scope());
+        let a = e.route_index("a");
+        assert_eq!(waits_for(set.for_route(a.unwrap())), None);
+        let (alice, bob) = (e.consumers.find("alice").unwrap(), e.consumers.find("bob").unwrap());
+        assert_eq!(waits_for(&set.for_consumer(a, None, alice)), Some("jwt"));
+        assert_eq!(waits_for(&set.for_consumer(a, None, bob)), None);
+    }
+
+    #[test]
+    fn a_placeholder_scope_is_still_checked() {
+        let plugins = "[[plugins]]\nname = \"jwt\"\nroute = \"nope\"\n[[plugins]]\nname = \"cors\"\n\
+                       [[plugins]]\nname = \"cors\"\n";
+        let text = waiting(plugins).2.to_string();
+        assert!(text.contains("plugins[0] (jwt on route \"nope\"): route: no route is named \"nope\""), "{text}");
+        assert!(text.contains("plugins[2] (cors on global): plugins[1] already configures \"cors\""), "{text}");
+    }
+
+    #[test]
+    fn a_disabled_instance_is_not_waited_for() {
+        let (set, e, errors) = waiting("[[plugins]]\nname = \"jwt\"\nroute = \"b\"\nenabled = false\n");
+        assert!(errors.0.is_empty(), "{errors}");
+        assert!(set.for_route(e.route_index("b").unwrap()).is_empty());
+    }
+}

@@ -209,9 +209,10 @@ impl PluginHost {
         self.deferral.lock().modules.clear();
     }
 
-    /// The names of the modules left to compile after start-up.
+    /// The names of the modules left to compile after start-up (those that failed are not).
     pub(crate) fn compiling(&self) -> BTreeSet<String> {
-        self.deferral.lock().modules.iter().map(|d| d.name.clone()).collect()
+        let deferral = self.deferral.lock();
+        deferral.modules.iter().filter(|d| !d.pending.failed()).map(|d| d.name.clone()).collect()
     }
 
     /// Placeholders of the modules left to compile after start-up, by name.

@@ -31,9 +31,14 @@ impl Pending {
         self.failed.store(true, Ordering::Release);
     }
 
+    /// Whether it failed.
+    pub(crate) fn failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
     /// What a request whose chain holds it gets: 503, with `Retry-After` while it compiles.
     pub(crate) fn answer(&self) -> Answer {
-        if self.failed.load(Ordering::Acquire) {
+        if self.failed() {
             let message = format!("plugin '{}' could not be loaded; the gateway's log says why", self.name);
             return Answer::message(503, &message);
         }

@@ -10,6 +10,7 @@
 #                                           and resumed), HTTP/2 (h2load) and gRPC unary calls, and
 #                                           a client sending a looping input every 100 ms
 #   ROUNDS=3 DURATION=10 CONNS=50 bench/compare.sh
+#   bench/compare.sh --instructions         instructions per request instead (valgrind), below
 #   BASELINE=/path/to/other/wasmgate bench/compare.sh    also that build, no plugins (an A/B)
 #   BASELINE_PLUGINS=1 BASELINE=...         and that build with the five plugins too (when it
 #                                           loads this build's modules)
@@ -20,16 +21,26 @@
 # target is measured again unpinned, everything sharing every core, as users run it (the
 # "unpinned" columns; PINNED_ONLY=1 skips them).
 # Results: stdout and target/bench-compare.md. Compare rows of one run, never across runs.
+#
+# --instructions counts the instructions each target runs per request (valgrind's callgrind,
+# over N2 - N1 requests of one keep-alive client: default 1,200 - 200), which gives the same
+# figure on every run, whatever else the machine does: an A/B of a change on the request path
+# that req/s on a noisy VM cannot resolve. wasmgate runs as built with `--features valgrind`
+# (a smaller instance pool, which valgrind can map), and so must a BASELINE build. The profiles
+# stay in target/instructions (callgrind_annotate). Instructions are not time: memory stalls,
+# system calls and the kernel's share do not show, so confirm with a req/s run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scenarios=0
 edge=0
+instructions=0
 for arg in "$@"; do
   case "$arg" in
     --scenarios) scenarios=1 ;;
     --edge) edge=1 ;;
-    *) echo "usage: bench/compare.sh [--scenarios] [--edge]" >&2; exit 2 ;;
+    --instructions) instructions=1 ;;
+    *) echo "usage: bench/compare.sh [--scenarios] [--edge] [--instructions]" >&2; exit 2 ;;
   esac
 done
 rounds="${ROUNDS:-3}"
@@ -43,6 +54,7 @@ command -v nginx >/dev/null || need+=(nginx)
 command -v wrk >/dev/null || need+=(wrk)
 command -v taskset >/dev/null || need+=(util-linux)
 [ "$edge" = 0 ] || command -v h2load >/dev/null || need+=(nghttp2-client)
+[ "$instructions" = 0 ] || command -v valgrind >/dev/null || need+=(valgrind)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "bench-compare: installing ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
@@ -50,10 +62,19 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 scripts/build-plugins.sh >/dev/null
+bin="$(mkdir -p "${CARGO_TARGET_DIR:-target}" && cd "${CARGO_TARGET_DIR:-target}" && pwd)/release"
+if [ "$instructions" = 1 ]; then
+  # Cargo keeps both builds of the crate: going back and forth only links.
+  cargo build --quiet --release -p wasmgate --bin wasmgate --features valgrind
+  cp "$bin/wasmgate" "$bin/wasmgate-valgrind"
+fi
 cargo build --quiet --release -p wasmgate --bin wasmgate -p wasmgate-bench --bins
-bin="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/release"
 
 work=$(mktemp -d /tmp/wasmgate-compare.XXXXXX)
+# The compiled modules. Under valgrind the CPU's features read differently, so the valgrind
+# build compiles its own once, slowly, and keeps them for the next --instructions run.
+cache="$work/cache"
+[ "$instructions" = 0 ] || cache="$(mkdir -p "${CARGO_TARGET_DIR:-target}/instructions-cache" && cd "$_" && pwd)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -204,7 +225,7 @@ TOML
 }
 
 plugins_toml() { # [[plugins]] entries
-  printf 'plugins_dir = "plugins"\ncache_dir = "%s/cache"\n%s\n' "$work" "$1"
+  printf 'plugins_dir = "plugins"\ncache_dir = "%s"\n%s\n' "$cache" "$1"
 }
 
 # The plugin setups, shared with the criterion benchmarks (bench/benches/plugin_call.rs).
@@ -355,11 +376,15 @@ fi
 
 # Every module compiled into the shared cache before anything is measured: a module no target
 # uses would otherwise compile in the background while the first target is measured.
+# (--instructions: compiled by the valgrind build under valgrind, whose CPU they are for.)
+checker="$bin/wasmgate"
+[ "$instructions" = 0 ] || checker="valgrind -q --tool=none --trace-children=yes $bin/wasmgate-valgrind"
 for d in "$work"/*/; do
-  [ ! -f "$d/gateway.toml" ] || (cd "$d" && "$bin/wasmgate" check -c gateway.toml >/dev/null)
+  [ ! -f "$d/gateway.toml" ] || (cd "$d" && $checker check -c gateway.toml >/dev/null)
 done
 
 # --- measuring -----------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 to_ms() { # wrk latency (e.g. 812.00us, 1.20ms, 1.01s) in ms
@@ -491,6 +516,76 @@ idle_rss() { # set name, then module names
 }
 nine=(acl bot-detection correlation-id gray-release ip-restriction key-auth rate-limiting request-termination ua-rate-limiting)
 
+# --- instructions per request (--instructions) ----------------------------------------------------
+# The headers a target's wrk arguments add (-H, and the wrk.headers lines of a -s script), one
+# "name: value" per line.
+extra_headers() {
+  local args=($1) i
+  for ((i = 0; i < ${#args[@]}; i++)); do
+    case "${args[i]}" in
+      -H) echo "${args[i + 1]/:/: }" ;;
+      -s) sed -n 's/^wrk.headers\["\(.*\)"\] = "\(.*\)"$/\1: \2/p' "${args[i + 1]}" ;;
+    esac
+  done
+}
+# Sends $1 requests on one keep-alive connection, with the bench key and extra header lines.
+cat > "$work/client.py" <<'PY'
+import http.client, sys
+n, port = int(sys.argv[1]), int(sys.argv[2])
+headers = {"apikey": "bench-key"}
+headers.update(line.split(": ", 1) for line in sys.argv[3].splitlines() if line)
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+statuses = set()
+for _ in range(n):
+    conn.request("GET", "/svc5000", headers=headers)
+    response = conn.getresponse()
+    response.read()
+    statuses.add(response.status)
+if statuses != {200}:
+    sys.exit(f"answers other than 200: {sorted(statuses)}")
+PY
+instructions_per_request() { # name command extra: prints the count
+  local name="$1" cmd="$2" headers dir="$work/$1" n pid totals=()
+  headers=$(extra_headers "$3")
+  [ -d "$dir" ] || dir="$work"
+  for n in "${N1:-200}" "${N2:-1200}"; do
+    # shellcheck disable=SC2086
+    (cd "$dir" && exec valgrind --tool=callgrind --callgrind-out-file="$profiles/$name.$n.out" $cmd \
+      >"$work/$name.log" 2>&1) &
+    pid=$!
+    wait_ready "$name" 2400
+    python3 "$work/client.py" "$n" "$PORT" "$headers" || { cat "$work/$name.log" >&2; return 1; }
+    kill -INT "$pid"; wait "$pid" 2>/dev/null || true
+    totals+=("$(awk '/^summary:/ {print $2}' "$profiles/$name.$n.out")")
+  done
+  echo $(((totals[1] - totals[0]) / (${N2:-1200} - ${N1:-200})))
+}
+if [ "$instructions" = 1 ]; then
+  profiles="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/instructions"
+  rm -rf "$profiles"; mkdir -p "$profiles"
+  : > "$work/results"
+  for t in "${targets[@]}"; do
+    IFS='|' read -r name label cmd extra <<<"$t"
+    [[ " ${ONLY:-bare bare-mimalloc none noop keyauth-rl five jwt-hs baseline baseline-five} " == *" $name "* ]] || continue
+    count=$(instructions_per_request "$name" "${cmd//$bin\/wasmgate /$bin/wasmgate-valgrind }" "$extra")
+    echo "$name $count" >> "$work/results"
+    printf '  %-62s %8s instructions per request\n' "$label" "$count" >&2
+  done
+  count() { awk -v n="$1" '$1 == n {print $2}' "$work/results"; }
+  {
+    echo "| target | instructions per request | x no plugins | x bare Pingora |"
+    echo "| --- | ---: | ---: | ---: |"
+    for t in "${targets[@]}"; do
+      IFS='|' read -r name label _ _ <<<"$t"
+      c=$(count "$name")
+      [ -z "$c" ] || echo "| $label | $c | $(ratio "$c" "$(count none)") | $(ratio "$c" "$(count bare)") |"
+    done
+    echo
+    echo "callgrind over $((${N2:-1200} - ${N1:-200})) requests (${N2:-1200} - ${N1:-200}); profiles in $profiles"
+  } | tee target/bench-instructions.md
+  exit 0
+fi
+
 echo "bench-compare: $rounds rounds x ${duration}s, wrk -t1 -c$conns, $(nproc) cores" >&2
 for round in $(seq 1 "$rounds"); do
   for mode in "${modes[@]}"; do
@@ -577,7 +672,6 @@ fi
 
 # --- report --------------------------------------------------------------------------------------
 median() { sort -g | awk '{a[NR] = $1} END { print a[int((NR + 1) / 2)] }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 col() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$work/results" | median; }
 {
   echo "| target | req/s | p50 ms | p99 ms | CPU µs/req | RSS MB | errors | x nginx | x bare Pingora | req/s unpinned | x bare unpinned |"

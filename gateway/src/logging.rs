@@ -35,7 +35,9 @@ pub(crate) fn init(server: &ServerConfig) {
     let subscriber = tracing_subscriber::registry().with(diagnostics).with(access);
     if tracing::subscriber::set_global_default(subscriber).is_ok() {
         let _ = log::set_boxed_logger(Box::new(Bridge(tracing_log::LogTracer::new())));
-        log::set_max_level(log::LevelFilter::Trace);
+        // Only records some filter could let through reach the bridge: Pingora's per-request
+        // `debug!` and `trace!` calls then cost one comparison, not a call through `tracing`.
+        log::set_max_level(tracing_log::AsLog::as_log(&LevelFilter::current()));
     }
 }
 

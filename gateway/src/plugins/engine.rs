@@ -26,7 +26,25 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// One epoch tick: the granularity of CPU deadlines.
 pub(crate) const TICK: Duration = Duration::from_millis(1);
 /// Largest linear memory any plugin may be given.
-pub(crate) const MAX_MEMORY_MB: u64 = 1024;
+pub(crate) const MAX_MEMORY_MB: u64 = if cfg!(feature = "valgrind") { 128 } else { 1024 };
+
+/// The instance pool's bounds: instances, memories and tables across all modules.
+struct PoolSize {
+    components: u32,
+    core_instances: u32,
+    memories: u32,
+    tables: u32,
+}
+
+/// Room for every module's idle instances and the calls in flight. It reserves about 4 TiB of
+/// address space (each memory slot is 4 GiB plus guard pages), which costs nothing until used.
+#[cfg(not(feature = "valgrind"))]
+const POOL: PoolSize = PoolSize { components: 1000, core_instances: 5000, memories: 1000, tables: 2000 };
+/// Under valgrind (`bench/instructions.sh`), which cannot map 4 TiB: a pool and memory slots
+/// small enough for its address space. The code runs as it does in production, with explicit
+/// bounds checks on memory (no 4 GiB guard region) in the guests' code.
+#[cfg(feature = "valgrind")]
+const POOL: PoolSize = PoolSize { components: 32, core_instances: 256, memories: 64, tables: 128 };
 
 /// The engine, the linker with the host functions, and the compiled-code cache.
 pub struct PluginEngine {
@@ -122,10 +140,10 @@ impl PluginEngine {
 /// gateway maps.
 fn config() -> Config {
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(1000)
-        .total_core_instances(5000)
-        .total_memories(1000)
-        .total_tables(2000)
+    pool.total_component_instances(POOL.components)
+        .total_core_instances(POOL.core_instances)
+        .total_memories(POOL.memories)
+        .total_tables(POOL.tables)
         .max_memory_size((MAX_MEMORY_MB as usize) << 20)
         .max_core_instances_per_component(32)
         .max_memories_per_component(4)
@@ -138,6 +156,9 @@ fn config() -> Config {
         // all of the compiler's memory, and a hot load takes one core from traffic, not all.
         .parallel_compilation(false)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    if cfg!(feature = "valgrind") {
+        config.memory_reservation(MAX_MEMORY_MB << 20).memory_guard_size(64 << 10);
+    }
     config
 }
 

@@ -3,7 +3,7 @@
 
 use crate::support::{Config, Gateway, Upstream, eventually, one_route, request};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -285,6 +285,26 @@ async fn a_looping_call_yields_its_worker_to_other_requests() {
         with_loops <= baseline * 2 + Duration::from_millis(20),
         "p99 of the other route: {with_loops:?} with a 200 ms loop every 100 ms, {baseline:?} without"
     );
+}
+
+/// The epoch ticker sleeps once no plugin has run for 100 ms; the first call after that wakes it,
+/// so a loop is stopped at its deadline as any other (unwoken, the ticker would sleep for 5 s).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_loop_after_an_idle_second_is_stopped_at_its_deadline() {
+    let up = Upstream::start("u").await;
+    let gw = looping_gateway(&up, "", "quarantine = { after = 0 }").await;
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let started = Instant::now();
+        let resp = request(gw.port, "GET", "/loop", &[("x-misbehave", "loop")], b"").await;
+        let took = started.elapsed();
+        assert_eq!(resp.status, 500, "the loop is stopped");
+        assert!(
+            took >= Duration::from_millis(200) && took < Duration::from_secs(2),
+            "stopped at its 200 ms deadline, after {took:?}"
+        );
+    }
+    assert_eq!(request(gw.port, "GET", "/other", &[], b"").await.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,5 +1,5 @@
-//! The wasmtime engine: component model, pooling allocator, epoch interruption with one ticker
-//! thread, and compiled components cached on disk (keyed by the module's hash and the engine's
+//! The wasmtime engine: component model, pooling allocator, epoch interruption (ticked by
+//! [`super::ticker`]), and compiled components cached on disk (keyed by the module's hash and the engine's
 //! compatibility hash) so that a restart does not recompile.
 //!
 //! Cached code is native code the gateway runs, so the cache is trusted by construction: the
@@ -63,7 +63,7 @@ impl PluginEngine {
     pub fn new(cache_dir: Option<PathBuf>) -> wasmtime::Result<PluginEngine> {
         let cache_dir = cache_dir.and_then(trusted_cache_dir);
         let engine = Engine::new(&config())?;
-        start_ticker(&engine);
+        super::ticker::start(&engine);
         let mut linker = Linker::new(&engine);
         super::host::add_to_linker(&mut linker)?;
         let compat = compat_hash(&engine);
@@ -323,19 +323,4 @@ fn trusted_cache_dir(dir: PathBuf) -> Option<PathBuf> {
         return refuse(format!("group or others may write to it (mode {:o})", meta.mode() & 0o777));
     }
     Some(dir)
-}
-
-/// Advances the engine's epoch every [`TICK`] until the engine is dropped.
-fn start_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("wasm-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(TICK);
-            }
-        })
-        .expect("spawn epoch ticker");
 }

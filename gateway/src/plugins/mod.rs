@@ -20,6 +20,7 @@ pub mod pending;
 pub mod phases;
 pub(crate) mod quarantine;
 pub mod shared;
+pub(crate) mod ticker;
 
 use crate::config::{ConfigErrors, relative_to};
 use crate::config::{Limits, PluginsFile};

@@ -11,6 +11,7 @@ use super::host::{HostState, Plugin, PluginPre};
 use super::log_limit::LogLimit;
 use super::quarantine::Quarantine;
 use super::shared::Shared;
+use super::ticker::Running;
 use crate::config::{FailurePolicy, Limits, ModuleSettings};
 use crate::entities::Entities;
 use crate::request::redact::Redactions;
@@ -230,7 +231,7 @@ impl Module {
         let load_ms = module.limits.cpu_ms.max(LOAD_CPU_MS);
         let (mut instance, meta) = block_on(async {
             let mut instance = module.instantiate(load_ms).await.map_err(|e| format!("cannot be instantiated: {e}"))?;
-            module.start_call(&mut instance.store, load_ms);
+            let _running = module.start_call(&mut instance.store, load_ms);
             let meta = instance.plugin.wasmgate_plugin_handler().call_metadata(&mut instance.store).await;
             let meta = meta.map_err(|e| format!("metadata(): {}", module.classify(e, load_ms)))?;
             Ok::<_, String>((instance, meta))
@@ -253,10 +254,14 @@ impl Module {
     /// Starts the CPU deadline of a call: `cpu_ms` from now, plus one tick, because the first
     /// tick may come right after the call starts (otherwise a 1 ms budget could interrupt a call
     /// of a few µs). The call yields at the next tick, and at every one after it.
-    fn start_call(&self, store: &mut Store<HostState>, cpu_ms: u64) {
+    /// The epoch ticks until the returned guard is dropped: keep it while the plugin's code runs.
+    #[must_use = "the deadline holds only while the guard lives"]
+    fn start_call(&self, store: &mut Store<HostState>, cpu_ms: u64) -> Running {
+        let running = Running::start();
         let budget = Duration::from_millis(cpu_ms) + TICK;
         store.data_mut().usage.deadline = Some(Instant::now() + budget);
         store.set_epoch_deadline(1);
+        running
     }
 
     async fn instantiate(&self, cpu_ms: u64) -> Result<Box<Instance>, CallError> {
@@ -277,7 +282,7 @@ impl Module {
             // the call first in line, and the I/O waiting, for up to 61 ticks).
             _ => Ok(wasmtime::UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))),
         });
-        self.start_call(&mut store, cpu_ms);
+        let _running = self.start_call(&mut store, cpu_ms);
         let plugin = self.pre.instantiate_async(&mut store).await.map_err(|e| self.classify(e, cpu_ms))?;
         let generation = self.generation.load(Ordering::Acquire);
         Ok(Box::new(Instance { generation, store, plugin, configured: Vec::new() }))
@@ -340,11 +345,12 @@ impl Module {
             None => self.instantiate(cpu_ms).await?,
         };
         swap_in(&mut instance.store, scope);
-        self.start_call(&mut instance.store, cpu_ms);
+        let running = self.start_call(&mut instance.store, cpu_ms);
         let result = match self.configure_instance(&mut instance, config, cpu_ms).await {
             Ok(()) => f(&instance.plugin, &mut instance.store).await.map_err(|e| self.classify(e, cpu_ms)),
             Err(e) => Err(e),
         };
+        drop(running);
         instance.store.data_mut().flush_stderr();
         swap_out(&mut instance.store, scope);
         // A call that went past a host-side bound fails as an error would: the failure policy.

@@ -1,6 +1,6 @@
 //! The wasmtime engine: component model, pooling allocator, epoch interruption (ticked by
-//! [`super::ticker`]), and compiled components cached on disk (keyed by the module's hash and the engine's
-//! compatibility hash) so that a restart does not recompile.
+//! [`super::ticker`]), and compiled components cached on disk (keyed by the module's hash and
+//! the engine's compatibility hash) so that a restart does not recompile.
 //!
 //! Cached code is native code the gateway runs, so the cache is trusted by construction: the
 //! directory is created 0700, and one that another user owns, or that group or others may write
@@ -40,9 +40,9 @@ struct PoolSize {
 /// address space (each memory slot is 4 GiB plus guard pages), which costs nothing until used.
 #[cfg(not(feature = "valgrind"))]
 const POOL: PoolSize = PoolSize { components: 1000, core_instances: 5000, memories: 1000, tables: 2000 };
-/// Under valgrind (`bench/instructions.sh`), which cannot map 4 TiB: a pool and memory slots
-/// small enough for its address space. The code runs as it does in production, with explicit
-/// bounds checks on memory (no 4 GiB guard region) in the guests' code.
+/// Under valgrind (`bench/compare.sh --instructions`), which cannot map 4 TiB: a pool and
+/// memory slots small enough for its address space. The host's code is the production one; the
+/// guests' code checks memory bounds explicitly (no 4 GiB guard region).
 #[cfg(feature = "valgrind")]
 const POOL: PoolSize = PoolSize { components: 32, core_instances: 256, memories: 64, tables: 128 };
 

@@ -58,18 +58,16 @@ pub(crate) fn start(engine: &Engine) {
         .name("wasm-epoch".into())
         .spawn(move || {
             let mut idle = 0;
-            while let Some(engine) = weak.upgrade() {
+            loop {
                 if idle < IDLE_TICKS {
-                    drop(engine);
                     std::thread::sleep(TICK);
                     let Some(engine) = weak.upgrade() else { return };
                     engine.increment_epoch();
                     idle = if RUNNING.load(Ordering::SeqCst) > 0 { 0 } else { idle + 1 };
-                } else {
-                    drop(engine);
-                    if sleep() {
-                        idle = 0;
-                    }
+                } else if sleep() {
+                    idle = 0;
+                } else if weak.upgrade().is_none() {
+                    return;
                 }
             }
         })

@@ -46,6 +46,8 @@ done
 rounds="${ROUNDS:-3}"
 duration="${DURATION:-10}"
 conns="${CONNS:-50}"
+n1="${N1:-200}"   # --instructions: requests in the shorter and the longer run
+n2="${N2:-1200}"
 
 # --- prerequisites -------------------------------------------------------------------------------
 need=()
@@ -384,6 +386,9 @@ for d in "$work"/*/; do
 done
 
 # --- measuring -----------------------------------------------------------------------------------
+median() { sort -g | awk '{a[NR] = $1} END { print a[int((NR + 1) / 2)] }'; }
+# Column c of target n in the results: the median of its rounds.
+col() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$work/results" | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
@@ -548,7 +553,7 @@ instructions_per_request() { # name command extra: prints the count
   local name="$1" cmd="$2" headers dir="$work/$1" n pid totals=()
   headers=$(extra_headers "$3")
   [ -d "$dir" ] || dir="$work"
-  for n in "${N1:-200}" "${N2:-1200}"; do
+  for n in "$n1" "$n2"; do
     # shellcheck disable=SC2086
     (cd "$dir" && exec valgrind --tool=callgrind --callgrind-out-file="$profiles/$name.$n.out" $cmd \
       >"$work/$name.log" 2>&1) &
@@ -558,7 +563,7 @@ instructions_per_request() { # name command extra: prints the count
     kill -INT "$pid"; wait "$pid" 2>/dev/null || true
     totals+=("$(awk '/^summary:/ {print $2}' "$profiles/$name.$n.out")")
   done
-  echo $(((totals[1] - totals[0]) / (${N2:-1200} - ${N1:-200})))
+  echo $(((totals[1] - totals[0]) / (n2 - n1)))
 }
 if [ "$instructions" = 1 ]; then
   profiles="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/instructions"
@@ -571,17 +576,16 @@ if [ "$instructions" = 1 ]; then
     echo "$name $count" >> "$work/results"
     printf '  %-62s %8s instructions per request\n' "$label" "$count" >&2
   done
-  count() { awk -v n="$1" '$1 == n {print $2}' "$work/results"; }
   {
     echo "| target | instructions per request | x no plugins | x bare Pingora |"
     echo "| --- | ---: | ---: | ---: |"
     for t in "${targets[@]}"; do
       IFS='|' read -r name label _ _ <<<"$t"
-      c=$(count "$name")
-      [ -z "$c" ] || echo "| $label | $c | $(ratio "$c" "$(count none)") | $(ratio "$c" "$(count bare)") |"
+      c=$(col "$name" 2)
+      [ -z "$c" ] || echo "| $label | $c | $(ratio "$c" "$(col none 2)") | $(ratio "$c" "$(col bare 2)") |"
     done
     echo
-    echo "callgrind over $((${N2:-1200} - ${N1:-200})) requests (${N2:-1200} - ${N1:-200}); profiles in $profiles"
+    echo "callgrind over $((n2 - n1)) requests ($n2 - $n1); profiles in $profiles"
   } | tee target/bench-instructions.md
   exit 0
 fi
@@ -671,8 +675,6 @@ protocols = ["grpc", "grpcs"]' ""
 fi
 
 # --- report --------------------------------------------------------------------------------------
-median() { sort -g | awk '{a[NR] = $1} END { print a[int((NR + 1) / 2)] }'; }
-col() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$work/results" | median; }
 {
   echo "| target | req/s | p50 ms | p99 ms | CPU µs/req | RSS MB | errors | x nginx | x bare Pingora | req/s unpinned | x bare unpinned |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"

@@ -11,6 +11,7 @@
 #                                           a client sending a looping input every 100 ms
 #   ROUNDS=3 DURATION=10 CONNS=50 bench/compare.sh
 #   bench/compare.sh --instructions         instructions per request instead (valgrind), below
+#   bench/compare.sh --guest                the same, and the plugins' own functions by instructions
 #   BASELINE=/path/to/other/wasmgate bench/compare.sh    also that build, no plugins (an A/B)
 #   BASELINE_PLUGINS=1 BASELINE=...         and that build with the five plugins too (when it
 #                                           loads this build's modules)
@@ -29,18 +30,24 @@
 # (a smaller instance pool, which valgrind can map), and so must a BASELINE build. The profiles
 # stay in target/instructions (callgrind_annotate). Instructions are not time: memory stalls,
 # system calls and the kernel's share do not show, so confirm with a req/s run.
+# --guest also names the plugins' compiled code: the plugins are built keeping their function names
+# (CARGO_PROFILE_PLUGIN_STRIP=debuginfo, so target/plugins then holds these larger builds until
+# the next `make plugins`), the gateway writes wasmtime's perf map (WASMGATE_PERFMAP=1), and
+# target/instructions/NAME.guest.txt lists each target's top plugin functions per request.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scenarios=0
 edge=0
 instructions=0
+guest=0
 for arg in "$@"; do
   case "$arg" in
     --scenarios) scenarios=1 ;;
     --edge) edge=1 ;;
     --instructions) instructions=1 ;;
-    *) echo "usage: bench/compare.sh [--scenarios] [--edge] [--instructions]" >&2; exit 2 ;;
+    --guest) instructions=1 guest=1 ;;
+    *) echo "usage: bench/compare.sh [--scenarios] [--edge] [--instructions | --guest]" >&2; exit 2 ;;
   esac
 done
 rounds="${ROUNDS:-3}"
@@ -62,6 +69,11 @@ if [ "${#need[@]}" -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+perfmap=()
+if [ "$guest" = 1 ]; then
+  export CARGO_PROFILE_PLUGIN_STRIP=debuginfo
+  perfmap=(env WASMGATE_PERFMAP=1)
 fi
 scripts/build-plugins.sh >/dev/null
 bin="$(mkdir -p "${CARGO_TARGET_DIR:-target}" && cd "${CARGO_TARGET_DIR:-target}" && pwd)/release"
@@ -555,7 +567,7 @@ instructions_per_request() { # name command extra: prints the count
   [ -d "$dir" ] || dir="$work"
   for n in "$n1" "$n2"; do
     # shellcheck disable=SC2086
-    (cd "$dir" && exec valgrind --tool=callgrind --callgrind-out-file="$profiles/$name.$n.out" $cmd \
+    (cd "$dir" && exec "${perfmap[@]}" valgrind --tool=callgrind --callgrind-out-file="$profiles/$name.$n.out" $cmd \
       >"$work/$name.log" 2>&1) &
     pid=$!
     wait_ready "$name" 2400
@@ -563,6 +575,10 @@ instructions_per_request() { # name command extra: prints the count
     kill -INT "$pid"; wait "$pid" 2>/dev/null || true
     totals+=("$(awk '/^summary:/ {print $2}' "$profiles/$name.$n.out")")
   done
+  if [ "$guest" = 1 ]; then
+    bench/guest-functions.py "$profiles/$name.$n1.out" "$profiles/$name.$n2.out" $((n2 - n1)) >"$profiles/$name.guest.txt"
+    for n in "$n1" "$n2"; do rm -f "/tmp/perf-$(awk '/^pid:/ {print $2; exit}' "$profiles/$name.$n.out").map"; done
+  fi
   echo $(((totals[1] - totals[0]) / (n2 - n1)))
 }
 if [ "$instructions" = 1 ]; then
@@ -586,6 +602,7 @@ if [ "$instructions" = 1 ]; then
     done
     echo
     echo "callgrind over $((n2 - n1)) requests ($n2 - $n1); profiles in $profiles"
+    [ "$guest" = 0 ] || echo "the plugins' functions by instructions per request: $profiles/NAME.guest.txt"
   } | tee target/bench-instructions.md
   exit 0
 fi

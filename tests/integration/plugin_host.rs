@@ -510,3 +510,24 @@ async fn a_configuration_refused_after_compiling_leaves_its_route_unavailable() 
     assert!(gw.stderr().contains("configuration rejected") && gw.stderr().contains("status_code"), "{}", gw.stderr());
     assert_eq!(request(gw.port, "GET", "/open", &[], b"").await.status, 200, "the rest still serves");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn perfmap_names_plugin_code_for_profilers() {
+    let up = Upstream::start("u").await;
+    let config = format!(
+        "[[services]]\nname = \"s\"\nurl = \"{}\"\n[[services.routes]]\nname = \"r\"\npaths = [\"/\"]\n",
+        up.url()
+    );
+    let gw = Gateway::builder(&config)
+        .plugins_with("[[plugins]]\nname = \"noop\"\nroute = \"r\"\n", &["noop"])
+        .env("WASMGATE_PERFMAP", "1")
+        .start()
+        .await;
+    assert_eq!(request(gw.port, "GET", "/", &[], b"").await.status, 200);
+    let path = format!("/tmp/perf-{}.map", gw.pid());
+    let map = std::fs::read_to_string(&path).unwrap_or_default();
+    let _ = std::fs::remove_file(&path);
+    // `ADDRESS SIZE NAME` lines, in perf's format; the bundled builds keep no function names.
+    let functions = map.lines().filter(|l| l.split(' ').nth(2).is_some_and(|n| n.starts_with("wasm["))).count();
+    assert!(functions > 10, "{functions} plugin functions in {path}:\n{}", &map[..map.len().min(500)]);
+}

@@ -156,6 +156,11 @@ fn config() -> Config {
         // all of the compiler's memory, and a hot load takes one core from traffic, not all.
         .parallel_compilation(false)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // For profilers: /tmp/perf-PID.map names the plugins' compiled functions for `perf` (and
+    // `bench/compare.sh --guest`), which otherwise see anonymous addresses.
+    if std::env::var_os("WASMGATE_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if cfg!(feature = "valgrind") {
         config.memory_reservation(MAX_MEMORY_MB << 20).memory_guard_size(64 << 10);
     }

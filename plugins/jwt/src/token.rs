@@ -5,9 +5,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 /// A token split into its parts, its header and claims decoded.
-pub struct Token<'a> {
-    /// `header.payload`, as sent: what the signature covers.
-    pub signing_input: &'a str,
+pub struct Token {
+    /// Length of `header.payload`, the part of the token that the signature covers.
+    signed: usize,
     pub header: Map<String, Value>,
     pub claims: Map<String, Value>,
     pub signature: Vec<u8>,
@@ -25,9 +25,9 @@ fn object(part: &str) -> Option<Map<String, Value>> {
     }
 }
 
-impl<'a> Token<'a> {
+impl Token {
     /// Parses a token; the error is Kong's text after "Bad token; ".
-    pub fn parse(token: &'a str) -> Result<Token<'a>, &'static str> {
+    pub fn parse(token: &str) -> Result<Token, &'static str> {
         let mut parts = token.splitn(3, '.');
         let (Some(header), Some(claims), Some(signature)) = (parts.next(), parts.next(), parts.next()) else {
             return Err("invalid JSON");
@@ -37,7 +37,12 @@ impl<'a> Token<'a> {
             return Err("invalid alg");
         }
         let signature = decode(signature).ok_or("invalid signature")?;
-        Ok(Token { signing_input: &token[..header.len() + 1 + claims.len()], header: h, claims: c, signature })
+        Ok(Token { signed: header.len() + 1 + claims.len(), header: h, claims: c, signature })
+    }
+
+    /// What the signature covers in `token`, the text this was parsed from: `header.payload`.
+    pub fn signing_input<'t>(&self, token: &'t str) -> &'t str {
+        &token[..self.signed]
     }
 
     /// The token header's algorithm (checked by [`Token::parse`]).
@@ -101,7 +106,7 @@ mod tests {
         assert_eq!(token.alg(), "HS256");
         assert_eq!(token.claims["iss"], "k");
         assert_eq!(token.signature, b"sig");
-        assert_eq!(token.signing_input, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJrIn0");
+        assert_eq!(token.signing_input(t), "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJrIn0");
         assert_eq!(Token::parse("abc").err(), Some("invalid JSON"));
         assert_eq!(Token::parse("e30.e30.c2ln").err(), Some("invalid alg"), "{{}} has no alg");
         // {"alg":"none"}

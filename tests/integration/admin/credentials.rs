@@ -31,7 +31,7 @@ async fn credentials_and_plugins_over_the_admin_api() {
     let unknown = call(&gw, "POST", "/consumers/gina/jwt", "key=g&algorithm=none").await;
     assert!(unknown.json()["fields"]["algorithm"].is_string(), "{}", unknown.text());
     let good = serde_json::json!({"key": "g-es", "algorithm": "ES256", "rsa_public_key": public_pem(ec_key)});
-    id(&super::call_json(&gw, "POST", "/consumers/gina/jwt", good).await, 201);
+    let es = id(&super::call_json(&gw, "POST", "/consumers/gina/jwt", good).await, 201);
 
     // hmac-auth: a secret is generated when none is given; user names are unique.
     let hmac = call(&gw, "POST", "/consumers/gina/hmac-auth", "username=gina-hmac").await;
@@ -75,6 +75,23 @@ async fn credentials_and_plugins_over_the_admin_api() {
     assert_eq!(echo.path, "/p?a=2");
     let big = request(gw.port, "POST", "/", &[("authorization", &auth)], &[b'x'; 2048]).await;
     assert_eq!(big.status, 413);
+
+    // The plugin keeps tokens that verified decoded, but checks them against the credential every
+    // time: another key for the credential refuses the same token at once, and so does its deletion.
+    let SigningKey::Private(other) = &SigningKey::generate("ES256") else { unreachable!() };
+    let rekeyed = super::call_json(
+        &gw,
+        "PATCH",
+        &format!("/consumers/gina/jwt/{es}"),
+        serde_json::json!({"rsa_public_key": public_pem(other)}),
+    )
+    .await;
+    assert_eq!(rekeyed.status, 200, "{}", rekeyed.text());
+    let resp = request(gw.port, "GET", "/", &[("authorization", &auth)], b"").await;
+    assert_eq!((resp.status, resp.json()["message"].as_str()), (401, Some("Invalid signature")));
+    assert_eq!(call(&gw, "DELETE", &format!("/consumers/gina/jwt/{es}"), "").await.status, 204);
+    let resp = request(gw.port, "GET", "/", &[("authorization", &auth)], b"").await;
+    assert_eq!((resp.status, resp.json()["message"].as_str()), (401, Some("No credentials found for given 'iss'")));
 
     // Swapping jwt for basic-auth takes effect on the next request.
     let plugins = call(&gw, "GET", "/plugins", "").await.json();

@@ -109,7 +109,14 @@ async fn kong_answers_for_each_bad_token() {
     let other = token("HS256", &hs, json!({"iss": "k-HS256", "exp": now_plus(61), "nbf": now_plus(-5)}));
     let (status, _, resp) = get(&gw, &format!("/?jwt={other}"), &[("authorization", &bearer(&good))]).await;
     assert_eq!((status, resp.json()["message"].as_str()), (401, Some("Multiple tokens provided")));
-    assert_eq!(up.hits(), 3);
+
+    // A token that verified is kept decoded, but its claims are checked on every request.
+    let brief = token("HS256", &hs, json!({"iss": "k-HS256", "exp": now_plus(1), "nbf": now_plus(-5)}));
+    assert_eq!(get(&gw, "/", &[("authorization", &bearer(&brief))]).await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (status, _, resp) = get(&gw, "/", &[("authorization", &bearer(&brief))]).await;
+    assert_eq!((status, resp.json()), (401, json!({"exp": "token expired"})));
+    assert_eq!(up.hits(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread")]

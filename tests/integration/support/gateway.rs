@@ -11,6 +11,7 @@ pub struct Gateway {
     pub admin: u16,
     pub dir: tempfile::TempDir,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     child: Child,
 }
 
@@ -22,6 +23,7 @@ pub struct GatewayBuilder {
     plugins_file: Option<String>,
     linked_plugins_dir: bool,
     args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Gateway {
@@ -34,6 +36,7 @@ impl Gateway {
             plugins_file: None,
             linked_plugins_dir: false,
             args: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -82,6 +85,11 @@ impl Gateway {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
         let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB");
         kb.trim().parse::<u64>().unwrap() * 1024
+    }
+
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The files the gateway process has open.
@@ -136,7 +144,7 @@ impl Gateway {
 
     /// Starts a stopped gateway again on the same files and data.
     pub async fn resume(&mut self) {
-        self.child = spawn(self.dir.path(), &self.args);
+        self.child = spawn(self.dir.path(), &self.args, &self.env);
         self.wait_listening().await;
     }
 
@@ -237,6 +245,12 @@ impl GatewayBuilder {
         self
     }
 
+    /// An environment variable for the process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
     /// Extra command-line arguments for `wasmgate run`.
     pub fn arg(mut self, a: &str) -> Self {
         self.args.push(a.to_string());
@@ -278,21 +292,22 @@ impl GatewayBuilder {
         if let Some(file) = &self.plugins_file {
             std::fs::write(dir.path().join("plugins.toml"), file).unwrap();
         }
-        let child = spawn(dir.path(), &self.args);
-        let mut gw = Gateway { port, admin, dir, args: self.args, child };
+        let child = spawn(dir.path(), &self.args, &self.env);
+        let mut gw = Gateway { port, admin, dir, args: self.args, env: self.env, child };
         gw.wait_listening().await;
         gw
     }
 }
 
 /// Starts `wasmgate run` on the files in `dir`, logging to `stdout.log` and `stderr.log` there.
-fn spawn(dir: &Path, args: &[String]) -> Child {
+fn spawn(dir: &Path, args: &[String], env: &[(String, String)]) -> Child {
     let log = |name: &str| std::fs::OpenOptions::new().create(true).append(true).open(dir.join(name)).unwrap();
     Command::new(env!("CARGO_BIN_EXE_wasmgate"))
         .arg("run")
         .arg("-c")
         .arg(dir.join("gateway.toml"))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .stdout(Stdio::from(log("stdout.log")))
         .stderr(Stdio::from(log("stderr.log")))

@@ -90,6 +90,35 @@ impl Jws {
     }
 }
 
+/// An HS credential's secret, ready to MAC with: HMAC hashes the key's two padded blocks once,
+/// here, and each token then costs only its own blocks.
+#[derive(Clone)]
+enum HsKey {
+    S256(Hmac<sha2::Sha256>),
+    S384(Hmac<sha2::Sha384>),
+    S512(Hmac<sha2::Sha512>),
+}
+
+impl HsKey {
+    fn new(sha: Sha, secret: &[u8]) -> HsKey {
+        const ANY_LENGTH: &str = "HMAC takes keys of any length";
+        match sha {
+            Sha::S256 => HsKey::S256(Hmac::new_from_slice(secret).expect(ANY_LENGTH)),
+            Sha::S384 => HsKey::S384(Hmac::new_from_slice(secret).expect(ANY_LENGTH)),
+            Sha::S512 => HsKey::S512(Hmac::new_from_slice(secret).expect(ANY_LENGTH)),
+        }
+    }
+
+    /// Whether `signature` is the MAC of `data`, compared in constant time.
+    fn matches(&self, data: &[u8], signature: &[u8]) -> bool {
+        match self {
+            HsKey::S256(mac) => mac_verifies(mac.clone(), data, signature),
+            HsKey::S384(mac) => mac_verifies(mac.clone(), data, signature),
+            HsKey::S512(mac) => mac_verifies(mac.clone(), data, signature),
+        }
+    }
+}
+
 /// Most asymmetric signatures remembered per credential as verified.
 const VERIFIED_MEMORY: usize = 4096;
 
@@ -98,8 +127,8 @@ pub(crate) struct JwtKey {
     name: String,
     algorithm: Jws,
     /// HS: the secret as written, and decoded when it is base64 (for `secret_is_base64`).
-    secret: Option<Vec<u8>>,
-    secret_decoded: Option<Vec<u8>>,
+    secret: Option<HsKey>,
+    secret_decoded: Option<HsKey>,
     /// The others: the public key.
     public: Option<PKey<Public>>,
     /// SHA-256 of (signing input, signature) of tokens that verified: RSA and ECDSA cost tens
@@ -132,8 +161,9 @@ impl JwtKey {
                 .as_deref()
                 .filter(|s| !s.is_empty())
                 .ok_or(("secret", format!("required for {}: the shared secret tokens are signed with", c.algorithm)))?;
-            key.secret = Some(secret.as_bytes().to_vec());
-            key.secret_decoded = decode_base64(secret);
+            let Jws::Hs(sha) = algorithm else { unreachable!("matched above") };
+            key.secret = Some(HsKey::new(sha, secret.as_bytes()));
+            key.secret_decoded = decode_base64(secret).map(|bytes| HsKey::new(sha, &bytes));
             return Ok(key);
         }
         let pem = c.rsa_public_key.as_deref().ok_or((
@@ -159,15 +189,10 @@ impl JwtKey {
         if alg != self.name {
             return Check::WrongAlgorithm;
         }
-        if let Jws::Hs(sha) = self.algorithm {
+        if let Jws::Hs(_) = self.algorithm {
             let secret = if secret_is_base64 { &self.secret_decoded } else { &self.secret };
             let Some(secret) = secret else { return Check::NoKey };
-            let verified = match sha {
-                Sha::S256 => mac_matches::<sha2::Sha256>(secret, input, signature),
-                Sha::S384 => mac_matches::<sha2::Sha384>(secret, input, signature),
-                Sha::S512 => mac_matches::<sha2::Sha512>(secret, input, signature),
-            };
-            return if verified { Check::Verified } else { Check::Mismatch };
+            return if secret.matches(input, signature) { Check::Verified } else { Check::Mismatch };
         }
         let Some(public) = &self.public else { return Check::NoKey };
         let seen = token_hash(input, signature);
@@ -220,9 +245,23 @@ where
     Hmac<D>: KeyInit + Mac,
     D: hmac::digest::block_api::EagerHash,
 {
-    let mut mac = <Hmac<D> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac_verifies(<Hmac<D> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length"), data, signature)
+}
+
+/// Whether `signature` is what `mac` makes of `data`, compared in constant time.
+fn mac_verifies(mut mac: impl Mac, data: &[u8], signature: &[u8]) -> bool {
     mac.update(data);
     mac.verify_slice(signature).is_ok()
+}
+
+/// A JWS's signing input (`header.payload`, as sent) and its signature decoded: `None` without
+/// three parts or when the signature part is not base64url (padded or not).
+pub(crate) fn jws_parts(token: &str) -> Option<(&[u8], Vec<u8>)> {
+    let header = token.find('.')?;
+    let signed = header + 1 + token[header + 1..].find('.')?;
+    let signature =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token[signed + 1..].trim_end_matches('=')).ok()?;
+    Some((&token.as_bytes()[..signed], signature))
 }
 
 fn token_hash(input: &[u8], signature: &[u8]) -> [u8; 32] {
@@ -329,6 +368,21 @@ mod tests {
         assert_eq!(key.verify("HS256", b"a.b", &decoded, true), Check::Verified);
         let not_b64 = JwtKey::new(&credential("HS256", Some("not base64!"), None)).unwrap();
         assert_eq!(not_b64.verify("HS256", b"a.b", &decoded, true), Check::NoKey);
+        // The prepared key is used again and again, unchanged by each use.
+        assert_eq!(key.verify("HS256", b"a.b", &mac, false), Check::Verified);
+        let long = JwtKey::new(&credential("HS512", Some(&"k".repeat(200)), None)).unwrap();
+        let mac = openssl_hmac(MessageDigest::sha512(), "k".repeat(200).as_bytes(), b"a.b");
+        assert_eq!(long.verify("HS512", b"a.b", &mac, false), Check::Verified, "a key longer than a block");
+    }
+
+    #[test]
+    fn tokens_split_as_sent() {
+        assert_eq!(jws_parts("aGk.e30.c2ln"), Some((&b"aGk.e30"[..], b"sig".to_vec())));
+        assert_eq!(jws_parts("aGk.e30.c2lnbg=="), Some((&b"aGk.e30"[..], b"sign".to_vec())), "padded");
+        assert_eq!(jws_parts("aGk.e30."), Some((&b"aGk.e30"[..], Vec::new())));
+        assert_eq!(jws_parts("aGk.e30"), None);
+        assert_eq!(jws_parts("aGk.e30.c2ln.x"), None, "a dot in the signature is not base64url");
+        assert_eq!(jws_parts("aGk.e30.c2l+"), None, "base64url only");
     }
 
     #[test]

@@ -53,8 +53,8 @@ pub use auth::{
 pub use bindings::wasmgate::log::sink;
 pub use bindings::wasmgate::metrics::metrics;
 pub use bindings::wasmgate::plugin::types::{
-    Action, ConfigNeeds, Consumer, CounterOp, CounterResult, CounterState, Credential, CredentialPlace, LimitKey,
-    LogLevel, Phases, Response, ResponseSource, SignatureCheck, Window,
+    Action, ConfigNeeds, Consumer, CounterOp, CounterResult, CounterState, Credential, CredentialPlace, JwtCheck,
+    LimitKey, LogLevel, Phases, Response, ResponseSource, SignatureCheck, Window,
 };
 pub use bindings::wasmgate::plugin::{cache, clock, consumers, context, counters, request, response, upstreams};
 #[doc(hidden)]

@@ -1,6 +1,7 @@
 //! jwt: authenticates the consumer by a JSON Web Token signed with one of its `jwt` credentials,
 //! as Kong's plugin of the same name does (same settings, answers and headers). The signature is
-//! checked by the host (`verify-jwt`), which keeps the credentials' keys parsed.
+//! checked by the host, which keeps the credentials' keys parsed, and which authenticates the
+//! request in the same call (`set-consumer-by-jwt`).
 
 mod memo;
 mod token;
@@ -8,12 +9,11 @@ mod token;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::collections::BTreeSet;
 use std::rc::Rc;
 use token::Token;
 use wasmgate_plugin_sdk::{
-    Action, ConfigNeeds, CredentialPlace, Phases, Plugin, SignatureCheck, authenticate_or_anonymous, check_anonymous,
-    clock, consumers, context, export_plugin, json_message, redact, request, respond, set_consumer,
+    Action, ConfigNeeds, CredentialPlace, JwtCheck, Phases, Plugin, SignatureCheck, authenticate_or_anonymous,
+    check_anonymous, clock, consumers, export_plugin, json_message, redact, request, respond,
 };
 
 /// Configuration of jwt.
@@ -104,13 +104,22 @@ impl Failure {
 struct Jwt;
 
 impl Jwt {
-    /// Every distinct non-empty token in the request: query arguments, then cookies, then headers.
-    fn tokens(config: &Config) -> BTreeSet<String> {
-        let mut found = BTreeSet::new();
+    /// The one token in the request, looked for in query arguments, then cookies, then headers
+    /// (the same token in several places is one token).
+    fn token(config: &Config) -> Result<String, Failure> {
+        let mut found: Option<String> = None;
+        let mut add = |token: &str| match &found {
+            None => {
+                found = Some(token.to_string());
+                Ok(())
+            }
+            Some(first) if first == token => Ok(()),
+            Some(_) => Err(Failure::invalid("Multiple tokens provided")),
+        };
         if let Some(query) = request::query() {
             for (k, v) in form_urlencoded::parse(query.as_bytes()) {
                 if !v.is_empty() && config.uri_param_names.iter().any(|n| *n == k) {
-                    found.insert(v.into_owned());
+                    add(&v)?;
                 }
             }
         }
@@ -118,26 +127,21 @@ impl Jwt {
             for header in request::header_values("cookie") {
                 for name in &config.cookie_names {
                     if let Some(v) = token::cookie(&header, name).filter(|v| !v.is_empty()) {
-                        found.insert(v.to_string());
+                        add(v)?;
                     }
                 }
             }
         }
         for name in &config.header_names {
             if let Some(t) = request::header(name).as_deref().and_then(token::bearer) {
-                found.insert(t.to_string());
+                add(t)?;
             }
         }
-        found
+        found.ok_or_else(|| Failure::Message("Unauthorized".into(), false))
     }
 
     fn authenticate(config: &Config) -> Result<(), Failure> {
-        let mut tokens = Self::tokens(config);
-        let raw = match tokens.len() {
-            0 => return Err(Failure::Message("Unauthorized".into(), false)),
-            1 => tokens.pop_first().unwrap_or_default(),
-            _ => return Err(Failure::invalid("Multiple tokens provided")),
-        };
+        let raw = Self::token(config)?;
         let (token, remembered) = match memo::get(&raw) {
             Some(token) => (token, true),
             None => (Rc::new(Token::parse(&raw).map_err(|e| Failure::invalid(format!("Bad token; {e}")))?), false),
@@ -145,37 +149,51 @@ impl Jwt {
         let claim = &config.key_claim_name;
         let key = match token.claims.get(claim).or_else(|| token.header.get(claim)) {
             None | Some(Value::Null) => return Err(Failure::invalid(format!("No mandatory '{claim}' in claims"))),
-            Some(Value::String(k)) if !k.is_empty() => k.clone(),
+            Some(Value::String(k)) if !k.is_empty() => k.as_str(),
             Some(_) => return Err(Failure::invalid(format!("Invalid '{claim}' in claims"))),
         };
-        let signed = token.signing_input(&raw);
-        let check = consumers::verify_jwt(&key, token.alg(), signed, &token.signature, config.secret_is_base64);
-        let credential = match check {
-            SignatureCheck::Verified(c) => c,
-            SignatureCheck::UnknownCredential => {
+        // (`maximum_expiration` needs `exp` in `claims_to_verify`: nothing to check, no clock read.)
+        let claims_failed = match config.claims_to_verify.is_empty() {
+            true => None,
+            false => {
+                let now = (clock::now_ms() / 1000) as f64;
+                Some(claim_errors(&token.claims, &config.claims_to_verify, config.maximum_expiration, now))
+                    .filter(|errors| !errors.is_empty())
+            }
+        };
+        let b64 = config.secret_is_base64;
+        let check = match &claims_failed {
+            // The usual case: verified and authenticated in one host call.
+            None => consumers::set_consumer_by_jwt(key, token.alg(), &raw, b64),
+            // Kong checks the signature before the claims: only a token that verifies is told
+            // what is wrong with its claims.
+            Some(_) => {
+                match consumers::verify_jwt(key, token.alg(), token.signing_input(&raw), &token.signature, b64) {
+                    // (Verified, and nothing set: the claims' errors are the answer.)
+                    SignatureCheck::Verified(_) => JwtCheck::Authenticated,
+                    SignatureCheck::UnknownCredential => JwtCheck::UnknownCredential,
+                    SignatureCheck::WrongAlgorithm => JwtCheck::WrongAlgorithm,
+                    SignatureCheck::NoKey => JwtCheck::NoKey,
+                    SignatureCheck::Mismatch => JwtCheck::Mismatch,
+                }
+            }
+        };
+        match check {
+            JwtCheck::Authenticated => {}
+            JwtCheck::UnknownCredential => {
                 return Err(Failure::invalid(format!("No credentials found for given '{claim}'")));
             }
-            SignatureCheck::WrongAlgorithm => return Err(Failure::invalid("Invalid algorithm")),
-            SignatureCheck::NoKey => return Err(Failure::invalid("Invalid key/secret")),
-            SignatureCheck::Mismatch => return Err(Failure::invalid("Invalid signature")),
-        };
+            JwtCheck::WrongAlgorithm => return Err(Failure::invalid("Invalid algorithm")),
+            JwtCheck::NoKey => return Err(Failure::invalid("Invalid key/secret")),
+            JwtCheck::Mismatch => return Err(Failure::invalid("Invalid signature")),
+        }
         if !remembered {
             memo::remember(&raw, &token);
         }
-        // (`maximum_expiration` needs `exp` in `claims_to_verify`: nothing to check, no clock read.)
-        if !config.claims_to_verify.is_empty() {
-            let now = (clock::now_ms() / 1000) as f64;
-            let errors = claim_errors(&token.claims, &config.claims_to_verify, config.maximum_expiration, now);
-            if !errors.is_empty() {
-                return Err(Failure::Claims(errors));
-            }
+        match claims_failed {
+            Some(errors) => Err(Failure::Claims(errors)),
+            None => Ok(()),
         }
-        set_consumer(&credential.consumer_id, Some(&credential), false)
-            .map_err(|_| Failure::Message(format!("Could not find consumer for '{claim}={key}'"), false))?;
-        // Kong names a jwt credential upstream by its key, and leaves the token for later plugins.
-        request::set_header("x-credential-identifier", &key);
-        context::shared_set("authenticated_jwt_token", Some(&raw));
-        Ok(())
     }
 }
 

@@ -8,6 +8,8 @@ use serde_json::{Map, Value};
 pub struct Token {
     /// Length of `header.payload`, the part of the token that the signature covers.
     signed: usize,
+    /// The header's `alg`, one that [`supported`] names.
+    alg: Box<str>,
     pub header: Map<String, Value>,
     pub claims: Map<String, Value>,
     pub signature: Vec<u8>,
@@ -33,11 +35,12 @@ impl Token {
             return Err("invalid JSON");
         };
         let (Some(h), Some(c)) = (object(header), object(claims)) else { return Err("invalid JSON") };
-        if !h.get("alg").and_then(Value::as_str).is_some_and(supported) {
+        let Some(alg) = h.get("alg").and_then(Value::as_str).filter(|a| supported(a)) else {
             return Err("invalid alg");
-        }
+        };
+        let alg = alg.into();
         let signature = decode(signature).ok_or("invalid signature")?;
-        Ok(Token { signed: header.len() + 1 + claims.len(), header: h, claims: c, signature })
+        Ok(Token { signed: header.len() + 1 + claims.len(), alg, header: h, claims: c, signature })
     }
 
     /// What the signature covers in `token`, the text this was parsed from: `header.payload`.
@@ -47,7 +50,7 @@ impl Token {
 
     /// The token header's algorithm (checked by [`Token::parse`]).
     pub fn alg(&self) -> &str {
-        self.header.get("alg").and_then(Value::as_str).unwrap_or_default()
+        &self.alg
     }
 }
 
@@ -73,6 +76,11 @@ fn supported(alg: &str) -> bool {
 
 /// The token in an `Authorization`-style value: what follows `Bearer` (or `bearer`) and blanks.
 pub fn bearer(value: &str) -> Option<&str> {
+    // The usual form first, without a search.
+    let usual = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "));
+    if let Some(token) = usual.map(|t| t.trim_start_matches([' ', '\t'])).filter(|t| !t.is_empty()) {
+        return Some(token);
+    }
     let mut rest = value;
     while let Some(at) = rest.find("earer") {
         let before = &rest[..at];

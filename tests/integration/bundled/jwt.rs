@@ -66,7 +66,7 @@ async fn kong_answers_for_each_bad_token() {
     let good = token("HS256", &hs, json!({"iss": "k-HS256", "exp": now_plus(60), "nbf": now_plus(-5)}));
 
     let (status, _, resp) = get(&gw, "/", &[]).await;
-    assert_eq!((status, resp.json()), (401, json!({"message": "Unauthorized"})));
+    assert_eq!((status, resp.json()), (401, json!({"message": "Unauthorized"})), "{}", gw.stderr());
     assert_eq!(resp.header("www-authenticate"), Some("Bearer realm=\"api\""));
     let invalid = "Bearer realm=\"api\", error=\"invalid_token\"";
 
@@ -89,6 +89,11 @@ async fn kong_answers_for_each_bad_token() {
             json!({"nbf": "token not valid yet"}),
         ),
         (token("HS256", &hs, json!({"iss": "k-HS256"})), json!({"exp": "must be a number", "nbf": "must be a number"})),
+        // Kong checks the signature first: an expired token signed with another key is told so.
+        (
+            token("HS256", &SigningKey::generate("HS256"), json!({"iss": "k-HS256", "exp": now_plus(-1)})),
+            json!({"message": "Invalid signature"}),
+        ),
     ];
     for (t, body) in cases {
         let (status, _, resp) = get(&gw, "/", &[("authorization", &bearer(&t))]).await;
@@ -143,6 +148,30 @@ async fn key_claim_base64_secret_and_maximum_expiration() {
     assert_eq!(get(&gw, "/", &[("authorization", &bearer(&in_header))]).await.0, 401, "only x-token is read");
     let preflight = request(gw.port, "OPTIONS", "/", &[], b"").await;
     assert_eq!(preflight.status, 200, "run_on_preflight = false lets OPTIONS through");
+}
+
+/// What jwt leaves for later plugins: the consumer, and the token as the shared value
+/// `authenticated_jwt_token` (read here by request-transformer's template).
+#[tokio::test(flavor = "multi_thread")]
+async fn later_plugins_see_the_consumer_and_the_token() {
+    let hs = SigningKey::generate("HS256");
+    let plugins = format!(
+        "{}{}",
+        on_route("jwt", ""),
+        on_route("request-transformer", r#"add = { headers = ["x-jwt:$(shared.authenticated_jwt_token or 'none')"] }"#)
+    );
+    let (gw, _up) = start_with(&plugins, "", &carol(&[("HS256", &hs)])).await;
+    let t = token("HS256", &hs, json!({"iss": "k-HS256"}));
+    for round in ["first", "kept decoded"] {
+        let spoofed = [("authorization", bearer(&t)), ("x-credential-identifier", "spoofed".into())];
+        let headers: Vec<(&str, &str)> = spoofed.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, echo, resp) = get(&gw, "/", &headers).await;
+        assert_eq!(status, 200, "{round}: {}", resp.text());
+        let echo = echo.unwrap();
+        assert_eq!(echo.header("x-jwt"), Some(t.as_str()), "{round}");
+        assert_eq!(echo.header("x-consumer-username"), Some("carol"), "{round}");
+        assert_eq!(echo.header("x-credential-identifier"), Some("k-HS256"), "{round}: the key, not the client's");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

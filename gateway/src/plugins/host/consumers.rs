@@ -3,7 +3,8 @@
 
 use super::HostState;
 use super::wasmgate::plugin::consumers::Host;
-use super::wasmgate::plugin::types::{Consumer, Credential, SignatureCheck};
+use super::wasmgate::plugin::context::Host as ContextHost;
+use super::wasmgate::plugin::types::{Consumer, Credential, JwtCheck, SignatureCheck};
 use crate::signatures::Check;
 
 fn to_wit(c: &crate::consumers::Consumer) -> Consumer {
@@ -64,7 +65,7 @@ impl Host for HostState {
     ) -> Result<(), String> {
         self.authenticate(Some(consumer_id), credential_id)?;
         let consumer = self.call.state.consumer().ok_or("no configuration")?;
-        self.identify_upstream(consumer, anonymous);
+        self.identify_upstream(consumer, anonymous, None);
         Ok(())
     }
 
@@ -103,6 +104,28 @@ impl Host for HostState {
         signature_check(consumers, found)
     }
 
+    fn set_consumer_by_jwt(
+        &mut self,
+        key: String,
+        algorithm: String,
+        token: String,
+        secret_is_base64: bool,
+    ) -> JwtCheck {
+        let Some(consumers) = self.entities().map(|e| &e.consumers) else { return JwtCheck::UnknownCredential };
+        let Some((signed, signature)) = crate::signatures::jws_parts(&token) else { return JwtCheck::Mismatch };
+        let (consumer, id) = match consumers.verify_jwt(&key, &algorithm, signed, &signature, secret_is_base64) {
+            None => return JwtCheck::UnknownCredential,
+            Some((_, Check::WrongAlgorithm)) => return JwtCheck::WrongAlgorithm,
+            Some((_, Check::NoKey)) => return JwtCheck::NoKey,
+            Some((_, Check::Mismatch)) => return JwtCheck::Mismatch,
+            Some((cred, Check::Verified)) => (cred.consumer, cred.id.clone()),
+        };
+        self.call.state.authenticate(Some(consumer), Some(id));
+        self.identify_upstream(consumer, false, Some(&key));
+        ContextHost::shared_set(self, "authenticated_jwt_token".into(), Some(token));
+        JwtCheck::Authenticated
+    }
+
     fn verify_hmac(
         &mut self,
         username: String,
@@ -139,12 +162,13 @@ impl HostState {
     /// upstream (what `set-consumer-by-key` and `set-consumer-by-password` do once found).
     fn set_credential(&mut self, consumer: usize, id: String) {
         self.call.state.authenticate(Some(consumer), Some(id));
-        self.identify_upstream(consumer, false);
+        self.identify_upstream(consumer, false, None);
     }
 
     /// Tells the upstream who consumer `index` is (Kong's `set_consumer` headers), replacing or
-    /// removing what the client sent under those names.
-    fn identify_upstream(&mut self, index: usize, anonymous: bool) {
+    /// removing what the client sent under those names. `X-Credential-Identifier` is
+    /// `identifier`, else the credential's id.
+    fn identify_upstream(&mut self, index: usize, anonymous: bool, identifier: Option<&str>) {
         let super::Call { req, state, .. } = &mut self.call;
         let Some(entities) = state.entities() else { return };
         let c = entities.consumers.get(index);
@@ -152,7 +176,7 @@ impl HostState {
             ("x-consumer-id", Some(c.id.as_str())),
             ("x-consumer-custom-id", c.custom_id.as_deref()),
             ("x-consumer-username", c.username.as_deref()),
-            ("x-credential-identifier", state.credential()),
+            ("x-credential-identifier", identifier.or(state.credential())),
             ("x-anonymous-consumer", anonymous.then_some("true")),
         ];
         let mut refused = Vec::new();

@@ -155,13 +155,12 @@ impl JwtKey {
             public: None,
             verified: Mutex::new(LruCache::new(NonZeroUsize::new(VERIFIED_MEMORY).expect("non-zero"))),
         };
-        if let Jws::Hs(_) = algorithm {
+        if let Jws::Hs(sha) = algorithm {
             let secret = c
                 .secret
                 .as_deref()
                 .filter(|s| !s.is_empty())
                 .ok_or(("secret", format!("required for {}: the shared secret tokens are signed with", c.algorithm)))?;
-            let Jws::Hs(sha) = algorithm else { unreachable!("matched above") };
             key.secret = Some(HsKey::new(sha, secret.as_bytes()));
             key.secret_decoded = decode_base64(secret).map(|bytes| HsKey::new(sha, &bytes));
             return Ok(key);

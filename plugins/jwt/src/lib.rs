@@ -153,14 +153,12 @@ impl Jwt {
             Some(_) => return Err(Failure::invalid(format!("Invalid '{claim}' in claims"))),
         };
         // (`maximum_expiration` needs `exp` in `claims_to_verify`: nothing to check, no clock read.)
-        let claims_failed = match config.claims_to_verify.is_empty() {
-            true => None,
-            false => {
+        let claims_failed = (!config.claims_to_verify.is_empty())
+            .then(|| {
                 let now = (clock::now_ms() / 1000) as f64;
-                Some(claim_errors(&token.claims, &config.claims_to_verify, config.maximum_expiration, now))
-                    .filter(|errors| !errors.is_empty())
-            }
-        };
+                claim_errors(&token.claims, &config.claims_to_verify, config.maximum_expiration, now)
+            })
+            .filter(|errors| !errors.is_empty());
         let b64 = config.secret_is_base64;
         let check = match &claims_failed {
             // The usual case: verified and authenticated in one host call.

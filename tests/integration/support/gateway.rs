@@ -307,6 +307,7 @@ fn spawn(dir: &Path, args: &[String], env: &[(String, String)]) -> Child {
         .arg("-c")
         .arg(dir.join("gateway.toml"))
         .args(args)
+        .env("XDG_CACHE_HOME", super::plugins::cache_home())
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .stdout(Stdio::from(log("stdout.log")))
@@ -333,7 +334,12 @@ pub fn write_atomically(path: &Path, content: &[u8]) {
 
 /// Runs `wasmgate` with `args` to completion: (exit code, stdout, stderr).
 pub fn run_cli(args: &[&str], cwd: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_wasmgate")).args(args).current_dir(cwd).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmgate"))
+        .args(args)
+        .env("XDG_CACHE_HOME", super::plugins::cache_home())
+        .current_dir(cwd)
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into(),

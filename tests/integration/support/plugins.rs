@@ -64,7 +64,14 @@ pub fn all() -> Vec<String> {
     names
 }
 
-/// The compiled-module cache shared by all test gateways.
+/// The compiled-module cache shared by all test gateways: `$XDG_CACHE_HOME/wasmgate` for them
+/// (see [`cache_home`]), so that a gateway on the default cache (embedded mode without a
+/// plugins.toml) finds the modules compiled too, and not in the user's own cache.
 pub fn cache_dir() -> PathBuf {
-    repo().join("target/wasm-cache")
+    cache_home().join("wasmgate")
+}
+
+/// The `XDG_CACHE_HOME` that the test gateways and commands run with.
+pub fn cache_home() -> PathBuf {
+    repo().join("target/test-cache")
 }

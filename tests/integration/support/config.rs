@@ -182,8 +182,7 @@ pub fn check_files(gateway: &str, plugins: Option<(&str, &[&str])>) -> (i32, Str
         for m in modules {
             std::fs::copy(super::plugins::wasm(m), dir.path().join(format!("plugins/{m}.wasm"))).unwrap();
         }
-        let cache = super::plugins::cache_dir().display().to_string();
-        let plugins_toml = format!("plugins_dir = \"plugins\"\ncache_dir = {cache:?}\n{body}");
+        let plugins_toml = format!("plugins_dir = \"plugins\"\n{body}");
         std::fs::write(dir.path().join("plugins.toml"), plugins_toml).unwrap();
     }
     let (code, out, err) = super::gateway::run_cli(&["check", "-c", "gateway.toml"], dir.path());

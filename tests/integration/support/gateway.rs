@@ -224,12 +224,11 @@ impl GatewayBuilder {
     }
 
     /// Keeps entities in the embedded database (`database = "embedded"`), with the bundled plugins
-    /// available by name and the tests' shared compiled-code cache.
+    /// available by name (and the tests' shared compiled-code cache, as every test gateway).
     pub fn embedded(self) -> Self {
         let bundled = super::plugins::built()[0].display().to_string();
-        let cache = super::plugins::cache_dir().display().to_string();
         let mut b = self.server("database = \"embedded\"\nplugins_file = \"plugins.toml\"");
-        b.plugins_file = Some(format!("plugins_dir = {bundled:?}\ncache_dir = {cache:?}\n"));
+        b.plugins_file = Some(format!("plugins_dir = {bundled:?}\n"));
         b
     }
 
@@ -316,13 +315,10 @@ fn spawn(dir: &Path, args: &[String], env: &[(String, String)]) -> Child {
         .expect("start wasmgate")
 }
 
-/// A test's plugins.toml body, with the directory and the shared compiled-code cache.
+/// A test's plugins.toml body, with the directory (the cache is the shared one unless the body
+/// names its own: see [`spawn`]).
 fn plugins_toml(body: &str) -> String {
-    let cache = match body.contains("cache_dir") {
-        true => String::new(),
-        false => format!("cache_dir = {:?}\n", super::plugins::cache_dir().display().to_string()),
-    };
-    format!("plugins_dir = \"plugins\"\n{cache}{body}")
+    format!("plugins_dir = \"plugins\"\n{body}")
 }
 
 /// Writes via a temporary file and a rename, as editors do.

@@ -34,8 +34,7 @@ pub fn built() -> &'static [PathBuf; 2] {
 /// on a cache of its own.)
 fn compile_into_cache(dir: &Path) {
     let work = tempfile::tempdir().unwrap();
-    let plugins =
-        format!("plugins_dir = {:?}\ncache_dir = {:?}\n", dir.display().to_string(), cache_dir().display().to_string());
+    let plugins = format!("plugins_dir = {:?}\n", dir.display().to_string());
     std::fs::write(work.path().join("plugins.toml"), plugins).unwrap();
     std::fs::write(work.path().join("gateway.toml"), "[server]\nplugins_file = \"plugins.toml\"\n").unwrap();
     // A module that is refused on purpose (`escape`) fails the check; the others are cached.
@@ -64,14 +63,9 @@ pub fn all() -> Vec<String> {
     names
 }
 
-/// The compiled-module cache shared by all test gateways: `$XDG_CACHE_HOME/wasmgate` for them
-/// (see [`cache_home`]), so that a gateway on the default cache (embedded mode without a
-/// plugins.toml) finds the modules compiled too, and not in the user's own cache.
-pub fn cache_dir() -> PathBuf {
-    cache_home().join("wasmgate")
-}
-
-/// The `XDG_CACHE_HOME` that the test gateways and commands run with.
+/// The `XDG_CACHE_HOME` that every test gateway and command runs with, so that their default
+/// compiled-module cache is one shared by them all (`target/test-cache/wasmgate`), filled by
+/// [`built`], and not the user's own. A plugins.toml may still name a cache of its own.
 pub fn cache_home() -> PathBuf {
     repo().join("target/test-cache")
 }

@@ -332,7 +332,12 @@ pub(super) fn render(out: &mut String) {
             let _ = writeln!(out, "wasmgate_plugin_failures_total{{{},kind=\"{kind}\"}} {n}", labels(p, ph));
         }
     }
-    help(out, "wasmgate_plugin_call_duration_us", "histogram", "Plugin call durations, µs.");
+    help(
+        out,
+        "wasmgate_plugin_call_duration_us",
+        "histogram",
+        "Plugin call durations, µs: wall time, with any time yielded to other requests at epoch ticks.",
+    );
     for (p, ph, t) in &calls {
         t.duration.render(out, "wasmgate_plugin_call_duration_us", &labels(p, ph), &CALL_US);
     }
